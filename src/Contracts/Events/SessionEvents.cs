@@ -1,0 +1,45 @@
+namespace Hoop.Contracts.Events;
+
+// Stream `session-{id}`: one agent conversation through one connection.
+
+/// <summary>A session began for an identity on a connection.</summary>
+public sealed record SessionOpened(string SessionId, string Identity, string Connection);
+
+/// <summary>A request arrived; <see cref="PromptText"/> is already masked.</summary>
+public sealed record ExchangeStarted(
+    string ExchangeId,
+    string Method,
+    string Path,
+    string PromptText,
+    long RequestBytes,
+    string? ContentType = null);
+
+/// <summary>The request matched a deny rule and was not forwarded.</summary>
+public sealed record RequestBlocked(string ExchangeId, string Rule, string Reason);
+
+/// <summary>The request matched an approval rule and is held until an approver decides.</summary>
+public sealed record ApprovalRequired(string ExchangeId, string ApprovalId, string Rule);
+
+/// <summary>The request was sent upstream.</summary>
+public sealed record ExchangeForwarded(string ExchangeId, string Upstream);
+
+/// <summary>A batch of masked response text, with each chunk's offset and time since forwarding.</summary>
+public sealed record ResponseChunksRecorded(string ExchangeId, IReadOnlyList<ResponseChunk> Chunks);
+
+/// <summary>One masked piece of a response.</summary>
+public sealed record ResponseChunk(long Offset, string Text, double ElapsedMs);
+
+/// <summary>A detector masked <see cref="Count"/> values; never carries the raw value.</summary>
+public sealed record MaskApplied(string ExchangeId, string Detector, int Count, string Where);
+
+/// <summary>The upstream answered in full.</summary>
+public sealed record ExchangeCompleted(string ExchangeId, int Status, TokenUsage? Usage, double DurationMs);
+
+/// <summary>Token counts reported by an LLM upstream.</summary>
+public sealed record TokenUsage(long InputTokens, long OutputTokens);
+
+/// <summary>The exchange ended before completion (client gone, upstream failure, masking failure...).</summary>
+public sealed record ExchangeAborted(string ExchangeId, string Reason);
+
+/// <summary>The session ended.</summary>
+public sealed record SessionClosed(string Reason);

@@ -1,0 +1,47 @@
+using System.Text.Encodings.Web;
+using System.Text.Json;
+using System.Text.Json.Serialization;
+using Hoop.Contracts.Events;
+using Hoop.Contracts.EventStore;
+
+namespace Hoop.Contracts.Serialization;
+
+/// <summary>Source-generated System.Text.Json metadata for every event and stored type.</summary>
+[JsonSourceGenerationOptions(
+    PropertyNamingPolicy = JsonKnownNamingPolicy.CamelCase,
+    DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull)]
+[JsonSerializable(typeof(EventMetadata))]
+[JsonSerializable(typeof(SessionOpened))]
+[JsonSerializable(typeof(ExchangeStarted))]
+[JsonSerializable(typeof(RequestBlocked))]
+[JsonSerializable(typeof(ApprovalRequired))]
+[JsonSerializable(typeof(ExchangeForwarded))]
+[JsonSerializable(typeof(ResponseChunksRecorded))]
+[JsonSerializable(typeof(MaskApplied))]
+[JsonSerializable(typeof(ExchangeCompleted))]
+[JsonSerializable(typeof(ExchangeAborted))]
+[JsonSerializable(typeof(SessionClosed))]
+[JsonSerializable(typeof(IdentitySeen))]
+[JsonSerializable(typeof(AccessDenied))]
+[JsonSerializable(typeof(RiskSignalRaised))]
+[JsonSerializable(typeof(IdentityRevoked))]
+[JsonSerializable(typeof(IdentityRestored))]
+[JsonSerializable(typeof(ApprovalRequested))]
+[JsonSerializable(typeof(SlackMessagePosted))]
+[JsonSerializable(typeof(ApprovalGranted))]
+[JsonSerializable(typeof(ApprovalDenied))]
+[JsonSerializable(typeof(ApprovalExpired))]
+[JsonSerializable(typeof(ApprovalConsumed))]
+public sealed partial class HoopJsonContext : JsonSerializerContext
+{
+    /// <summary>
+    /// The context events are stored with: camelCase, and text kept readable (non-ASCII is
+    /// not \u-escaped; stored JSON is never embedded in HTML).
+    /// </summary>
+    public static HoopJsonContext Stored { get; } = new(new JsonSerializerOptions
+    {
+        PropertyNamingPolicy = JsonNamingPolicy.CamelCase,
+        DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull,
+        Encoder = JavaScriptEncoder.UnsafeRelaxedJsonEscaping,
+    });
+}

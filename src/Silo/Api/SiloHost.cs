@@ -1,0 +1,58 @@
+using Hoop.Silo.Cli;
+using Hoop.Silo.EventStore;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Http;
+using Microsoft.Extensions.DependencyInjection;
+using Npgsql;
+
+namespace Hoop.Silo.Api;
+
+/// <summary>The silo's web host: configuration, services, endpoints.</summary>
+public static class SiloHost
+{
+    /// <summary>Builds the silo application (also used by tests, which pick the URLs).</summary>
+    public static WebApplication Build(string[] args, Action<WebApplicationBuilder>? configure = null)
+    {
+        var builder = WebApplication.CreateBuilder(args);
+        configure?.Invoke(builder);
+        builder.Services.AddHoopEventStore(builder.Configuration);
+        builder.Services.AddProblemDetails();
+
+        var app = builder.Build();
+        app.UseExceptionHandler();
+        app.UseStatusCodePages();
+        MapHealth(app);
+        return app;
+    }
+
+    public static async Task<int> ServeAsync(string[] args, TextWriter stderr, CancellationToken cancellationToken)
+    {
+        await using var app = Build(args);
+        if (await SiloCli.RequireCurrentSchemaAsync(app.Services, stderr, cancellationToken) is { } problem)
+            return problem;
+        await app.RunAsync();
+        return SiloCli.Ok;
+    }
+
+    private static void MapHealth(WebApplication app)
+    {
+        app.MapGet("/healthz", () => Results.Text("ok"));
+        app.MapGet("/readyz", async (NpgsqlDataSource dataSource, CancellationToken cancellationToken) =>
+        {
+            try
+            {
+                await using var command = dataSource.CreateCommand("SELECT 1");
+                await command.ExecuteScalarAsync(cancellationToken);
+                return Results.Text("ready");
+            }
+            catch (NpgsqlException e)
+            {
+                return Results.Problem(
+                    type: "https://hoop.dev/problems/store-unavailable",
+                    title: "Event store unavailable",
+                    detail: e.Message,
+                    statusCode: StatusCodes.Status503ServiceUnavailable);
+            }
+        });
+    }
+}

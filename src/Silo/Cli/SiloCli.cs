@@ -1,0 +1,148 @@
+using System.Globalization;
+using Hoop.Contracts.EventStore;
+using Hoop.Silo.Api;
+using Hoop.Silo.EventStore;
+using Hoop.Silo.EventStore.Migrations;
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+using Npgsql;
+
+namespace Hoop.Silo.Cli;
+
+/// <summary>
+/// <c>hoop-silo serve|migrate|verify|timeline ID</c>. Exit codes: 0 done, 1 the check failed
+/// or nothing was found, 2 bad usage, bad configuration or the database is unusable.
+/// </summary>
+public static class SiloCli
+{
+    public const int Ok = 0;
+    public const int Failed = 1;
+    public const int Unusable = 2;
+
+    private const string Usage = """
+        usage: hoop-silo <command> [options]
+
+          serve            run the silo (HTTP API; default when no command is given)
+          migrate          apply pending schema migrations to ConnectionStrings:Hoop
+          verify           recompute every event hash chain and report the first broken link
+          timeline ID      print session ID's events in order
+
+        Configuration comes from appsettings.json, environment variables (ConnectionStrings__Hoop,
+        Hoop__ClusterKey, ...) and --Key=value options, e.g. --urls http://127.0.0.1:5610.
+        """;
+
+    public static async Task<int> RunAsync(string[] args, TextWriter stdout, TextWriter stderr, CancellationToken cancellationToken)
+    {
+        var command = args.Length > 0 && !args[0].StartsWith('-') ? args[0] : "serve";
+        var rest = args.Length > 0 && !args[0].StartsWith('-') ? args[1..] : args;
+
+        try
+        {
+            switch (command)
+            {
+                case "serve":
+                    return await SiloHost.ServeAsync(rest, stderr, cancellationToken);
+                case "migrate":
+                    return await WithServicesAsync(rest, sp => MigrateAsync(sp, stdout, cancellationToken));
+                case "verify":
+                    return await WithServicesAsync(rest, sp => VerifyAsync(sp, stdout, stderr, cancellationToken));
+                case "timeline" when rest.Length > 0 && !rest[0].StartsWith('-'):
+                    return await WithServicesAsync(rest[1..], sp => TimelineAsync(sp, rest[0], stdout, stderr, cancellationToken));
+                case "help" or "--help" or "-h":
+                    stdout.WriteLine(Usage);
+                    return Ok;
+                default:
+                    stderr.WriteLine($"hoop-silo: unknown command or missing argument: {string.Join(' ', args)}");
+                    stderr.WriteLine(Usage);
+                    return Unusable;
+            }
+        }
+        catch (InvalidOperationException e)
+        {
+            stderr.WriteLine($"hoop-silo: {e.Message}");
+            return Unusable;
+        }
+        catch (Exception e) when (e is NpgsqlException or EventStoreUnavailableException)
+        {
+            stderr.WriteLine($"hoop-silo: cannot use the database ({EventStoreServiceCollectionExtensions.ConnectionStringKey}): {e.Message}");
+            return Unusable;
+        }
+    }
+
+    private static async Task<int> WithServicesAsync(string[] args, Func<IServiceProvider, Task<int>> run)
+    {
+        var builder = Host.CreateApplicationBuilder(new HostApplicationBuilderSettings { Args = args, DisableDefaults = false });
+        builder.Logging.ClearProviders();
+        builder.Logging.AddSimpleConsole(o => o.SingleLine = true).SetMinimumLevel(LogLevel.Warning);
+        builder.Services.AddHoopEventStore(builder.Configuration);
+        await using var services = builder.Services.BuildServiceProvider();
+        return await run(services);
+    }
+
+    private static async Task<int> MigrateAsync(IServiceProvider services, TextWriter stdout, CancellationToken cancellationToken)
+    {
+        var migrator = services.GetRequiredService<SchemaMigrator>();
+        var applied = await migrator.MigrateAsync(cancellationToken);
+        stdout.WriteLine(applied.Count == 0
+            ? $"Schema is current (version {SchemaMigrations.Latest}); nothing to do."
+            : $"Applied migrations {string.Join(", ", applied)}; schema is at version {SchemaMigrations.Latest}.");
+        return Ok;
+    }
+
+    private static async Task<int> VerifyAsync(IServiceProvider services, TextWriter stdout, TextWriter stderr, CancellationToken cancellationToken)
+    {
+        if (await RequireCurrentSchemaAsync(services, stderr, cancellationToken) is { } problem)
+            return problem;
+
+        var store = services.GetRequiredService<IEventStore>();
+        var progress = new Progress<VerificationProgress>(p =>
+            stderr.Write(string.Create(CultureInfo.InvariantCulture, $"\rverified {p.EventsChecked:N0} / {p.EventsTotal:N0} events")));
+        var result = await store.VerifyAsync(progress, cancellationToken);
+        stderr.WriteLine();
+
+        if (result.FirstBroken is { } broken)
+        {
+            stdout.WriteLine($"BROKEN: stream {broken.StreamId} version {broken.Version}: {broken.Reason}");
+            stdout.WriteLine($"({result.StreamsChecked} streams, {result.EventsChecked} events read)");
+            return Failed;
+        }
+
+        stdout.WriteLine($"OK: {result.StreamsChecked} streams, {result.EventsChecked} events; every hash chain verifies.");
+        return Ok;
+    }
+
+    private static async Task<int> TimelineAsync(
+        IServiceProvider services, string sessionId, TextWriter stdout, TextWriter stderr, CancellationToken cancellationToken)
+    {
+        if (await RequireCurrentSchemaAsync(services, stderr, cancellationToken) is { } problem)
+            return problem;
+
+        var store = services.GetRequiredService<IEventStore>();
+        var any = false;
+        await foreach (var e in store.ReadStreamAsync($"session-{sessionId}", 1, cancellationToken))
+        {
+            any = true;
+            stdout.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                $"{e.Seq,8} v{e.Version,-5} {e.At:yyyy-MM-ddTHH:mm:ss.ffffffZ} {e.Type,-24} {e.Json}"));
+        }
+
+        if (!any)
+        {
+            stderr.WriteLine($"hoop-silo: no session '{sessionId}'.");
+            return Failed;
+        }
+
+        return Ok;
+    }
+
+    internal static async Task<int?> RequireCurrentSchemaAsync(IServiceProvider services, TextWriter stderr, CancellationToken cancellationToken)
+    {
+        var status = await services.GetRequiredService<SchemaMigrator>().GetStatusAsync(cancellationToken);
+        if (status.Problem is null)
+            return null;
+        stderr.WriteLine($"hoop-silo: {status.Problem}");
+        return Unusable;
+    }
+}

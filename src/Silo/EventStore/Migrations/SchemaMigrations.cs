@@ -1,0 +1,60 @@
+namespace Hoop.Silo.EventStore.Migrations;
+
+/// <summary>The ordered list of schema migrations for schema <c>hoop</c>.</summary>
+public static class SchemaMigrations
+{
+    public static IReadOnlyList<Migration> All { get; } =
+    [
+        new(1, "event store", """
+            CREATE TABLE hoop.streams (
+                id          text        PRIMARY KEY,
+                type        text        NOT NULL,
+                version     bigint      NOT NULL,
+                last_hash   bytea,
+                created_at  timestamptz NOT NULL,
+                updated_at  timestamptz NOT NULL
+            );
+
+            -- data and metadata are `json`, not `jsonb`: json keeps the exact text, so the
+            -- bytes read back are the bytes that were hashed.
+            CREATE TABLE hoop.events (
+                seq        bigint      GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+                stream_id  text        NOT NULL,
+                version    bigint      NOT NULL,
+                type       text        NOT NULL,
+                data       json        NOT NULL,
+                metadata   json        NOT NULL,
+                at         timestamptz NOT NULL,
+                tx_id      xid8        NOT NULL DEFAULT pg_current_xact_id(),
+                hash       bytea       NOT NULL,
+                CONSTRAINT events_stream_version UNIQUE (stream_id, version)
+            );
+
+            -- Global readers go in (tx_id, seq) order below the oldest running transaction.
+            CREATE INDEX events_tx_seq ON hoop.events (tx_id, seq);
+
+            CREATE TABLE hoop.projection_progress (
+                name         text        PRIMARY KEY,
+                position_tx  xid8        NOT NULL DEFAULT '0',
+                position     bigint      NOT NULL DEFAULT 0,
+                state        text        NOT NULL DEFAULT 'idle',
+                updated_at   timestamptz NOT NULL DEFAULT now()
+            );
+
+            CREATE FUNCTION hoop.reject_event_changes() RETURNS trigger
+            LANGUAGE plpgsql AS $$
+            BEGIN
+                RAISE EXCEPTION 'hoop.events is append-only: % is not allowed', TG_OP
+                    USING ERRCODE = 'restrict_violation',
+                          HINT = 'Events are evidence; correct a mistake by appending a new event.';
+            END
+            $$;
+
+            CREATE TRIGGER events_append_only
+                BEFORE UPDATE OR DELETE OR TRUNCATE ON hoop.events
+                FOR EACH STATEMENT EXECUTE FUNCTION hoop.reject_event_changes();
+            """),
+    ];
+
+    public static int Latest => All[^1].Version;
+}

@@ -1,0 +1,96 @@
+using Microsoft.Extensions.Logging;
+using Npgsql;
+
+namespace Hoop.Silo.EventStore.Migrations;
+
+/// <summary>Where the database's schema stands relative to this build.</summary>
+public sealed record SchemaStatus(int Current, int Latest)
+{
+    public bool IsCurrent => Current == Latest;
+
+    /// <summary>A sentence an operator can act on, or null when the schema is current.</summary>
+    public string? Problem => Current switch
+    {
+        0 => $"The database has no Hoop schema (schema version 0; this build needs {Latest}). Run `hoop-silo migrate` first.",
+        _ when Current < Latest => $"The database schema is at version {Current}; this build needs {Latest}. Run `hoop-silo migrate` first.",
+        _ when Current > Latest => $"The database schema is at version {Current}, newer than this build knows ({Latest}). Run a newer hoop-silo, or restore a matching database.",
+        _ => null,
+    };
+}
+
+/// <summary>
+/// Applies <see cref="SchemaMigrations"/> in order, each in its own transaction, under an
+/// advisory lock so that silos starting together migrate once. Re-running changes nothing.
+/// </summary>
+public sealed partial class SchemaMigrator(NpgsqlDataSource dataSource, ILogger<SchemaMigrator> logger)
+{
+    private const long MigrationLockKey = 0x486F_6F70_4D69_67; // "HoopMig"
+
+    public async Task<SchemaStatus> GetStatusAsync(CancellationToken cancellationToken = default)
+    {
+        await using var connection = await dataSource.OpenConnectionAsync(cancellationToken);
+        return new SchemaStatus(await CurrentVersionAsync(connection, null, cancellationToken), SchemaMigrations.Latest);
+    }
+
+    /// <summary>Applies pending migrations; returns the versions applied (empty when already current).</summary>
+    public async Task<IReadOnlyList<int>> MigrateAsync(CancellationToken cancellationToken = default)
+    {
+        await using var connection = await dataSource.OpenConnectionAsync(cancellationToken);
+        await using var transaction = await connection.BeginTransactionAsync(cancellationToken);
+
+        await ExecuteAsync(connection, transaction, $"SELECT pg_advisory_xact_lock({MigrationLockKey})", cancellationToken);
+        await ExecuteAsync(connection, transaction, """
+            CREATE SCHEMA IF NOT EXISTS hoop;
+            CREATE TABLE IF NOT EXISTS hoop.schema_migrations (
+                version    integer     PRIMARY KEY,
+                name       text        NOT NULL,
+                applied_at timestamptz NOT NULL DEFAULT now()
+            );
+            """, cancellationToken);
+
+        var current = await CurrentVersionAsync(connection, transaction, cancellationToken);
+        if (current > SchemaMigrations.Latest)
+            throw new InvalidOperationException(new SchemaStatus(current, SchemaMigrations.Latest).Problem);
+
+        var applied = new List<int>();
+        foreach (var migration in SchemaMigrations.All.Where(m => m.Version > current))
+        {
+            await ExecuteAsync(connection, transaction, migration.Sql, cancellationToken);
+            await using var record = new NpgsqlCommand(
+                "INSERT INTO hoop.schema_migrations (version, name) VALUES ($1, $2)", connection, transaction);
+            record.Parameters.Add(new NpgsqlParameter<int> { TypedValue = migration.Version });
+            record.Parameters.Add(new NpgsqlParameter<string> { TypedValue = migration.Name });
+            await record.ExecuteNonQueryAsync(cancellationToken);
+            LogApplied(logger, migration.Version, migration.Name);
+            applied.Add(migration.Version);
+        }
+
+        await transaction.CommitAsync(cancellationToken);
+        return applied;
+    }
+
+    private static async Task<int> CurrentVersionAsync(
+        NpgsqlConnection connection, NpgsqlTransaction? transaction, CancellationToken cancellationToken)
+    {
+        await using (var exists = new NpgsqlCommand(
+            "SELECT to_regclass('hoop.schema_migrations') IS NOT NULL", connection, transaction))
+        {
+            if (await exists.ExecuteScalarAsync(cancellationToken) is not true)
+                return 0;
+        }
+
+        await using var max = new NpgsqlCommand(
+            "SELECT coalesce(max(version), 0) FROM hoop.schema_migrations", connection, transaction);
+        return (int)(await max.ExecuteScalarAsync(cancellationToken) ?? 0);
+    }
+
+    private static async Task ExecuteAsync(
+        NpgsqlConnection connection, NpgsqlTransaction transaction, string sql, CancellationToken cancellationToken)
+    {
+        await using var command = new NpgsqlCommand(sql, connection, transaction);
+        await command.ExecuteNonQueryAsync(cancellationToken);
+    }
+
+    [LoggerMessage(EventId = 1001, Level = LogLevel.Information, Message = "Applied schema migration {Version} ({Name})")]
+    private static partial void LogApplied(ILogger logger, int version, string name);
+}

@@ -1,0 +1,3 @@
+using Hoop.Silo.Cli;
+
+return await SiloCli.RunAsync(args, Console.Out, Console.Error, CancellationToken.None);
