@@ -1,0 +1,192 @@
+using System.Text.Json;
+using Hoop.Contracts.Events;
+using Hoop.Contracts.EventStore;
+using Hoop.Silo.EventStore;
+using Npgsql;
+using Xunit;
+
+namespace Hoop.Silo.Tests.EventStore;
+
+public sealed class AppendTests(EventStoreFixture db) : IClassFixture<EventStoreFixture>
+{
+    private static readonly EventMetadata Meta = new("corr-1", "gw-1", "silo-1", "alice");
+
+    private static string NewStream() => $"session-{Guid.NewGuid():N}";
+
+    private static ExchangeStarted Exchange(int i) => new($"x{i}", "POST", "/v1/messages", $"prompt {i}", 100 + i);
+
+    private static async Task<List<RecordedEvent>> ReadAll(IEventStore store, string stream)
+    {
+        var list = new List<RecordedEvent>();
+        await foreach (var e in store.ReadStreamAsync(stream))
+            list.Add(e);
+        return list;
+    }
+
+    [Fact]
+    public async Task New_stream_then_existing_stream_appends_get_contiguous_versions()
+    {
+        var store = db.CreateStore();
+        var stream = NewStream();
+
+        var first = await store.AppendAsync(stream, ExpectedVersion.NoStream, [new SessionOpened("s", "alice", "claude")], Meta);
+        var second = await store.AppendAsync(stream, first.NextExpectedVersion, [Exchange(1), Exchange(2)], Meta);
+
+        Assert.Equal(1, first.NextExpectedVersion);
+        Assert.Equal(3, second.NextExpectedVersion);
+        Assert.Equal(second.LastSeq - 1, second.FirstSeq);
+        var events = await ReadAll(store, stream);
+        Assert.Equal([1L, 2L, 3L], events.Select(e => e.Version));
+        Assert.Equal(["SessionOpened", "ExchangeStarted", "ExchangeStarted"], events.Select(e => e.Type));
+        Assert.Equal("prompt 2", events[2].As<ExchangeStarted>().PromptText);
+        Assert.Equal(Meta, events[0].Metadata);
+        Assert.Equal(3, await store.GetStreamVersionAsync(stream));
+    }
+
+    [Fact]
+    public async Task Wrong_expected_version_throws_and_writes_nothing()
+    {
+        var store = db.CreateStore();
+        var stream = NewStream();
+        await store.AppendAsync(stream, 0, [Exchange(1)], Meta);
+
+        var stale = await Assert.ThrowsAsync<ConcurrencyException>(() => store.AppendAsync(stream, 0, [Exchange(2)], Meta));
+        var ahead = await Assert.ThrowsAsync<ConcurrencyException>(() => store.AppendAsync(stream, 5, [Exchange(2)], Meta));
+
+        Assert.Equal((0L, 1L), (stale.ExpectedVersion, stale.ActualVersion));
+        Assert.Equal((5L, 1L), (ahead.ExpectedVersion, ahead.ActualVersion));
+        Assert.Single(await ReadAll(store, stream));
+    }
+
+    [Fact]
+    public async Task Concurrent_appends_with_the_same_expected_version_exactly_one_wins()
+    {
+        // Separate stores and pools: like two silos racing on one stream.
+        await using var otherPool = db.CreateDataSource();
+        var stores = new[] { db.CreateStore(), db.CreateStore(dataSource: otherPool), db.CreateStore(), db.CreateStore(dataSource: otherPool) };
+        var stream = NewStream();
+        long version = 0;
+
+        for (var round = 0; round < 25; round++)
+        {
+            var expected = version;
+            var attempts = stores.Select((s, i) => Task.Run(() => s.AppendAsync(stream, expected, [Exchange(round * 10 + i)], Meta))).ToArray();
+            var outcomes = await Task.WhenAll(attempts.Select(async t =>
+            {
+                try
+                {
+                    return (Won: true, Result: await t, Error: (ConcurrencyException?)null);
+                }
+                catch (ConcurrencyException e)
+                {
+                    return (Won: false, Result: (AppendResult?)null, Error: e);
+                }
+            }));
+
+            Assert.Single(outcomes, o => o.Won);
+            Assert.All(outcomes.Where(o => !o.Won), o => Assert.Equal(expected + 1, o.Error!.ActualVersion));
+            version = expected + 1;
+        }
+
+        var events = await ReadAll(stores[0], stream);
+        Assert.Equal(Enumerable.Range(1, 25).Select(v => (long)v), events.Select(e => e.Version));
+        Assert.True((await stores[1].VerifyAsync()).IsValid);
+    }
+
+    [Fact]
+    public async Task Racing_to_create_the_same_stream_exactly_one_wins()
+    {
+        var stores = Enumerable.Range(0, 4).Select(_ => db.CreateStore()).ToArray();
+        var stream = NewStream();
+
+        var outcomes = await Task.WhenAll(stores.Select(s => Task.Run(async () =>
+        {
+            try
+            {
+                await s.AppendAsync(stream, ExpectedVersion.NoStream, [new SessionOpened("s", "alice", "claude")], Meta);
+                return true;
+            }
+            catch (ConcurrencyException)
+            {
+                return false;
+            }
+        })));
+
+        Assert.Single(outcomes, won => won);
+        Assert.Single(await ReadAll(stores[0], stream));
+    }
+
+    [Fact]
+    public async Task A_store_whose_cached_head_is_stale_catches_up()
+    {
+        var silo1 = db.CreateStore();
+        var silo2 = db.CreateStore();
+        var stream = NewStream();
+        await silo1.AppendAsync(stream, 0, [Exchange(1)], Meta);
+        await silo2.AppendAsync(stream, 1, [Exchange(2)], Meta);
+
+        // silo1 still believes the stream is at 1; the caller knows it is at 2.
+        var result = await silo1.AppendAsync(stream, 2, [Exchange(3)], Meta);
+        var any = await silo2.AppendAsync(stream, ExpectedVersion.Any, [Exchange(4)], Meta);
+
+        Assert.Equal(3, result.NextExpectedVersion);
+        Assert.Equal(4, any.NextExpectedVersion);
+        Assert.True((await silo1.VerifyAsync()).IsValid);
+    }
+
+    [Fact]
+    public async Task Large_batches_go_through_binary_copy_and_chain_like_small_ones()
+    {
+        var store = db.CreateStore(new EventStoreOptions { CopyThreshold = 50 });
+        var stream = NewStream();
+
+        await store.AppendAsync(stream, 0, Enumerable.Range(1, 10).Select(i => (object)Exchange(i)).ToList(), Meta);
+        var copied = await store.AppendAsync(stream, 10, Enumerable.Range(11, 500).Select(i => (object)Exchange(i)).ToList(), Meta);
+        var fresh = await store.AppendAsync(NewStream(), 0, Enumerable.Range(1, 60).Select(i => (object)Exchange(i)).ToList(), Meta);
+        await store.AppendAsync(stream, 510, [Exchange(511)], Meta);
+
+        Assert.Equal(510, copied.NextExpectedVersion);
+        Assert.Equal(499, copied.LastSeq - copied.FirstSeq);
+        Assert.Equal(60, fresh.NextExpectedVersion);
+        var events = await ReadAll(store, stream);
+        Assert.Equal(Enumerable.Range(1, 511).Select(v => (long)v), events.Select(e => e.Version));
+        Assert.Equal("prompt 300", events[299].As<ExchangeStarted>().PromptText);
+        Assert.True((await store.VerifyAsync()).IsValid);
+    }
+
+    [Fact]
+    public async Task A_copy_batch_with_a_stale_expected_version_writes_nothing()
+    {
+        var store = db.CreateStore(new EventStoreOptions { CopyThreshold = 10 });
+        var stream = NewStream();
+        await store.AppendAsync(stream, 0, [Exchange(0)], Meta);
+        var batch = Enumerable.Range(1, 20).Select(i => (object)Exchange(i)).ToList();
+
+        await Assert.ThrowsAsync<ConcurrencyException>(() => store.AppendAsync(stream, 0, batch, Meta));
+        await Assert.ThrowsAsync<ConcurrencyException>(() => db.CreateStore(new EventStoreOptions { CopyThreshold = 10 }).AppendAsync(stream, 0, batch, Meta));
+
+        Assert.Single(await ReadAll(store, stream));
+    }
+
+    [Fact]
+    public async Task Appends_are_announced_on_hoop_events()
+    {
+        var store = db.CreateStore();
+        var stream = NewStream();
+        await using var listener = await db.DataSource.OpenConnectionAsync();
+        var received = new List<string>();
+        listener.Notification += (_, e) => received.Add(e.Payload);
+        await using (var listen = new NpgsqlCommand("LISTEN hoop_events", listener))
+            await listen.ExecuteNonQueryAsync();
+
+        var result = await store.AppendAsync(stream, 0, [Exchange(1), Exchange(2)], Meta);
+        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(10));
+        while (received.Count == 0)
+            await listener.WaitAsync(timeout.Token);
+
+        using var payload = JsonDocument.Parse(received.Single());
+        Assert.Equal(stream, payload.RootElement.GetProperty("stream").GetString());
+        Assert.Equal(2, payload.RootElement.GetProperty("version").GetInt64());
+        Assert.Equal(result.LastSeq, payload.RootElement.GetProperty("seq").GetInt64());
+    }
+}
