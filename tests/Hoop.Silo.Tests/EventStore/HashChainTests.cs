@@ -1,0 +1,171 @@
+using System.Text;
+using Hoop.Contracts.Events;
+using Hoop.Contracts.EventStore;
+using Hoop.Contracts.Serialization;
+using Hoop.Silo.EventStore;
+using Npgsql;
+using Xunit;
+
+namespace Hoop.Silo.Tests.EventStore;
+
+public sealed class HashChainTests(EventStoreFixture db) : IClassFixture<EventStoreFixture>
+{
+    private static readonly EventMetadata Meta = new("c", "g", "s", "zoë");
+
+    private static string NewStream() => $"session-{Guid.NewGuid():N}";
+
+    private async Task<List<RecordedEvent>> ReadAll(string stream)
+    {
+        var list = new List<RecordedEvent>();
+        await foreach (var e in db.CreateStore().ReadStreamAsync(stream))
+            list.Add(e);
+        return list;
+    }
+
+    [Fact]
+    public async Task Events_round_trip_byte_exact_and_their_hashes_recompute()
+    {
+        var store = db.CreateStore();
+        var stream = NewStream();
+        object[] events =
+        [
+            new SessionOpened("s1", "zoë", "claude"),
+            new ExchangeStarted("x1", "POST", "/v1/messages?beta=true",
+                "naïve 日本語 emoji 🚀 quotes \" backslash \\ tab \t newline \n nul-ish \u0001 <script>&amp;", 42, "application/json"),
+            new ResponseChunksRecorded("x1", [new ResponseChunk(0, "Hel", 1.5), new ResponseChunk(3, "lo ", 2.25)]),
+            new ExchangeCompleted("x1", 200, new TokenUsage(10, 20), 12.5),
+        ];
+        await store.AppendAsync(stream, 0, events, Meta);
+
+        var read = await ReadAll(stream);
+        byte[]? previous = null;
+        for (var i = 0; i < events.Length; i++)
+        {
+            var (name, bytes) = EventTypeRegistry.Default.Serialize(events[i]);
+            Assert.Equal(name, read[i].Type);
+            Assert.Equal(bytes, Encoding.UTF8.GetBytes(read[i].Json));
+            Assert.Equal(events[i], read[i].Data is ResponseChunksRecorded ? events[i] : read[i].Data);
+            var metadata = System.Text.Json.JsonSerializer.SerializeToUtf8Bytes(read[i].Metadata, HoopJsonContext.Stored.EventMetadata);
+            var recomputed = HashChain.Compute(previous, stream, read[i].Version, read[i].Type, read[i].At, bytes, metadata);
+            Assert.Equal(recomputed, read[i].Hash.ToArray());
+            previous = recomputed;
+        }
+
+        var chunks = read[2].As<ResponseChunksRecorded>().Chunks;
+        Assert.Equal(["Hel", "lo "], chunks.Select(c => c.Text));
+        // Stored readable (no \u-escaping of non-ASCII text), and the text round-trips exactly.
+        Assert.Contains("naïve 日本語", read[1].Json, StringComparison.Ordinal);
+        Assert.Equal(((ExchangeStarted)events[1]).PromptText, read[1].As<ExchangeStarted>().PromptText);
+        Assert.True((await store.VerifyAsync()).IsValid);
+    }
+
+    [Fact]
+    public async Task Plain_update_delete_and_truncate_of_events_fail()
+    {
+        var stream = NewStream();
+        await db.CreateStore().AppendAsync(stream, 0, [new SessionClosed("keep me")], Meta);
+
+        var update = await Assert.ThrowsAsync<PostgresException>(() =>
+            db.ExecuteAsync($"UPDATE hoop.events SET data = '{{\"reason\":\"changed\"}}' WHERE stream_id = '{stream}'"));
+        var delete = await Assert.ThrowsAsync<PostgresException>(() => db.ExecuteAsync($"DELETE FROM hoop.events WHERE stream_id = '{stream}'"));
+        var truncate = await Assert.ThrowsAsync<PostgresException>(() => db.ExecuteAsync("TRUNCATE hoop.events"));
+
+        Assert.All([update, delete, truncate], e => Assert.Contains("append-only", e.MessageText, StringComparison.Ordinal));
+        Assert.Equal("keep me", (await ReadAll(stream)).Single().As<SessionClosed>().Reason);
+    }
+
+    [Fact]
+    public async Task Data_altered_by_a_superuser_with_triggers_off_is_reported_at_its_stream_and_version()
+    {
+        // Tampering is simulated on a database of its own, so other tests' chains stay intact.
+        await using var own = new IsolatedDatabase(db);
+        var store = await own.StoreAsync();
+        var good = NewStream();
+        var victim = NewStream();
+        await store.AppendAsync(good, 0, [new SessionClosed("a"), new SessionClosed("b")], Meta);
+        await store.AppendAsync(victim, 0, Enumerable.Range(1, 5).Select(i => (object)new SessionClosed($"r{i}")).ToList(), Meta);
+        Assert.True((await store.VerifyAsync()).IsValid);
+
+        await own.ExecuteAsync($$"""
+            SET session_replication_role = replica;
+            UPDATE hoop.events SET data = '{"reason":"r3-forged"}' WHERE stream_id = '{{victim}}' AND version = 3;
+            """);
+
+        var result = await store.VerifyAsync();
+        Assert.False(result.IsValid);
+        Assert.Equal(victim, result.FirstBroken!.StreamId);
+        Assert.Equal(3, result.FirstBroken.Version);
+        Assert.Equal(7, result.EventsChecked);
+    }
+
+    [Fact]
+    public async Task A_deleted_event_is_reported_as_a_missing_version()
+    {
+        await using var own = new IsolatedDatabase(db);
+        var store = await own.StoreAsync();
+        var stream = NewStream();
+        await store.AppendAsync(stream, 0, Enumerable.Range(1, 4).Select(i => (object)new SessionClosed($"r{i}")).ToList(), Meta);
+
+        await own.ExecuteAsync($"SET session_replication_role = replica; DELETE FROM hoop.events WHERE stream_id = '{stream}' AND version = 2;");
+        var middle = await store.VerifyAsync();
+        await own.ExecuteAsync($"SET session_replication_role = replica; DELETE FROM hoop.events WHERE stream_id = '{stream}' AND version >= 2;");
+        var tail = await store.VerifyAsync();
+
+        Assert.Equal((stream, 2L), (middle.FirstBroken!.StreamId, middle.FirstBroken.Version));
+        Assert.Equal((stream, 2L), (tail.FirstBroken!.StreamId, tail.FirstBroken.Version));
+    }
+
+    [Fact]
+    public void The_hash_covers_every_field()
+    {
+        var at = DateTimeOffset.UnixEpoch;
+        var baseline = HashChain.Compute(null, "s-1", 1, "T", at, "{}"u8, "{}"u8);
+        Assert.NotEqual(baseline, HashChain.Compute(new byte[32], "s-1", 1, "T", at.AddTicks(10), "{}"u8, "{}"u8));
+        Assert.NotEqual(baseline, HashChain.Compute(null, "s-2", 1, "T", at, "{}"u8, "{}"u8));
+        Assert.NotEqual(baseline, HashChain.Compute(null, "s-1", 2, "T", at, "{}"u8, "{}"u8));
+        Assert.NotEqual(baseline, HashChain.Compute(null, "s-1", 1, "U", at, "{}"u8, "{}"u8));
+        Assert.NotEqual(baseline, HashChain.Compute(null, "s-1", 1, "T", at, "{ }"u8, "{}"u8));
+        Assert.NotEqual(baseline, HashChain.Compute(null, "s-1", 1, "T", at, "{}"u8, "{ }"u8));
+        Assert.NotEqual(baseline, HashChain.Compute(Enumerable.Repeat((byte)1, 32).ToArray(), "s-1", 1, "T", at, "{}"u8, "{}"u8));
+        // Moving bytes between fields changes the hash (fields are length-prefixed).
+        Assert.NotEqual(HashChain.Compute(null, "s", 1, "T", at, "ab"u8, "c"u8), HashChain.Compute(null, "s", 1, "T", at, "a"u8, "bc"u8));
+        Assert.Equal(baseline, HashChain.Compute(new byte[32], "s-1", 1, "T", at, "{}"u8, "{}"u8));
+    }
+}
+
+/// <summary>A migrated database of a test's own, for tests that break the log on purpose.</summary>
+internal sealed class IsolatedDatabase(EventStoreFixture shared) : IAsyncDisposable
+{
+    private readonly string _name = $"hoop_iso_{Guid.NewGuid():N}";
+    private NpgsqlDataSource? _dataSource;
+
+    public async Task<PostgresEventStore> StoreAsync()
+    {
+        await using (var admin = new NpgsqlConnection(shared.Server.AdminConnectionString))
+        {
+            await admin.OpenAsync();
+            await using var create = new NpgsqlCommand($"CREATE DATABASE \"{_name}\"", admin);
+            await create.ExecuteNonQueryAsync();
+        }
+
+        _dataSource = NpgsqlDataSource.Create(new NpgsqlConnectionStringBuilder(shared.Server.AdminConnectionString) { Database = _name }.ConnectionString);
+        await new Hoop.Silo.EventStore.Migrations.SchemaMigrator(_dataSource, Microsoft.Extensions.Logging.Abstractions.NullLogger<Hoop.Silo.EventStore.Migrations.SchemaMigrator>.Instance).MigrateAsync();
+        return shared.CreateStore(dataSource: _dataSource);
+    }
+
+    public async Task ExecuteAsync(string sql)
+    {
+        await using var command = _dataSource!.CreateCommand(sql);
+        await command.ExecuteNonQueryAsync();
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        if (_dataSource is not null)
+            await _dataSource.DisposeAsync();
+        await using var admin = new NpgsqlConnection(shared.Server.AdminConnectionString);
+        await admin.OpenAsync();
+        await using var drop = new NpgsqlCommand($"DROP DATABASE IF EXISTS \"{_name}\" WITH (FORCE)", admin);
+        await drop.ExecuteNonQueryAsync();
+    }
+}
