@@ -64,7 +64,8 @@ public sealed partial class PostgresServer : IAsyncDisposable
             "Install them with `apt-get install postgresql`, or set HOOP_TEST_PG to the connection string of a server " +
             "whose user may create databases.");
 
-        var directory = Path.Combine(Path.GetTempPath(), $"hoop-pg-{Guid.NewGuid():N}");
+        RemoveAbandonedClusters();
+        var directory = Path.Combine(Path.GetTempPath(), $"{DirectoryPrefix}{Guid.NewGuid():N}");
         Directory.CreateDirectory(directory);
         var asRoot = IsRoot();
         if (asRoot)
@@ -129,7 +130,7 @@ public sealed partial class PostgresServer : IAsyncDisposable
             return;
         try
         {
-            RunAsync(Path.Combine(_binDirectory!, "pg_ctl"), ["-D", Path.Combine(_directory!, "data"), "-m", "immediate", "stop"],
+            RunAsync(Path.Combine(_binDirectory!, "pg_ctl"), ["-D", Path.Combine(_directory!, "data"), "-w", "-m", "immediate", "stop"],
                 IsRoot(), CancellationToken.None).GetAwaiter().GetResult();
         }
         catch (InvalidOperationException)
@@ -150,10 +151,36 @@ public sealed partial class PostgresServer : IAsyncDisposable
         }
     }
 
+    private const string DirectoryPrefix = "hoop-pg-";
+
+    /// <summary>Deletes clusters left behind by test processes that were killed (no server running in them).</summary>
+    private static void RemoveAbandonedClusters()
+    {
+        foreach (var dir in Directory.GetDirectories(Path.GetTempPath(), DirectoryPrefix + "*"))
+        {
+            if (File.Exists(Path.Combine(dir, "data", "postmaster.pid")))
+                continue;
+            try
+            {
+                Directory.Delete(dir, recursive: true);
+            }
+            catch (IOException)
+            {
+            }
+            catch (UnauthorizedAccessException)
+            {
+            }
+        }
+    }
+
     private static string? FindBinDirectory()
     {
         static bool HasServer(string dir) =>
             File.Exists(Path.Combine(dir, "initdb")) && File.Exists(Path.Combine(dir, "pg_ctl"));
+
+        var configured = Environment.GetEnvironmentVariable("HOOP_PG_BINDIR");
+        if (!string.IsNullOrWhiteSpace(configured) && HasServer(configured))
+            return configured;
 
         foreach (var dir in (Environment.GetEnvironmentVariable("PATH") ?? "").Split(':', StringSplitOptions.RemoveEmptyEntries))
         {

@@ -1,0 +1,227 @@
+#!/usr/bin/env bash
+# shellcheck source-path=SCRIPTDIR
+# Start the local Hoop.Actors stack: PostgreSQL (.data/pg, 127.0.0.1:5544) and the silo(s)
+# (127.0.0.1:5610, 5611, ...). Installs PostgreSQL with apt when missing.
+#
+#   deploy/up.sh               stay in the foreground; Ctrl-C stops everything it started
+#   deploy/up.sh --detach      return once everything is healthy; stop with deploy/down.sh
+#   HOOP_SILOS=2 deploy/up.sh  start two silos
+#
+# Logs: .data/logs/   pids: .data/run/   dev cluster key: .data/dev/cluster-key
+set -euo pipefail
+
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+# shellcheck source=lib/common.sh
+source deploy/lib/common.sh
+
+# Print the comment block at the top of this file (after the shellcheck directive).
+usage() { awk 'NR > 2 && /^#/ { sub(/^# ?/, ""); print; next } NR > 2 { exit }' "${BASH_SOURCE[0]}"; }
+
+detach=false
+for arg in "$@"; do
+    case "$arg" in
+        --detach | -d) detach=true ;;
+        -h | --help)
+            usage
+            exit 0
+            ;;
+        *)
+            usage >&2
+            hoop_die "unknown argument: $arg"
+            ;;
+    esac
+done
+
+silos="${HOOP_SILOS:-1}"
+[[ "$silos" =~ ^[1-9]$ ]] || hoop_die "HOOP_SILOS must be a number from 1 to 9, got '$silos'"
+
+PG_DIR="$HOOP_ROOT/.data/pg"
+PG_PORT=5544
+SILO_BASE_PORT=5610
+SILO_DLL="$HOOP_ROOT/src/Silo/bin/Release/net10.0/hoop-silo.dll"
+RUN_DIR="$HOOP_ROOT/.data/run"
+LOG_DIR="$HOOP_ROOT/.data/logs"
+DEV_DIR="$HOOP_ROOT/.data/dev"
+
+mkdir -p "$RUN_DIR" "$LOG_DIR" "$DEV_DIR"
+
+# A process recorded in a pid file is ours only if it is alive and is a Hoop process
+# (guards against a recycled pid).
+pid_is_hoop() {
+    local pid="$1"
+    [[ "$pid" =~ ^[0-9]+$ ]] && kill -0 "$pid" 2>/dev/null &&
+        tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -qi 'hoop'
+}
+
+# Refuse to start twice; forget stale pid files.
+for pidfile in "$RUN_DIR"/*.pid; do
+    [[ -e "$pidfile" ]] || continue
+    if pid_is_hoop "$(cat "$pidfile")"; then
+        hoop_die "the stack is already running ($(basename "$pidfile" .pid) has pid $(cat "$pidfile")); stop it with deploy/down.sh"
+    fi
+    rm -f "$pidfile"
+done
+
+port_in_use() { (: <"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+
+hoop_ensure_postgres
+hoop_ensure_dotnet
+hoop_ensure_curl
+
+for ((i = 0; i < silos; i++)); do
+    port=$((SILO_BASE_PORT + i))
+    if port_in_use "$port"; then
+        hoop_die "port $port (silo-$i) is already in use on 127.0.0.1; stop whatever listens there (deploy/down.sh?)"
+    fi
+done
+
+# --- cleanup of what this run started ---------------------------------------------------
+started_pids=()
+started_names=()
+started_pg=false
+cleaning=false
+
+cleanup() {
+    $cleaning && return 0
+    cleaning=true
+    local i pid name
+    for i in "${!started_pids[@]}"; do
+        pid="${started_pids[$i]}"
+        name="${started_names[$i]}"
+        if kill -0 "$pid" 2>/dev/null; then
+            echo "Stopping $name (pid $pid)"
+            kill -TERM "$pid" 2>/dev/null || true
+        fi
+    done
+    for i in "${!started_pids[@]}"; do
+        pid="${started_pids[$i]}"
+        name="${started_names[$i]}"
+        local waited=0
+        while kill -0 "$pid" 2>/dev/null && ((waited < 150)); do
+            sleep 0.1
+            waited=$((waited + 1))
+        done
+        if kill -0 "$pid" 2>/dev/null; then
+            hoop_warn "$name (pid $pid) did not stop within 15 s; killing it"
+            kill -KILL "$pid" 2>/dev/null || true
+        fi
+        rm -f "$RUN_DIR/$name.pid"
+    done
+    if $started_pg; then
+        hoop_pg_stop "$PG_DIR" || true
+    fi
+}
+
+on_exit() {
+    local rc=$?
+    if ((rc != 0)) && ! $cleaning; then
+        echo "deploy/up.sh: stopping what it started" >&2
+    fi
+    cleanup
+    exit "$rc"
+}
+on_signal() {
+    echo
+    echo "Shutting down..."
+    cleanup
+    exit 130
+}
+trap on_exit EXIT
+trap on_signal INT TERM
+
+# --- build ---------------------------------------------------------------------------------
+hoop_info "Building Hoop.Actors.sln (Release)"
+if ! dotnet build Hoop.Actors.sln -c Release -nologo -v quiet >"$LOG_DIR/build.log" 2>&1; then
+    grep -E '(error|warning) [A-Z]+[0-9]+:' "$LOG_DIR/build.log" | sed 's/^[[:space:]]*//' | sort -u | head -n 30 >&2 || true
+    hoop_die "build failed (full log: $LOG_DIR/build.log)"
+fi
+[[ -f "$SILO_DLL" ]] || hoop_die "build succeeded but $SILO_DLL is missing"
+
+# --- PostgreSQL ----------------------------------------------------------------------------
+if ! hoop_pg_running "$PG_DIR"; then
+    started_pg=true
+fi
+hoop_pg_start "$PG_DIR" "$PG_PORT"
+hoop_pg_createdb "$PG_PORT" hoop
+CONN="$(hoop_pg_connstr "$PG_PORT" hoop)"
+
+# --- dev cluster key (created once, reused) ------------------------------------------------
+KEY_FILE="$DEV_DIR/cluster-key"
+if [[ ! -s "$KEY_FILE" ]]; then
+    (
+        umask 077
+        od -An -tx1 -N32 /dev/urandom | tr -d ' \n' >"$KEY_FILE"
+    )
+    echo "Created dev cluster key in .data/dev/cluster-key"
+fi
+chmod 600 "$KEY_FILE"
+CLUSTER_KEY="$(cat "$KEY_FILE")"
+
+# --- migrations ----------------------------------------------------------------------------
+hoop_info "Running migrations"
+if ! ConnectionStrings__Hoop="$CONN" Hoop__ClusterKey="$CLUSTER_KEY" \
+    dotnet "$SILO_DLL" migrate >"$LOG_DIR/migrate.log" 2>&1; then
+    tail -n 30 "$LOG_DIR/migrate.log" >&2
+    hoop_die "migrations failed (full log: $LOG_DIR/migrate.log)"
+fi
+
+# --- silos ---------------------------------------------------------------------------------
+silo_urls=()
+for ((i = 0; i < silos; i++)); do
+    port=$((SILO_BASE_PORT + i))
+    url="http://127.0.0.1:$port"
+    log="$LOG_DIR/silo-$i.log"
+    printf '\n=== %s starting silo-%s on %s\n' "$(date -Is)" "$i" "$url" >>"$log"
+    if $detach; then
+        # Own session: survives this shell and its terminal.
+        ConnectionStrings__Hoop="$CONN" Hoop__ClusterKey="$CLUSTER_KEY" \
+            setsid dotnet "$SILO_DLL" serve --urls "$url" >>"$log" 2>&1 </dev/null &
+    else
+        ConnectionStrings__Hoop="$CONN" Hoop__ClusterKey="$CLUSTER_KEY" \
+            dotnet "$SILO_DLL" serve --urls "$url" >>"$log" 2>&1 </dev/null &
+    fi
+    pid=$!
+    started_pids+=("$pid")
+    started_names+=("silo-$i")
+    echo "$pid" >"$RUN_DIR/silo-$i.pid"
+    silo_urls+=("$url")
+done
+
+for i in "${!silo_urls[@]}"; do
+    if ! hoop_wait_http "${silo_urls[$i]}/healthz" 60 "${started_pids[$i]}"; then
+        tail -n 30 "$LOG_DIR/silo-$i.log" >&2
+        hoop_die "silo-$i did not become healthy (log: .data/logs/silo-$i.log)"
+    fi
+done
+
+# --- report --------------------------------------------------------------------------------
+echo
+echo "Hoop.Actors local stack is up:"
+echo "  PostgreSQL   127.0.0.1:$PG_PORT   $CONN"
+for i in "${!silo_urls[@]}"; do
+    echo "  silo-$i       ${silo_urls[$i]}   (pid ${started_pids[$i]}, log .data/logs/silo-$i.log)"
+done
+echo "  not started yet (not built in this version): gateway, fake upstream, fake Slack"
+echo
+echo "Try:"
+echo "  curl ${silo_urls[0]}/healthz"
+echo
+
+if $detach; then
+    trap - EXIT INT TERM
+    echo "Running in the background; stop with deploy/down.sh"
+    exit 0
+fi
+
+echo "Press Ctrl-C to stop."
+while :; do
+    for i in "${!started_pids[@]}"; do
+        if ! kill -0 "${started_pids[$i]}" 2>/dev/null; then
+            echo "${started_names[$i]} exited unexpectedly; last log lines:" >&2
+            tail -n 20 "$LOG_DIR/${started_names[$i]}.log" >&2
+            exit 1
+        fi
+    done
+    sleep 1 &
+    wait $! || true
+done
