@@ -11,6 +11,7 @@ namespace Hoop.Contracts.Serialization;
     PropertyNamingPolicy = JsonKnownNamingPolicy.CamelCase,
     DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull)]
 [JsonSerializable(typeof(EventMetadata))]
+[JsonSerializable(typeof(AppendNotification[]))]
 [JsonSerializable(typeof(SessionOpened))]
 [JsonSerializable(typeof(ExchangeStarted))]
 [JsonSerializable(typeof(RequestBlocked))]

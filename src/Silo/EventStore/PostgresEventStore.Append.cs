@@ -9,19 +9,15 @@ namespace Hoop.Silo.EventStore;
 public sealed partial class PostgresEventStore
 {
     // One statement, one round trip, its own transaction: bump the stream head only if it
-    // is still where we think it is, insert the events only if the head moved, announce them.
-    private const string InsertEventsAndNotify = """
+    // is still where we think it is, and insert the events only if the head moved.
+    private const string InsertEvents = """
         e AS (
             INSERT INTO hoop.events (stream_id, version, type, data, metadata, at, hash)
             SELECT s.id, $3 + u.ord, u.type, u.data::json, $6::json, $7, u.hash
             FROM s, unnest($8::text[], $9::text[], $10::bytea[]) WITH ORDINALITY AS u(type, data, hash, ord)
             ORDER BY u.ord
-            RETURNING seq),
-        agg AS (SELECT min(seq) AS first_seq, max(seq) AS last_seq FROM e)
-        SELECT first_seq, last_seq,
-               CASE WHEN last_seq IS NOT NULL THEN pg_notify('hoop_events',
-                   json_build_object('stream', $1::text, 'version', $4::bigint, 'seq', last_seq)::text) END
-        FROM agg
+            RETURNING seq)
+        SELECT min(seq), max(seq) FROM e
         """;
 
     private const string AppendToExisting = """
@@ -29,7 +25,7 @@ public sealed partial class PostgresEventStore
             UPDATE hoop.streams SET version = $4, last_hash = $5, updated_at = $7
             WHERE id = $1 AND version = $3 AND last_hash IS NOT DISTINCT FROM $11
             RETURNING id),
-        """ + InsertEventsAndNotify;
+        """ + InsertEvents;
 
     private const string AppendToNew = """
         WITH s AS (
@@ -37,7 +33,7 @@ public sealed partial class PostgresEventStore
             VALUES ($1, $2, $4, $5, $7, $7)
             ON CONFLICT (id) DO NOTHING
             RETURNING id),
-        """ + InsertEventsAndNotify;
+        """ + InsertEvents;
 
     private const int MaxAnyRetries = 10;
 
@@ -176,7 +172,9 @@ public sealed partial class PostgresEventStore
             return null;
 
         RememberHead(streamId, next, last);
-        return new AppendResult(next, reader.GetInt64(0), reader.GetInt64(1));
+        var result = new AppendResult(next, reader.GetInt64(0), reader.GetInt64(1));
+        _notifier.Announce(streamId, next, result.LastSeq);
+        return result;
     }
 
     private async Task<AppendResult?> AppendWithCopyAsync(
@@ -232,18 +230,12 @@ public sealed partial class PostgresEventStore
         }
 
         long firstSeq, lastSeq;
-        await using (var announce = new NpgsqlCommand("""
-            WITH agg AS (SELECT min(seq) AS first_seq, max(seq) AS last_seq
-                         FROM hoop.events WHERE stream_id = $1 AND version > $2)
-            SELECT first_seq, last_seq,
-                   pg_notify('hoop_events', json_build_object('stream', $1::text, 'version', $3::bigint, 'seq', last_seq)::text)
-            FROM agg
-            """, connection, transaction))
+        await using (var written = new NpgsqlCommand(
+            "SELECT min(seq), max(seq) FROM hoop.events WHERE stream_id = $1 AND version > $2", connection, transaction))
         {
-            announce.Parameters.Add(new NpgsqlParameter<string> { TypedValue = streamId });
-            announce.Parameters.Add(new NpgsqlParameter<long> { TypedValue = head.Version });
-            announce.Parameters.Add(new NpgsqlParameter<long> { TypedValue = next });
-            await using var reader = await announce.ExecuteReaderAsync(cancellationToken);
+            written.Parameters.Add(new NpgsqlParameter<string> { TypedValue = streamId });
+            written.Parameters.Add(new NpgsqlParameter<long> { TypedValue = head.Version });
+            await using var reader = await written.ExecuteReaderAsync(cancellationToken);
             await reader.ReadAsync(cancellationToken);
             firstSeq = reader.GetInt64(0);
             lastSeq = reader.GetInt64(1);
@@ -251,6 +243,7 @@ public sealed partial class PostgresEventStore
 
         await transaction.CommitAsync(cancellationToken);
         RememberHead(streamId, next, last);
+        _notifier.Announce(streamId, next, lastSeq);
         return new AppendResult(next, firstSeq, lastSeq);
     }
 

@@ -12,14 +12,17 @@ namespace Hoop.Silo.EventStore;
 /// </summary>
 public sealed partial class PostgresEventStore : IEventStore
 {
-    /// <summary>The NOTIFY channel announcing appends: payload <c>{"stream":..,"version":..,"seq":..}</c>.</summary>
+    /// <summary>
+    /// The NOTIFY channel announcing appends after commit: payload a JSON array of
+    /// <see cref="AppendNotification"/>.
+    /// </summary>
     public const string NotificationChannel = "hoop_events";
 
     private readonly NpgsqlDataSource _dataSource;
     private readonly EventTypeRegistry _registry;
     private readonly EventStoreOptions _options;
     private readonly TimeProvider _time;
-    private readonly ILogger<PostgresEventStore> _logger;
+    private readonly AppendNotifier _notifier;
 
     // Last known (version, hash) per stream, so an append needs no read first. Only an
     // optimisation: a stale entry makes the guarded write miss, and the head is re-read.
@@ -37,7 +40,7 @@ public sealed partial class PostgresEventStore : IEventStore
         _registry = registry;
         _options = options;
         _time = time;
-        _logger = logger;
+        _notifier = new AppendNotifier(dataSource, logger);
     }
 
     public EventTypeRegistry Registry => _registry;

@@ -1,6 +1,7 @@
 using System.Text.Json;
 using Hoop.Contracts.Events;
 using Hoop.Contracts.EventStore;
+using Hoop.Contracts.Serialization;
 using Hoop.Silo.EventStore;
 using Npgsql;
 using Xunit;
@@ -180,13 +181,20 @@ public sealed class AppendTests(EventStoreFixture db) : IClassFixture<EventStore
             await listen.ExecuteNonQueryAsync();
 
         var result = await store.AppendAsync(stream, 0, [Exchange(1), Exchange(2)], Meta);
-        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(10));
-        while (received.Count == 0)
-            await listener.WaitAsync(timeout.Token);
+        var burst = await Task.WhenAll(Enumerable.Range(0, 50).Select(i =>
+            store.AppendAsync($"{stream}-{i}", 0, [Exchange(i)], Meta)));
 
-        using var payload = JsonDocument.Parse(received.Single());
-        Assert.Equal(stream, payload.RootElement.GetProperty("stream").GetString());
-        Assert.Equal(2, payload.RootElement.GetProperty("version").GetInt64());
-        Assert.Equal(result.LastSeq, payload.RootElement.GetProperty("seq").GetInt64());
+        var notices = new List<AppendNotification>();
+        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(10));
+        while (notices.Count < 51)
+        {
+            await listener.WaitAsync(timeout.Token);
+            foreach (var payload in received)
+                notices.AddRange(JsonSerializer.Deserialize(payload, HoopJsonContext.Stored.AppendNotificationArray)!);
+            received.Clear();
+        }
+
+        Assert.Contains(new AppendNotification(stream, 2, result.LastSeq), notices);
+        Assert.All(burst.Select((r, i) => new AppendNotification($"{stream}-{i}", 1, r.LastSeq)), n => Assert.Contains(n, notices));
     }
 }
