@@ -1,0 +1,65 @@
+namespace Hoop.Contracts.Grains;
+
+/// <summary>One held request waiting for humans (stream <c>approval-{key}</c>).</summary>
+public interface IApprovalGrain : IGrainWithStringKey
+{
+    /// <summary>Opens the approval; idempotent for the same exchange.</summary>
+    Task<ApprovalSnapshot> RequestAsync(RequestApproval request, CancellationToken cancellationToken = default);
+
+    /// <summary>Applies an approver's decision after checking who may decide; a refusal records nothing.</summary>
+    Task<DecisionOutcome> DecideAsync(ApprovalDecision decision, CancellationToken cancellationToken = default);
+
+    /// <summary>Expires the approval if it is still pending and past its deadline.</summary>
+    Task<ApprovalSnapshot?> ExpireIfDueAsync(CancellationToken cancellationToken = default);
+
+    /// <summary>Uses an approved approval once (async mode); refused when not approved or already used.</summary>
+    Task<DecisionOutcome> ConsumeAsync(string exchangeId, string identity, CancellationToken cancellationToken = default);
+
+    Task<ApprovalSnapshot?> GetAsync(CancellationToken cancellationToken = default);
+
+    /// <summary>
+    /// Waits until the approval leaves Pending or <paramref name="timeout"/> passes, without
+    /// holding the grain (other calls, such as decisions, run meanwhile).
+    /// </summary>
+    Task<ApprovalSnapshot?> WaitForDecisionAsync(TimeSpan timeout, CancellationToken cancellationToken = default);
+}
+
+public sealed record RequestApproval(
+    string SessionId,
+    string ExchangeId,
+    string Requester,
+    string Rule,
+    string ApproverGroup,
+    int ApprovalsRequired,
+    TimeSpan Timeout,
+    string PromptExcerpt);
+
+/// <summary>A decision by <see cref="Approver"/>, whose groups come from their token or the Slack user map.</summary>
+public sealed record ApprovalDecision(string Approver, IReadOnlyList<string> ApproverGroups, bool Approve, string Via, string? Reason = null);
+
+/// <summary>Whether a decision or consumption took effect, and the approval afterwards.</summary>
+public sealed record DecisionOutcome(bool Accepted, string? RefusedReason, ApprovalSnapshot? Approval);
+
+public enum ApprovalStatus
+{
+    Pending,
+    Approved,
+    Denied,
+    Expired,
+    Consumed,
+}
+
+public sealed record ApprovalSnapshot(
+    string ApprovalId,
+    string SessionId,
+    string ExchangeId,
+    string Requester,
+    string Rule,
+    string ApproverGroup,
+    int ApprovalsRequired,
+    ApprovalStatus Status,
+    IReadOnlyList<string> ApprovedBy,
+    string? DeniedBy,
+    DateTimeOffset RequestedAt,
+    DateTimeOffset ExpiresAt,
+    long Version);

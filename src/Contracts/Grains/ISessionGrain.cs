@@ -1,0 +1,76 @@
+using Hoop.Contracts.Events;
+
+namespace Hoop.Contracts.Grains;
+
+/// <summary>One agent conversation (stream <c>session-{key}</c>).</summary>
+public interface ISessionGrain : IGrainWithStringKey
+{
+    /// <summary>
+    /// Records the (already masked) prompt and decides, in one turn and one append, whether
+    /// the request may be forwarded. Opens the session on first use.
+    /// </summary>
+    Task<ExchangeDecision> BeginExchangeAsync(BeginExchange request, CancellationToken cancellationToken = default);
+
+    Task RecordResponseChunksAsync(string exchangeId, IReadOnlyList<ResponseChunk> chunks, CancellationToken cancellationToken = default);
+
+    Task RecordForwardedAsync(string exchangeId, string upstream, CancellationToken cancellationToken = default);
+
+    Task CompleteExchangeAsync(string exchangeId, int status, TokenUsage? usage, double durationMs, CancellationToken cancellationToken = default);
+
+    Task AbortExchangeAsync(string exchangeId, string reason, CancellationToken cancellationToken = default);
+
+    Task CloseAsync(string reason, CancellationToken cancellationToken = default);
+
+    Task<SessionSnapshot?> GetAsync(CancellationToken cancellationToken = default);
+}
+
+/// <summary>What the gateway asks when a request arrives. <see cref="PromptText"/> is masked by the caller.</summary>
+public sealed record BeginExchange(
+    string ExchangeId,
+    string Identity,
+    IReadOnlyList<string> Groups,
+    string Connection,
+    string Method,
+    string Path,
+    string PromptText,
+    long RequestBytes,
+    string? ContentType = null,
+    string? CorrelationId = null,
+    string? GatewayId = null);
+
+public enum DecisionKind
+{
+    Allow,
+    Block,
+    RequireApproval,
+}
+
+/// <summary>
+/// The silo's verdict on an exchange. Block names the <see cref="Rule"/>; RequireApproval
+/// carries the <see cref="ApprovalId"/> and when it expires.
+/// </summary>
+public sealed record ExchangeDecision(
+    DecisionKind Kind,
+    string SessionId,
+    string ExchangeId,
+    string? Rule = null,
+    string? Reason = null,
+    string? ApprovalId = null,
+    DateTimeOffset? ExpiresAt = null);
+
+public enum SessionStatus
+{
+    Open,
+    Closed,
+}
+
+/// <summary>A session's current state, as its grain sees it.</summary>
+public sealed record SessionSnapshot(
+    string SessionId,
+    string Identity,
+    string Connection,
+    SessionStatus Status,
+    int Exchanges,
+    DateTimeOffset OpenedAt,
+    DateTimeOffset LastActivity,
+    long Version);
