@@ -55,8 +55,11 @@ public static class ExpectedVersion
     public const long NoStream = 0;
 }
 
-/// <summary>What an append produced: the stream's new version and the events' global sequence numbers.</summary>
-public sealed record AppendResult(long NextExpectedVersion, long FirstSeq, long LastSeq);
+/// <summary>
+/// What an append produced: the stream's new version, the events' global sequence numbers,
+/// and the time stored with them (so callers can apply exactly what a later replay sees).
+/// </summary>
+public sealed record AppendResult(long NextExpectedVersion, long FirstSeq, long LastSeq, DateTimeOffset At);
 
 /// <summary>A page of <see cref="IEventStore.ReadAllAsync"/>: the events and the checkpoint to resume from.</summary>
 public sealed record ReadAllPage(IReadOnlyList<RecordedEvent> Events, GlobalPosition Next);

@@ -3,6 +3,7 @@ using Hoop.Contracts.Serialization;
 using Hoop.Silo.EventStore.Migrations;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.DependencyInjection.Extensions;
 using Npgsql;
 
 namespace Hoop.Silo.EventStore;
@@ -30,7 +31,7 @@ public static class EventStoreServiceCollectionExtensions
         services.AddSingleton(dataSource);
         services.AddSingleton(options);
         services.AddSingleton(EventTypeRegistry.Default);
-        services.AddSingleton(TimeProvider.System);
+        services.TryAddSingleton(TimeProvider.System);
         services.AddSingleton<PostgresEventStore>();
         services.AddSingleton<IEventStore>(sp => sp.GetRequiredService<PostgresEventStore>());
         services.AddSingleton<SchemaMigrator>();

@@ -172,7 +172,7 @@ public sealed partial class PostgresEventStore
             return null;
 
         RememberHead(streamId, next, last);
-        var result = new AppendResult(next, reader.GetInt64(0), reader.GetInt64(1));
+        var result = new AppendResult(next, reader.GetInt64(0), reader.GetInt64(1), batch.At);
         _notifier.Announce(streamId, next, result.LastSeq);
         return result;
     }
@@ -244,7 +244,7 @@ public sealed partial class PostgresEventStore
         await transaction.CommitAsync(cancellationToken);
         RememberHead(streamId, next, last);
         _notifier.Announce(streamId, next, lastSeq);
-        return new AppendResult(next, firstSeq, lastSeq);
+        return new AppendResult(next, firstSeq, lastSeq, batch.At);
     }
 
     private static void AddHeadParameters(

@@ -68,7 +68,7 @@ public sealed class SiloCliTests(PostgresFixture db) : IClassFixture<PostgresFix
         var missing = await Run("timeline", "nope", connection);
 
         Assert.Equal((SiloCli.Ok, SiloCli.Ok), (migrate.Code, again.Code));
-        Assert.Contains("Applied migrations 1", migrate.Out, StringComparison.Ordinal);
+        Assert.Contains("Applied migrations 1, 2", migrate.Out, StringComparison.Ordinal);
         Assert.Contains("nothing to do", again.Out, StringComparison.Ordinal);
         Assert.Equal(SiloCli.Ok, verify.Code);
         Assert.Contains("OK: 1 streams, 2 events", verify.Out, StringComparison.Ordinal);

@@ -54,6 +54,16 @@ public static class SchemaMigrations
                 BEFORE UPDATE OR DELETE OR TRUNCATE ON hoop.events
                 FOR EACH STATEMENT EXECUTE FUNCTION hoop.reject_event_changes();
             """),
+        new(2, "reminders", """
+            -- Durable timers (Orleans reminders): a grain asks to be called at due_at, and
+            -- one silo at a time (advisory lock) calls it, even after the silo that asked died.
+            CREATE TABLE hoop.reminders (
+                stream_id  text        PRIMARY KEY,
+                due_at     timestamptz NOT NULL,
+                created_at timestamptz NOT NULL DEFAULT now()
+            );
+            CREATE INDEX reminders_due ON hoop.reminders (due_at);
+            """),
     ];
 
     public static int Latest => All[^1].Version;

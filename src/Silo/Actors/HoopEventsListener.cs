@@ -1,0 +1,85 @@
+using System.Text.Json;
+using Hoop.Contracts.Serialization;
+using Hoop.Silo.EventStore;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+using Npgsql;
+
+namespace Hoop.Silo.Actors;
+
+/// <summary>
+/// LISTENs on <c>hoop_events</c>: marks activations another silo wrote to as stale and wakes
+/// waiters. After a lost connection everything is marked stale (notifications may be missed).
+/// </summary>
+public sealed partial class HoopEventsListener(
+    NpgsqlDataSource dataSource,
+    GrainRuntime runtime,
+    TimeProvider time,
+    ILogger<HoopEventsListener> logger) : BackgroundService
+{
+    private readonly TaskCompletionSource _listening = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+    /// <summary>Completes once the first LISTEN is in place.</summary>
+    public Task Listening => _listening.Task;
+
+    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
+    {
+        var delay = TimeSpan.FromMilliseconds(100);
+        while (!stoppingToken.IsCancellationRequested)
+        {
+            try
+            {
+                await using var connection = await dataSource.OpenConnectionAsync(stoppingToken);
+                connection.Notification += (_, e) => Dispatch(e.Payload);
+                await using (var listen = new NpgsqlCommand($"LISTEN {PostgresEventStore.NotificationChannel}", connection))
+                    await listen.ExecuteNonQueryAsync(stoppingToken);
+
+                runtime.MarkAllStale();
+                _listening.TrySetResult();
+                delay = TimeSpan.FromMilliseconds(100);
+                while (!stoppingToken.IsCancellationRequested)
+                    await connection.WaitAsync(stoppingToken);
+            }
+            catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
+            {
+                break;
+            }
+            catch (Exception e) when (e is NpgsqlException or TimeoutException or IOException or InvalidOperationException)
+            {
+                LogListenLost(logger, e);
+                runtime.MarkAllStale();
+                try
+                {
+                    await Task.Delay(delay, time, stoppingToken);
+                }
+                catch (OperationCanceledException)
+                {
+                    break;
+                }
+
+                delay = TimeSpan.FromMilliseconds(Math.Min(delay.TotalMilliseconds * 2, 5000));
+            }
+        }
+    }
+
+    private void Dispatch(string payload)
+    {
+        try
+        {
+            var notices = JsonSerializer.Deserialize(payload, HoopJsonContext.Stored.AppendNotificationArray) ?? [];
+            foreach (var notice in notices)
+                runtime.OnStreamAppended(notice.Stream, notice.Version);
+        }
+        catch (JsonException e)
+        {
+            LogBadPayload(logger, e);
+            runtime.MarkAllStale();
+        }
+    }
+
+    [LoggerMessage(EventId = 2201, Level = LogLevel.Warning, Message = "Lost the hoop_events LISTEN connection; reconnecting")]
+    private static partial void LogListenLost(ILogger logger, Exception exception);
+
+    [LoggerMessage(EventId = 2202, Level = LogLevel.Warning, Message = "Ignored a malformed hoop_events payload")]
+    private static partial void LogBadPayload(ILogger logger, Exception exception);
+}

@@ -1,0 +1,121 @@
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+using Npgsql;
+
+namespace Hoop.Silo.Actors.Reminders;
+
+/// <summary>Something a due reminder is delivered to (one handler per stream prefix).</summary>
+public interface IReminderHandler
+{
+    /// <summary>The stream prefix handled, e.g. <c>approval-</c>.</summary>
+    string StreamPrefix { get; }
+
+    Task OnDueAsync(string streamId, CancellationToken cancellationToken);
+}
+
+/// <summary>
+/// Delivers due reminders. One silo at a time sweeps: the one holding the session advisory
+/// lock; when it dies its connection drops, the lock is released, and another takes over.
+/// </summary>
+public sealed partial class ReminderSweeper(
+    NpgsqlDataSource dataSource,
+    ReminderTable reminders,
+    IEnumerable<IReminderHandler> handlers,
+    ActorRuntimeOptions options,
+    TimeProvider time,
+    ILogger<ReminderSweeper> logger) : BackgroundService
+{
+    private const long SweeperLockKey = 0x486F_6F70_5377_70; // "HoopSwp"
+
+    private readonly IReadOnlyList<IReminderHandler> _handlers = handlers.ToList();
+    private volatile bool _isLeader;
+
+    /// <summary>True while this silo holds the sweeper lock.</summary>
+    public bool IsLeader => _isLeader;
+
+    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
+    {
+        while (!stoppingToken.IsCancellationRequested)
+        {
+            try
+            {
+                await using var connection = await dataSource.OpenConnectionAsync(stoppingToken);
+                while (!stoppingToken.IsCancellationRequested)
+                {
+                    if (!_isLeader)
+                    {
+                        await using var tryLock = new NpgsqlCommand($"SELECT pg_try_advisory_lock({SweeperLockKey})", connection);
+                        _isLeader = await tryLock.ExecuteScalarAsync(stoppingToken) is true;
+                        if (_isLeader)
+                            LogLeader(logger);
+                    }
+                    else
+                    {
+                        // Holding the lock needs a live connection: prove it each round.
+                        await using var ping = new NpgsqlCommand("SELECT 1", connection);
+                        await ping.ExecuteScalarAsync(stoppingToken);
+                    }
+
+                    if (_isLeader)
+                        await SweepAsync(stoppingToken);
+                    await Task.Delay(options.ReminderInterval, time, stoppingToken);
+                }
+            }
+            catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
+            {
+                break;
+            }
+            catch (Exception e) when (e is NpgsqlException or TimeoutException or InvalidOperationException)
+            {
+                _isLeader = false;
+                LogSweepFailed(logger, e);
+                try
+                {
+                    await Task.Delay(options.ReminderInterval, time, stoppingToken);
+                }
+                catch (OperationCanceledException)
+                {
+                    break;
+                }
+            }
+        }
+
+        _isLeader = false;
+    }
+
+    /// <summary>Delivers every due reminder once; returns how many were delivered.</summary>
+    public async Task<int> SweepAsync(CancellationToken cancellationToken)
+    {
+        var delivered = 0;
+        foreach (var streamId in await reminders.DueAsync(time.GetUtcNow(), 500, cancellationToken))
+        {
+            var handler = _handlers.FirstOrDefault(h => streamId.StartsWith(h.StreamPrefix, StringComparison.Ordinal));
+            if (handler is null)
+            {
+                await reminders.ClearAsync(streamId, cancellationToken);
+                continue;
+            }
+
+            try
+            {
+                await handler.OnDueAsync(streamId, cancellationToken);
+                delivered++;
+            }
+            catch (Exception e) when (e is not OperationCanceledException)
+            {
+                LogDeliveryFailed(logger, streamId, e);
+            }
+        }
+
+        return delivered;
+    }
+
+    [LoggerMessage(EventId = 2101, Level = LogLevel.Information, Message = "This silo now sweeps reminders")]
+    private static partial void LogLeader(ILogger logger);
+
+    [LoggerMessage(EventId = 2102, Level = LogLevel.Warning, Message = "Reminder sweep failed; retrying")]
+    private static partial void LogSweepFailed(ILogger logger, Exception exception);
+
+    [LoggerMessage(EventId = 2103, Level = LogLevel.Warning, Message = "Reminder for {StreamId} could not be delivered; it stays due")]
+    private static partial void LogDeliveryFailed(ILogger logger, string streamId, Exception exception);
+}

@@ -1,0 +1,167 @@
+using Hoop.Contracts.Events;
+using Hoop.Contracts.EventStore;
+using Hoop.Contracts.Grains;
+using Hoop.Contracts.Policy;
+using Hoop.Silo.Actors;
+using Hoop.Silo.Actors.Reminders;
+using Microsoft.Extensions.DependencyInjection;
+
+namespace Hoop.Silo.Grains;
+
+/// <summary>
+/// One held request (stream <c>approval-{id}</c>). Decisions are checked against the policy
+/// (approver group), the requester (no self-approval), the state (still pending, not past its
+/// deadline) and N-of-M; a refused decision records nothing. Expiry survives crashes through
+/// a reminder delivered by whichever silo sweeps.
+/// </summary>
+public sealed class ApprovalGrain(GrainContext context) : EventSourcedGrain<ApprovalGrain.ApprovalState>(context)
+{
+    public const string StreamPrefix = "approval";
+
+    public sealed class ApprovalState
+    {
+        public ApprovalRequested? Request { get; set; }
+        public DateTimeOffset RequestedAt { get; set; }
+        public ApprovalStatus Status { get; set; }
+        public List<string> ApprovedBy { get; } = [];
+        public string? DeniedBy { get; set; }
+    }
+
+    private ReminderTable Reminders => Context.Services.GetRequiredService<ReminderTable>();
+
+    private IPolicyEngine Policy => Context.Services.GetRequiredService<IPolicyEngine>();
+
+    protected override ApprovalState InitialState => new();
+
+    protected override ApprovalState Apply(ApprovalState state, object @event, DateTimeOffset at)
+    {
+        switch (@event)
+        {
+            case ApprovalRequested requested:
+                state.Request = requested;
+                state.RequestedAt = at;
+                state.Status = ApprovalStatus.Pending;
+                break;
+            case ApprovalGranted granted:
+                if (!state.ApprovedBy.Contains(granted.Approver, StringComparer.Ordinal))
+                    state.ApprovedBy.Add(granted.Approver);
+                if (state.ApprovedBy.Count >= state.Request!.ApprovalsRequired)
+                    state.Status = ApprovalStatus.Approved;
+                break;
+            case ApprovalDenied denied:
+                state.Status = ApprovalStatus.Denied;
+                state.DeniedBy = denied.Approver;
+                break;
+            case ApprovalExpired:
+                state.Status = ApprovalStatus.Expired;
+                break;
+            case ApprovalConsumed:
+                state.Status = ApprovalStatus.Consumed;
+                break;
+        }
+
+        return state;
+    }
+
+    private ApprovalSnapshot? Snapshot() => State.Request is not { } r ? null : new ApprovalSnapshot(
+        Key, r.SessionId, r.ExchangeId, r.Requester, r.Rule, r.ApproverGroup, r.ApprovalsRequired, State.Status,
+        State.ApprovedBy.ToList(), State.DeniedBy, State.RequestedAt, r.ExpiresAt, Version);
+
+    private string StreamId => Context.StreamId;
+
+    public async Task<ApprovalSnapshot> RequestAsync(RequestApproval request, CancellationToken cancellationToken)
+    {
+        if (State.Request is { } existing)
+        {
+            if (existing.ExchangeId != request.ExchangeId || existing.SessionId != request.SessionId)
+                throw new GrainRefusedException($"Approval '{Key}' belongs to another exchange.");
+            return Snapshot()!;
+        }
+
+        if (request.ApprovalsRequired < 1)
+            throw new ArgumentOutOfRangeException(nameof(request), "At least one approval must be required.");
+        if (request.Timeout <= TimeSpan.Zero)
+            throw new ArgumentOutOfRangeException(nameof(request), "The approval timeout must be positive.");
+
+        var expiresAt = Now + request.Timeout;
+        // The reminder first: if we die after it, the sweeper finds no approval and drops it;
+        // the other way round an approval could outlive its deadline forever.
+        await Reminders.SetAsync(StreamId, expiresAt, cancellationToken);
+        await RaiseAsync(new ApprovalRequested(
+            Key, request.SessionId, request.ExchangeId, request.Requester, request.Rule, request.ApproverGroup,
+            request.ApprovalsRequired, expiresAt, request.PromptExcerpt), new EventMetadata(Identity: request.Requester), cancellationToken);
+        return Snapshot()!;
+    }
+
+    public async Task<DecisionOutcome> DecideAsync(ApprovalDecision decision, CancellationToken cancellationToken)
+    {
+        if (State.Request is not { } request)
+            return Refused($"no approval '{Key}'");
+
+        if (State.Status == ApprovalStatus.Pending && Now >= request.ExpiresAt)
+            await ExpireAsync(cancellationToken);
+
+        var alreadyApprovedByThem = decision.Approve && State.ApprovedBy.Contains(decision.Approver, StringComparer.Ordinal);
+        if (State.Status != ApprovalStatus.Pending)
+        {
+            return alreadyApprovedByThem && State.Status == ApprovalStatus.Approved
+                ? new DecisionOutcome(true, null, Snapshot())
+                : Refused($"the approval is already {State.Status.ToString().ToLowerInvariant()}");
+        }
+
+        if (string.Equals(decision.Approver, request.Requester, StringComparison.Ordinal))
+            return Refused("an approver cannot decide on their own request");
+        if (!Policy.MayApprove(request.ApproverGroup, decision.Approver, decision.ApproverGroups))
+            return Refused($"'{decision.Approver}' is not in approver group '{request.ApproverGroup}'");
+        if (alreadyApprovedByThem)
+            return new DecisionOutcome(true, null, Snapshot()); // same approver twice: counted once
+
+        var meta = new EventMetadata(Identity: decision.Approver);
+        if (decision.Approve)
+            await RaiseAsync(new ApprovalGranted(decision.Approver, decision.Via), meta, cancellationToken);
+        else
+            await RaiseAsync(new ApprovalDenied(decision.Approver, decision.Via, decision.Reason), meta, cancellationToken);
+
+        if (State.Status != ApprovalStatus.Pending)
+            await Reminders.ClearAsync(StreamId, cancellationToken);
+        return new DecisionOutcome(true, null, Snapshot());
+    }
+
+    public async Task<ApprovalSnapshot?> ExpireIfDueAsync(CancellationToken cancellationToken)
+    {
+        if (State.Request is null || State.Status != ApprovalStatus.Pending)
+        {
+            await Reminders.ClearAsync(StreamId, cancellationToken);
+            return Snapshot();
+        }
+
+        if (Now >= State.Request.ExpiresAt)
+            await ExpireAsync(cancellationToken);
+        return Snapshot();
+    }
+
+    private async Task ExpireAsync(CancellationToken cancellationToken)
+    {
+        await RaiseAsync(new ApprovalExpired(Now), EventMetadata.None, cancellationToken);
+        await Reminders.ClearAsync(StreamId, cancellationToken);
+    }
+
+    public async Task<DecisionOutcome> ConsumeAsync(string exchangeId, string identity, CancellationToken cancellationToken)
+    {
+        if (State.Request is not { } request)
+            return Refused($"no approval '{Key}'");
+        if (!string.Equals(identity, request.Requester, StringComparison.Ordinal))
+            return Refused("only the requester can use this approval");
+        if (State.Status != ApprovalStatus.Approved)
+            return Refused(State.Status == ApprovalStatus.Consumed
+                ? "the approval was already used"
+                : $"the approval is {State.Status.ToString().ToLowerInvariant()}");
+
+        await RaiseAsync(new ApprovalConsumed(exchangeId), new EventMetadata(Identity: identity), cancellationToken);
+        return new DecisionOutcome(true, null, Snapshot());
+    }
+
+    public Task<ApprovalSnapshot?> GetAsync(CancellationToken cancellationToken) => Task.FromResult(Snapshot());
+
+    private DecisionOutcome Refused(string reason) => new(false, reason, Snapshot());
+}

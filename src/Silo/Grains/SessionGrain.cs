@@ -1,0 +1,250 @@
+using System.Security.Cryptography;
+using System.Text;
+using Hoop.Contracts.Events;
+using Hoop.Contracts.EventStore;
+using Hoop.Contracts.Grains;
+using Hoop.Contracts.Policy;
+using Hoop.Silo.Actors;
+using Microsoft.Extensions.DependencyInjection;
+
+namespace Hoop.Silo.Grains;
+
+/// <summary>
+/// One agent conversation (stream <c>session-{id}</c>). <see cref="BeginExchangeAsync"/>
+/// records the masked prompt and the verdict (identity state, deny and approval rules) in
+/// one turn and one append, before the gateway forwards anything. Calls are idempotent per
+/// exchange id, so a retried call never records an exchange twice.
+/// </summary>
+public sealed class SessionGrain(GrainContext context) : EventSourcedGrain<SessionGrain.SessionState>(context)
+{
+    public const string StreamPrefix = "session";
+
+    public enum Stage
+    {
+        Allowed,
+        Blocked,
+        AwaitingApproval,
+        Forwarded,
+        Completed,
+        Aborted,
+    }
+
+    public sealed class ExchangeState
+    {
+        public required Stage Stage { get; set; }
+        public string? Rule { get; init; }
+        public string? Reason { get; init; }
+        public string? ApprovalId { get; init; }
+        public long ResponseChars { get; set; }
+    }
+
+    public sealed class SessionState
+    {
+        public SessionOpened? Opened { get; set; }
+        public DateTimeOffset OpenedAt { get; set; }
+        public DateTimeOffset LastActivity { get; set; }
+        public bool Closed { get; set; }
+        public Dictionary<string, ExchangeState> Exchanges { get; } = new(StringComparer.Ordinal);
+    }
+
+    private IPolicyEngine Policy => Context.Services.GetRequiredService<IPolicyEngine>();
+
+    private ActorRuntimeOptions Options => Context.Services.GetRequiredService<ActorRuntimeOptions>();
+
+    protected override SessionState InitialState => new();
+
+    protected override SessionState Apply(SessionState state, object @event, DateTimeOffset at)
+    {
+        state.LastActivity = at;
+        switch (@event)
+        {
+            case SessionOpened opened:
+                state.Opened = opened;
+                state.OpenedAt = at;
+                break;
+            case ExchangeStarted started:
+                state.Exchanges[started.ExchangeId] = new ExchangeState { Stage = Stage.Allowed };
+                break;
+            case RequestBlocked blocked:
+                state.Exchanges[blocked.ExchangeId] = new ExchangeState { Stage = Stage.Blocked, Rule = blocked.Rule, Reason = blocked.Reason };
+                break;
+            case ApprovalRequired required:
+                state.Exchanges[required.ExchangeId] = new ExchangeState
+                {
+                    Stage = Stage.AwaitingApproval, Rule = required.Rule, ApprovalId = required.ApprovalId,
+                };
+                break;
+            case ExchangeForwarded forwarded:
+                state.Exchanges[forwarded.ExchangeId].Stage = Stage.Forwarded;
+                break;
+            case ResponseChunksRecorded chunks:
+                state.Exchanges[chunks.ExchangeId].ResponseChars += chunks.Chunks.Sum(c => (long)c.Text.Length);
+                break;
+            case ExchangeCompleted completed:
+                state.Exchanges[completed.ExchangeId].Stage = Stage.Completed;
+                break;
+            case ExchangeAborted aborted:
+                state.Exchanges[aborted.ExchangeId].Stage = Stage.Aborted;
+                break;
+            case SessionClosed:
+                state.Closed = true;
+                break;
+        }
+
+        return state;
+    }
+
+    public async Task<ExchangeDecision> BeginExchangeAsync(BeginExchange request, CancellationToken cancellationToken)
+    {
+        if (State.Exchanges.TryGetValue(request.ExchangeId, out var known))
+            return await DecisionOfAsync(request.ExchangeId, known, cancellationToken);
+
+        await RefuseUnlessUsableAsync(request.Identity, request.Connection, cancellationToken);
+
+        var identity = Context.Grains.Get<IIdentityGrain>(request.Identity);
+        await identity.SeenAsync(request.Groups, cancellationToken);
+        var caller = await identity.GetAsync(cancellationToken);
+
+        var verdict = caller.Revoked
+            ? new PolicyDecision(PolicyAction.Block, "identity-revoked", $"identity revoked: {caller.RevokedReason}")
+            : Policy.Evaluate(new PolicyRequest(request.Connection, request.Method, request.Path, request.PromptText));
+
+        var events = new List<object>(3);
+        if (State.Opened is null)
+            events.Add(new SessionOpened(Key, request.Identity, request.Connection));
+        events.Add(new ExchangeStarted(request.ExchangeId, request.Method, request.Path, request.PromptText, request.RequestBytes, request.ContentType));
+
+        DateTimeOffset? expiresAt = null;
+        string? approvalId = null;
+        switch (verdict.Action)
+        {
+            case PolicyAction.Block:
+                events.Add(new RequestBlocked(request.ExchangeId, verdict.Rule!, verdict.Reason ?? "blocked by policy"));
+                break;
+            case PolicyAction.RequireApproval:
+                approvalId = ApprovalIdFor(Key, request.ExchangeId);
+                var approval = await Context.Grains.Get<IApprovalGrain>(approvalId).RequestAsync(new RequestApproval(
+                    Key, request.ExchangeId, request.Identity, verdict.Rule!, verdict.ApproverGroup!, verdict.ApprovalsRequired,
+                    verdict.Timeout, Excerpt(request.PromptText)), cancellationToken);
+                expiresAt = approval.ExpiresAt;
+                events.Add(new ApprovalRequired(request.ExchangeId, approvalId, verdict.Rule!));
+                break;
+        }
+
+        await RaiseAsync(events, Meta(request.Identity, request.CorrelationId, request.GatewayId), cancellationToken);
+        return new ExchangeDecision(ToKind(verdict.Action), Key, request.ExchangeId, verdict.Rule, verdict.Reason, approvalId, expiresAt);
+    }
+
+    private async Task RefuseUnlessUsableAsync(string identity, string connection, CancellationToken cancellationToken)
+    {
+        if (State.Opened is not { } opened)
+            return;
+        if (!string.Equals(opened.Identity, identity, StringComparison.Ordinal))
+            throw new GrainRefusedException($"Session '{Key}' belongs to another identity.", 403);
+        if (!string.Equals(opened.Connection, connection, StringComparison.Ordinal))
+            throw new GrainRefusedException($"Session '{Key}' is on connection '{opened.Connection}', not '{connection}'.");
+        if (State.Closed)
+            throw new GrainRefusedException($"Session '{Key}' is closed; start a new one.");
+        if (Now - State.LastActivity > Options.SessionIdleTimeout)
+        {
+            await RaiseAsync(new SessionClosed("idle"), Meta(identity), cancellationToken);
+            throw new GrainRefusedException($"Session '{Key}' was idle for more than {Options.SessionIdleTimeout} and is closed; start a new one.");
+        }
+    }
+
+    private async Task<ExchangeDecision> DecisionOfAsync(string exchangeId, ExchangeState exchange, CancellationToken cancellationToken)
+    {
+        if (exchange.Stage == Stage.Blocked)
+            return new ExchangeDecision(DecisionKind.Block, Key, exchangeId, exchange.Rule, exchange.Reason);
+        if (exchange.ApprovalId is { } approvalId)
+        {
+            var approval = await Context.Grains.Get<IApprovalGrain>(approvalId).GetAsync(cancellationToken);
+            return new ExchangeDecision(DecisionKind.RequireApproval, Key, exchangeId, exchange.Rule, null, approvalId, approval?.ExpiresAt);
+        }
+
+        return new ExchangeDecision(DecisionKind.Allow, Key, exchangeId);
+    }
+
+    public async Task<bool> RecordForwardedAsync(string exchangeId, string upstream, CancellationToken cancellationToken)
+    {
+        var exchange = Exchange(exchangeId);
+        if (exchange.Stage == Stage.Forwarded)
+            return true;
+        var mayForward = exchange.Stage == Stage.Allowed
+            || (exchange.Stage == Stage.AwaitingApproval
+                && await Context.Grains.Get<IApprovalGrain>(exchange.ApprovalId!).GetAsync(cancellationToken) is
+                    { Status: ApprovalStatus.Approved or ApprovalStatus.Consumed });
+        if (!mayForward)
+            throw new GrainRefusedException($"Exchange '{exchangeId}' may not be forwarded ({exchange.Stage}).");
+        await RaiseAsync(new ExchangeForwarded(exchangeId, upstream), Meta(), cancellationToken);
+        return true;
+    }
+
+    public async Task<bool> RecordResponseChunksAsync(string exchangeId, IReadOnlyList<ResponseChunk> chunks, CancellationToken cancellationToken)
+    {
+        var exchange = Exchange(exchangeId);
+        if (exchange.Stage != Stage.Forwarded)
+            throw new GrainRefusedException($"Exchange '{exchangeId}' is not streaming a response ({exchange.Stage}).");
+        if (chunks.Count > 0)
+            await RaiseAsync(new ResponseChunksRecorded(exchangeId, chunks), Meta(), cancellationToken);
+        return true;
+    }
+
+    public async Task<bool> CompleteExchangeAsync(string exchangeId, int status, TokenUsage? usage, double durationMs, CancellationToken cancellationToken)
+    {
+        var exchange = Exchange(exchangeId);
+        if (exchange.Stage is Stage.Completed or Stage.Aborted)
+            return true;
+        if (exchange.Stage != Stage.Forwarded)
+            throw new GrainRefusedException($"Exchange '{exchangeId}' was never forwarded ({exchange.Stage}).");
+        await RaiseAsync(new ExchangeCompleted(exchangeId, status, usage, durationMs), Meta(), cancellationToken);
+        return true;
+    }
+
+    public async Task<bool> AbortExchangeAsync(string exchangeId, string reason, CancellationToken cancellationToken)
+    {
+        var exchange = Exchange(exchangeId);
+        if (exchange.Stage is Stage.Completed or Stage.Aborted or Stage.Blocked)
+            return true;
+        await RaiseAsync(new ExchangeAborted(exchangeId, reason), Meta(), cancellationToken);
+        return true;
+    }
+
+    public async Task<bool> CloseAsync(string reason, CancellationToken cancellationToken)
+    {
+        if (State.Opened is null)
+            throw new GrainRefusedException($"No session '{Key}'.", 404);
+        if (!State.Closed)
+            await RaiseAsync(new SessionClosed(reason), Meta(), cancellationToken);
+        return true;
+    }
+
+    public Task<SessionSnapshot?> GetAsync(CancellationToken cancellationToken) => Task.FromResult(State.Opened is not { } opened
+        ? null
+        : new SessionSnapshot(Key, opened.Identity, opened.Connection, State.Closed ? SessionStatus.Closed : SessionStatus.Open,
+            State.Exchanges.Count, State.OpenedAt, State.LastActivity, Version));
+
+    private ExchangeState Exchange(string exchangeId) =>
+        State.Exchanges.TryGetValue(exchangeId, out var exchange)
+            ? exchange
+            : throw new GrainRefusedException($"No exchange '{exchangeId}' in session '{Key}'.", 404);
+
+    private EventMetadata Meta(string? identity = null, string? correlationId = null, string? gatewayId = null) =>
+        new(correlationId, gatewayId, null, identity ?? State.Opened?.Identity);
+
+    private static DecisionKind ToKind(PolicyAction action) => action switch
+    {
+        PolicyAction.Block => DecisionKind.Block,
+        PolicyAction.RequireApproval => DecisionKind.RequireApproval,
+        _ => DecisionKind.Allow,
+    };
+
+    /// <summary>Deterministic, so a re-run of the same exchange finds the same approval.</summary>
+    public static string ApprovalIdFor(string sessionId, string exchangeId)
+    {
+        var hash = SHA256.HashData(Encoding.UTF8.GetBytes($"{sessionId}\n{exchangeId}"));
+        return "apr_" + Convert.ToHexStringLower(hash)[..24];
+    }
+
+    private static string Excerpt(string prompt) => prompt.Length <= 500 ? prompt : prompt[..500] + "…";
+}
