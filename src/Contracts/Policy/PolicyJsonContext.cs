@@ -1,0 +1,133 @@
+using System.Text.Json;
+using System.Text.Json.Serialization;
+
+namespace Hoop.Contracts.Policy;
+
+// The policy file as written, before validation: every property optional, unknown keys kept
+// (JsonExtensionData) so that the reader can report all of them at once, with their paths.
+// PolicyReader turns these into the validated public records.
+
+internal sealed class PolicyFileModel
+{
+    public List<ConnectionModel?>? Connections { get; init; }
+    public List<RuleModel?>? Rules { get; init; }
+    public List<ApproverGroupModel?>? ApproverGroups { get; init; }
+    public SlackModel? Slack { get; init; }
+
+    [JsonExtensionData]
+    public Dictionary<string, JsonElement>? Unknown { get; set; }
+}
+
+internal sealed class ConnectionModel
+{
+    public string? Name { get; init; }
+    public string? Upstream { get; init; }
+    public CredentialModel? Credential { get; init; }
+    public List<string?>? AllowedGroups { get; init; }
+    public MaskModel? Mask { get; init; }
+    public List<string?>? Rules { get; init; }
+
+    [JsonExtensionData]
+    public Dictionary<string, JsonElement>? Unknown { get; set; }
+}
+
+internal sealed class CredentialModel
+{
+    public string? Header { get; init; }
+    public string? Prefix { get; init; }
+    public string? Env { get; init; }
+    public string? File { get; init; }
+    public string? Value { get; init; }
+
+    [JsonExtensionData]
+    public Dictionary<string, JsonElement>? Unknown { get; set; }
+}
+
+internal sealed class SecretModel
+{
+    public string? Env { get; init; }
+    public string? File { get; init; }
+    public string? Value { get; init; }
+
+    [JsonExtensionData]
+    public Dictionary<string, JsonElement>? Unknown { get; set; }
+}
+
+internal sealed class MaskModel
+{
+    public bool? Request { get; init; }
+    public bool? Response { get; init; }
+    public List<string?>? Detectors { get; init; }
+
+    [JsonExtensionData]
+    public Dictionary<string, JsonElement>? Unknown { get; set; }
+}
+
+internal sealed class RuleModel
+{
+    public string? Id { get; init; }
+    public string? Description { get; init; }
+    public MatchModel? Match { get; init; }
+    public string? Action { get; init; }
+    public string? ApproverGroup { get; init; }
+    public string? Timeout { get; init; }
+
+    [JsonExtensionData]
+    public Dictionary<string, JsonElement>? Unknown { get; set; }
+}
+
+internal sealed class MatchModel
+{
+    public string? Regex { get; init; }
+    public List<string?>? Keywords { get; init; }
+    public string? Path { get; init; }
+    public List<string?>? Method { get; init; }
+
+    [JsonExtensionData]
+    public Dictionary<string, JsonElement>? Unknown { get; set; }
+}
+
+internal sealed class ApproverGroupModel
+{
+    public string? Name { get; init; }
+    public List<string?>? IdentityGroups { get; init; }
+    public int? ApprovalsRequired { get; init; }
+
+    [JsonExtensionData]
+    public Dictionary<string, JsonElement>? Unknown { get; set; }
+}
+
+internal sealed class SlackModel
+{
+    public string? File { get; init; }
+    public string? Channel { get; init; }
+    public string? ApiBaseUrl { get; init; }
+    public SecretModel? BotToken { get; init; }
+    public SecretModel? SigningSecret { get; init; }
+    public Dictionary<string, SlackUserModel?>? Users { get; init; }
+
+    [JsonExtensionData]
+    public Dictionary<string, JsonElement>? Unknown { get; set; }
+}
+
+internal sealed class SlackUserModel
+{
+    public string? Identity { get; init; }
+    public List<string?>? Groups { get; init; }
+
+    [JsonExtensionData]
+    public Dictionary<string, JsonElement>? Unknown { get; set; }
+}
+
+/// <summary>
+/// Source-generated metadata for reading policy files: camelCase keys (case-sensitive),
+/// comments and trailing commas allowed, duplicate keys refused.
+/// </summary>
+[JsonSourceGenerationOptions(
+    PropertyNamingPolicy = JsonKnownNamingPolicy.CamelCase,
+    ReadCommentHandling = JsonCommentHandling.Skip,
+    AllowTrailingCommas = true,
+    AllowDuplicateProperties = false)]
+[JsonSerializable(typeof(PolicyFileModel))]
+[JsonSerializable(typeof(SlackModel))]
+internal sealed partial class PolicyJsonContext : JsonSerializerContext;

@@ -1,0 +1,394 @@
+using System.Text.Json.Nodes;
+using Hoop.Contracts.Policy;
+using Xunit;
+using static Hoop.Silo.Tests.Policy.PolicyFiles;
+
+namespace Hoop.Silo.Tests.Policy;
+
+public sealed class PolicyDocumentTests
+{
+    [Fact]
+    public void Checked_in_dev_policy_loads_and_validates()
+    {
+        var policy = DevPolicy();
+
+        var claude = Assert.Single(policy.Connections);
+        Assert.Equal("claude", claude.Name);
+        Assert.Equal(new Uri("http://127.0.0.1:5601"), claude.Upstream);
+        Assert.Equal(["agents"], claude.AllowedGroups);
+        Assert.True(claude.Mask.Response);
+        Assert.False(claude.Mask.Request);
+        Assert.Equal("x-api-key", claude.Credential!.Header);
+        Assert.Equal(SecretSource.FromEnvironment("HOOP_CLAUDE_API_KEY"), claude.Credential.Source);
+        Assert.Equal(["deny-destructive", "approve-bulk-export"], claude.Rules);
+
+        var deny = policy.FindRule("deny-destructive")!;
+        Assert.Equal(RuleAction.Block, deny.Action);
+        var export = policy.FindRule("approve-bulk-export")!;
+        Assert.Equal(RuleAction.Approve, export.Action);
+        Assert.Equal("security", export.ApproverGroup);
+        Assert.Equal(TimeSpan.FromMinutes(2), export.Timeout);
+        Assert.Equal(1, policy.FindApproverGroup("security")!.ApprovalsRequired);
+
+        var slack = policy.Slack!;
+        Assert.Equal("C0APPROVALS", slack.Channel);
+        Assert.Equal(new SlackUser("sam", ["security"]).Identity, slack.FindUser("U0SECURITY")!.Identity);
+        Assert.Equal(["security"], slack.FindUser("U0SECURITY")!.Groups);
+        Assert.Equal("alice", slack.FindUser("U0ALICE")!.Identity);
+        Assert.Equal(["agents"], slack.FindUser("U0ALICE")!.Groups);
+        Assert.Null(slack.FindUser("U0NOBODY"));
+        Assert.NotEmpty(slack.BotToken.Resolve());
+        Assert.NotEmpty(slack.SigningSecret.Resolve());
+    }
+
+    [Fact]
+    public void Bad_regex_is_reported_with_its_key()
+    {
+        var policy = Minimal();
+        policy["rules"]![0]!["match"]!["regex"] = "drop (table";
+
+        var problem = Assert.Single(Problems(policy));
+
+        Assert.StartsWith("rules[0].match.regex: invalid regular expression:", problem, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Bad_path_regex_is_reported_with_its_key()
+    {
+        var policy = Minimal();
+        policy["rules"]![0]!["match"]!["path"] = "^/v1/[";
+
+        Assert.StartsWith("rules[0].match.path: invalid regular expression:", Assert.Single(Problems(policy)), StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Unknown_rule_id_is_reported_with_its_key()
+    {
+        var policy = Minimal();
+        policy["connections"]![0]!["rules"]!.AsArray().Add("no-such-rule");
+
+        Assert.Equal("connections[0].rules[2]: unknown rule id 'no-such-rule'", Assert.Single(Problems(policy)));
+    }
+
+    [Fact]
+    public void Missing_upstream_is_reported_with_its_key()
+    {
+        var policy = Minimal();
+        policy["connections"]![0]!.AsObject().Remove("upstream");
+
+        Assert.StartsWith("connections[0].upstream: missing", Assert.Single(Problems(policy)), StringComparison.Ordinal);
+    }
+
+    [Theory]
+    [InlineData("not a url")]
+    [InlineData("ftp://127.0.0.1/")]
+    [InlineData("http://127.0.0.1:5601/?key=secret")]
+    public void Upstream_that_is_not_an_http_url_is_reported(string upstream)
+    {
+        var policy = Minimal();
+        policy["connections"]![0]!["upstream"] = upstream;
+
+        Assert.StartsWith("connections[0].upstream: must", Assert.Single(Problems(policy)), StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Unknown_approver_group_is_reported_with_its_key()
+    {
+        var policy = Minimal();
+        policy["rules"]![1]!["approverGroup"] = "auditors";
+
+        Assert.Equal("rules[1].approverGroup: unknown approver group 'auditors'", Assert.Single(Problems(policy)));
+    }
+
+    [Fact]
+    public void Bad_json_is_reported_with_line_and_position()
+    {
+        const string json = "{\n  \"connections\": [\n    { \"name\": \"claude\", }\n    oops\n  ]\n}";
+
+        var problem = Assert.Single(Problems(json));
+
+        Assert.Contains("invalid JSON", problem, StringComparison.Ordinal);
+        Assert.Contains("line 4, position 5", problem, StringComparison.Ordinal);
+    }
+
+    [Theory]
+    [InlineData("")]
+    [InlineData("null")]
+    [InlineData("[]")]
+    public void Json_that_is_not_an_object_is_reported(string json)
+    {
+        var problem = Assert.Single(Problems(json));
+
+        Assert.StartsWith("(root):", problem, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Value_of_the_wrong_type_is_reported_with_its_key()
+    {
+        var policy = Minimal();
+        policy["rules"]![1]!["match"]!["keywords"] = "export all";
+
+        var problem = Assert.Single(Problems(policy));
+
+        Assert.StartsWith("rules[1].match.keywords: invalid JSON: wrong type: expected an array (line 1, position", problem, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Unknown_keys_are_reported_with_their_path()
+    {
+        var policy = Minimal();
+        policy["connections"]![0]!["upstreem"] = "http://127.0.0.1:5601";
+        policy["rules"]![0]!["match"]!["Regex"] = "x";
+        policy["extra"] = true;
+
+        var problems = Problems(policy);
+
+        Assert.Equal(3, problems.Count);
+        Assert.Contains(problems, p => p.StartsWith("connections[0].upstreem: unknown key (expected one of: name, upstream,", StringComparison.Ordinal));
+        Assert.Contains(problems, p => p.StartsWith("rules[0].match.Regex: unknown key", StringComparison.Ordinal));
+        Assert.Contains(problems, p => p.StartsWith("extra: unknown key", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public void Duplicate_json_key_is_reported()
+    {
+        const string json = """{ "connections": [], "connections": [] }""";
+
+        Assert.Contains("invalid JSON", Assert.Single(Problems(json)), StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Duplicate_ids_and_names_are_reported()
+    {
+        var policy = Minimal();
+        policy["rules"]!.AsArray().Add(JsonNode.Parse("""{ "id": "deny", "match": { "regex": "x" }, "action": "block" }"""));
+        policy["connections"]!.AsArray().Add(policy["connections"]![0]!.DeepClone());
+        policy["approverGroups"]!.AsArray().Add(policy["approverGroups"]![0]!.DeepClone());
+
+        var problems = Problems(policy);
+
+        Assert.Contains("rules[2].id: duplicate rule id 'deny' (also rules[0])", problems);
+        Assert.Contains("connections[1].name: duplicate connection 'claude' (also connections[0])", problems);
+        Assert.Contains("approverGroups[1].name: duplicate approver group 'security' (also approverGroups[0])", problems);
+    }
+
+    [Fact]
+    public void Approve_rule_without_timeout_or_approver_group_is_reported()
+    {
+        var policy = Minimal();
+        policy["rules"]![1]!.AsObject().Remove("timeout");
+        policy["rules"]![1]!.AsObject().Remove("approverGroup");
+
+        var problems = Problems(policy);
+
+        Assert.Equal(2, problems.Count);
+        Assert.Contains(problems, p => p.StartsWith("rules[1].timeout: missing", StringComparison.Ordinal));
+        Assert.Contains(problems, p => p.StartsWith("rules[1].approverGroup: missing", StringComparison.Ordinal));
+    }
+
+    [Theory]
+    [InlineData("00:00:00", "must be greater than zero")]
+    [InlineData("-00:01:00", "is not a duration")]
+    [InlineData("120", "is not a duration")]
+    [InlineData("2 minutes", "is not a duration")]
+    [InlineData("2.00:00:00", "must be at most")]
+    public void Timeout_that_is_not_a_positive_duration_is_reported(string timeout, string expected)
+    {
+        var policy = Minimal();
+        policy["rules"]![1]!["timeout"] = timeout;
+
+        var problem = Assert.Single(Problems(policy));
+
+        Assert.StartsWith("rules[1].timeout: ", problem, StringComparison.Ordinal);
+        Assert.Contains(expected, problem, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Timeout_in_seconds_is_refused_with_the_expected_format()
+    {
+        var policy = Minimal();
+        policy["rules"]![1]!["timeout"] = 120;
+
+        var problem = Assert.Single(Problems(policy));
+
+        Assert.StartsWith("rules[1].timeout: invalid JSON: wrong type: expected a string, found a number; write the timeout as \"hh:mm:ss\"", problem, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Block_rule_with_approval_settings_is_reported()
+    {
+        var policy = Minimal();
+        policy["rules"]![0]!["timeout"] = "00:01:00";
+        policy["rules"]![0]!["approverGroup"] = "security";
+
+        var problems = Problems(policy);
+
+        Assert.Contains("rules[0].timeout: only allowed when action is \"approve\"", problems);
+        Assert.Contains("rules[0].approverGroup: only allowed when action is \"approve\"", problems);
+    }
+
+    [Theory]
+    [InlineData(0)]
+    [InlineData(-1)]
+    public void Approvals_required_below_one_is_reported(int approvals)
+    {
+        var policy = Minimal();
+        policy["approverGroups"]![0]!["approvalsRequired"] = approvals;
+
+        Assert.Equal($"approverGroups[0].approvalsRequired: must be at least 1; it is {approvals}", Assert.Single(Problems(policy)));
+    }
+
+    [Fact]
+    public void Rule_without_any_criterion_or_action_is_reported()
+    {
+        var policy = Minimal();
+        policy["rules"]![0]!["match"] = new JsonObject();
+        policy["rules"]![0]!["action"] = "deny";
+
+        var problems = Problems(policy);
+
+        Assert.Contains(problems, p => p.StartsWith("rules[0].match: empty", StringComparison.Ordinal));
+        Assert.Contains("rules[0].action: must be \"block\" or \"approve\"; it is \"deny\"", problems);
+    }
+
+    [Fact]
+    public void Credential_needs_exactly_one_secret_source()
+    {
+        var policy = Minimal();
+        policy["connections"]![0]!["credential"]!["file"] = "/run/secrets/claude";
+
+        var problem = Assert.Single(Problems(policy));
+
+        Assert.StartsWith("connections[0].credential: more than one secret source", problem, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Connection_without_allowed_groups_is_reported()
+    {
+        var policy = Minimal();
+        policy["connections"]![0]!["allowedGroups"] = new JsonArray();
+
+        Assert.StartsWith("connections[0].allowedGroups: empty", Assert.Single(Problems(policy)), StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Every_problem_is_reported_at_once()
+    {
+        var policy = Minimal();
+        policy["connections"]![0]!.AsObject().Remove("upstream");
+        policy["connections"]![0]!["rules"]!.AsArray().Add("missing-rule");
+        policy["rules"]![0]!["match"]!["regex"] = "(";
+        policy["rules"]![1]!["approverGroup"] = "nobody";
+        policy["rules"]![1]!["timeout"] = "00:00:00";
+        policy["approverGroups"]![0]!["approvalsRequired"] = 0;
+
+        var e = Assert.Throws<PolicyException>(() => Parse(policy));
+
+        Assert.Equal(
+            [
+                "approverGroups[0].approvalsRequired",
+                "rules[0].match.regex",
+                "rules[1].approverGroup",
+                "rules[1].timeout",
+                "connections[0].upstream",
+                "connections[0].rules[2]",
+            ],
+            e.Problems.Select(p => p.Path));
+        Assert.StartsWith("Policy test-policy.json has 6 problems:", e.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Comments_and_trailing_commas_are_allowed()
+    {
+        var json = Minimal().ToJsonString().Replace("{\"connections\"", "{ // dev policy\n \"connections\"", StringComparison.Ordinal)
+            .Replace("\"approvalsRequired\":1}", "\"approvalsRequired\":1,}", StringComparison.Ordinal);
+
+        var policy = PolicyDocument.Parse(json, "commented.json");
+
+        Assert.Equal("claude", Assert.Single(policy.Connections).Name);
+    }
+
+    [Fact]
+    public void Slack_file_is_resolved_relative_to_the_policy_file()
+    {
+        using var dir = new TempDirectory();
+        File.WriteAllText(Path.Combine(dir.Path, "slack.json"), """
+            {
+              "channel": "C0TEST",
+              "botToken": { "file": "bot-token.txt" },
+              "signingSecret": { "env": "TEST_SIGNING_SECRET" },
+              "users": { "U0SAM": { "identity": "sam", "groups": [ "security" ] } }
+            }
+            """);
+        File.WriteAllText(Path.Combine(dir.Path, "bot-token.txt"), "dev-token\n");
+        var policy = Minimal();
+        policy["slack"] = new JsonObject { ["file"] = "slack.json" };
+        var policyPath = Path.Combine(dir.Path, "policy.json");
+        File.WriteAllText(policyPath, policy.ToJsonString());
+
+        var slack = PolicyDocument.Load(policyPath).Slack!;
+
+        Assert.Equal("C0TEST", slack.Channel);
+        Assert.Equal(SlackSettings.DefaultApiBaseUrl, slack.ApiBaseUrl);
+        Assert.Equal("dev-token", slack.BotToken.Resolve());
+        Assert.Equal("whsec", slack.SigningSecret.Resolve(name => name == "TEST_SIGNING_SECRET" ? "whsec" : null));
+        Assert.Equal("sam", slack.FindUser("U0SAM")!.Identity);
+    }
+
+    [Fact]
+    public void Problems_in_an_included_slack_file_name_the_key_and_the_file()
+    {
+        using var dir = new TempDirectory();
+        var slackPath = Path.Combine(dir.Path, "slack.json");
+        File.WriteAllText(slackPath, """{ "botToken": { "value": "x" }, "users": { "U0SAM": { "groups": [] } } }""");
+        var policy = Minimal();
+        policy["slack"] = new JsonObject { ["file"] = "slack.json" };
+
+        var problems = Problems(policy, dir.Path);
+
+        Assert.Contains(problems, p => p.StartsWith("slack.channel: missing", StringComparison.Ordinal) && p.EndsWith($"(in {slackPath})", StringComparison.Ordinal));
+        Assert.Contains(problems, p => p.StartsWith("slack.signingSecret: missing", StringComparison.Ordinal));
+        Assert.Contains(problems, p => p.StartsWith("slack.users.U0SAM.identity: missing", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public void Missing_slack_file_is_reported_with_its_key()
+    {
+        using var dir = new TempDirectory();
+        var policy = Minimal();
+        policy["slack"] = new JsonObject { ["file"] = "nowhere.json" };
+
+        var problem = Assert.Single(Problems(policy, dir.Path));
+
+        Assert.StartsWith("slack.file: cannot read", problem, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Secret_values_are_never_printed()
+    {
+        var policy = DevPolicy();
+
+        var printed = policy.ToString() + policy.Slack;
+
+        Assert.DoesNotContain(policy.Slack!.BotToken.Resolve(), printed, StringComparison.Ordinal);
+        Assert.DoesNotContain(policy.Slack.SigningSecret.Resolve(), printed, StringComparison.Ordinal);
+        Assert.Contains("value:***", policy.Slack.ToString(), StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Unset_environment_secret_names_the_variable_but_no_value()
+    {
+        var source = SecretSource.FromEnvironment("HOOP_TEST_UNSET_SECRET");
+
+        var e = Assert.Throws<InvalidOperationException>(() => source.Resolve(_ => null));
+
+        Assert.Contains("HOOP_TEST_UNSET_SECRET", e.Message, StringComparison.Ordinal);
+    }
+
+    private sealed class TempDirectory : IDisposable
+    {
+        public string Path { get; } = Directory.CreateTempSubdirectory("hoop-policy-").FullName;
+
+        public void Dispose() => Directory.Delete(Path, recursive: true);
+    }
+}
