@@ -38,7 +38,15 @@ public sealed record RequestApproval(
 public sealed record ApprovalDecision(string Approver, IReadOnlyList<string> ApproverGroups, bool Approve, string Via, string? Reason = null);
 
 /// <summary>Whether a decision or consumption took effect, and the approval afterwards.</summary>
-public sealed record DecisionOutcome(bool Accepted, string? RefusedReason, ApprovalSnapshot? Approval);
+public sealed record DecisionOutcome(bool Accepted, string? RefusedReason, ApprovalSnapshot? Approval, RefusalKind? Refusal = null);
+
+/// <summary>Why a decision was refused: no such approval, the caller may not, or it is no longer pending.</summary>
+public enum RefusalKind
+{
+    NotFound,
+    NotAllowed,
+    NotPending,
+}
 
 public enum ApprovalStatus
 {

@@ -3,6 +3,8 @@ using System.Text.Json;
 using System.Text.Json.Serialization;
 using Hoop.Contracts.Events;
 using Hoop.Contracts.EventStore;
+using Hoop.Contracts.Grains;
+using Hoop.Contracts.Wire;
 
 namespace Hoop.Contracts.Serialization;
 
@@ -33,6 +35,22 @@ namespace Hoop.Contracts.Serialization;
 [JsonSerializable(typeof(ApprovalDenied))]
 [JsonSerializable(typeof(ApprovalExpired))]
 [JsonSerializable(typeof(ApprovalConsumed))]
+[JsonSerializable(typeof(BeginExchange))]
+[JsonSerializable(typeof(ExchangeDecision))]
+[JsonSerializable(typeof(SessionSnapshot))]
+[JsonSerializable(typeof(IdentitySnapshot))]
+[JsonSerializable(typeof(ApprovalSnapshot))]
+[JsonSerializable(typeof(ApprovalSnapshot[]))]
+[JsonSerializable(typeof(DecisionOutcome))]
+[JsonSerializable(typeof(ForwardedRequest))]
+[JsonSerializable(typeof(ChunksRequest))]
+[JsonSerializable(typeof(CompleteRequest))]
+[JsonSerializable(typeof(ReasonRequest))]
+[JsonSerializable(typeof(AccessDeniedRequest))]
+[JsonSerializable(typeof(SeenRequest))]
+[JsonSerializable(typeof(ConsumeRequest))]
+[JsonSerializable(typeof(TimelineEntry[]))]
+[JsonSerializable(typeof(SessionReplay))]
 public sealed partial class HoopJsonContext : JsonSerializerContext
 {
     /// <summary>
@@ -43,6 +61,7 @@ public sealed partial class HoopJsonContext : JsonSerializerContext
     {
         PropertyNamingPolicy = JsonNamingPolicy.CamelCase,
         DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull,
+        Converters = { new JsonStringEnumConverter(JsonNamingPolicy.CamelCase) },
         Encoder = JavaScriptEncoder.UnsafeRelaxedJsonEscaping,
     });
 }

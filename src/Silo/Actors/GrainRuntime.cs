@@ -92,11 +92,13 @@ public sealed partial class GrainRuntime : IGrainFactory
                     continue; // collected between lookup and entry: take a fresh one
 
                 activation.LastUsed = _time.GetUtcNow();
+                var before = activation.Grain?.Version ?? -1;
                 var grain = await EnsureActiveAsync(activation, type, catchUp, cancellationToken);
                 try
                 {
                     var result = await call((TGrain)grain, cancellationToken);
-                    Signals.Signal(streamId);
+                    if (grain.Version != before)
+                        Signals.Signal(streamId); // it changed (here, or caught up): wake local waiters
                     return result;
                 }
                 catch (ConcurrencyException e)

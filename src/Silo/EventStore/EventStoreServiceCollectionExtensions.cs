@@ -24,11 +24,12 @@ public static class EventStoreServiceCollectionExtensions
             throw new InvalidOperationException(
                 $"{ConnectionStringKey} is not set. Set it (environment variable ConnectionStrings__Hoop) to an Npgsql connection string, e.g. Host=127.0.0.1;Port=5544;Username=postgres;Database=hoop.");
 
-        var dataSource = CreateDataSource(connectionString);
+        CreateDataSource(connectionString).Dispose(); // validates now, with a message naming the key
         var options = configuration.GetSection("Hoop:EventStore").Get<EventStoreOptions>() ?? new EventStoreOptions();
         options.Validate();
 
-        services.AddSingleton(dataSource);
+        // Created by the container, so disposed with it (closing pooled connections).
+        services.AddSingleton(_ => CreateDataSource(connectionString));
         services.AddSingleton(options);
         services.AddSingleton(EventTypeRegistry.Default);
         services.TryAddSingleton(TimeProvider.System);

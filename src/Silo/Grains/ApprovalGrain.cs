@@ -96,7 +96,7 @@ public sealed class ApprovalGrain(GrainContext context) : EventSourcedGrain<Appr
     public async Task<DecisionOutcome> DecideAsync(ApprovalDecision decision, CancellationToken cancellationToken)
     {
         if (State.Request is not { } request)
-            return Refused($"no approval '{Key}'");
+            return Refused($"no approval '{Key}'", RefusalKind.NotFound);
 
         if (State.Status == ApprovalStatus.Pending && Now >= request.ExpiresAt)
             await ExpireAsync(cancellationToken);
@@ -106,13 +106,13 @@ public sealed class ApprovalGrain(GrainContext context) : EventSourcedGrain<Appr
         {
             return alreadyApprovedByThem && State.Status == ApprovalStatus.Approved
                 ? new DecisionOutcome(true, null, Snapshot())
-                : Refused($"the approval is already {State.Status.ToString().ToLowerInvariant()}");
+                : Refused($"the approval is already {State.Status.ToString().ToLowerInvariant()}", RefusalKind.NotPending);
         }
 
         if (string.Equals(decision.Approver, request.Requester, StringComparison.Ordinal))
-            return Refused("an approver cannot decide on their own request");
+            return Refused("an approver cannot decide on their own request", RefusalKind.NotAllowed);
         if (!Policy.MayApprove(request.ApproverGroup, decision.Approver, decision.ApproverGroups))
-            return Refused($"'{decision.Approver}' is not in approver group '{request.ApproverGroup}'");
+            return Refused($"'{decision.Approver}' is not in approver group '{request.ApproverGroup}'", RefusalKind.NotAllowed);
         if (alreadyApprovedByThem)
             return new DecisionOutcome(true, null, Snapshot()); // same approver twice: counted once
 
@@ -149,13 +149,13 @@ public sealed class ApprovalGrain(GrainContext context) : EventSourcedGrain<Appr
     public async Task<DecisionOutcome> ConsumeAsync(string exchangeId, string identity, CancellationToken cancellationToken)
     {
         if (State.Request is not { } request)
-            return Refused($"no approval '{Key}'");
+            return Refused($"no approval '{Key}'", RefusalKind.NotFound);
         if (!string.Equals(identity, request.Requester, StringComparison.Ordinal))
-            return Refused("only the requester can use this approval");
+            return Refused("only the requester can use this approval", RefusalKind.NotAllowed);
         if (State.Status != ApprovalStatus.Approved)
             return Refused(State.Status == ApprovalStatus.Consumed
                 ? "the approval was already used"
-                : $"the approval is {State.Status.ToString().ToLowerInvariant()}");
+                : $"the approval is {State.Status.ToString().ToLowerInvariant()}", RefusalKind.NotPending);
 
         await RaiseAsync(new ApprovalConsumed(exchangeId), new EventMetadata(Identity: identity), cancellationToken);
         return new DecisionOutcome(true, null, Snapshot());
@@ -163,5 +163,5 @@ public sealed class ApprovalGrain(GrainContext context) : EventSourcedGrain<Appr
 
     public Task<ApprovalSnapshot?> GetAsync(CancellationToken cancellationToken) => Task.FromResult(Snapshot());
 
-    private DecisionOutcome Refused(string reason) => new(false, reason, Snapshot());
+    private DecisionOutcome Refused(string reason, RefusalKind kind) => new(false, reason, Snapshot(), kind);
 }

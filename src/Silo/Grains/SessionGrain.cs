@@ -132,7 +132,9 @@ public sealed class SessionGrain(GrainContext context) : EventSourcedGrain<Sessi
         }
 
         await RaiseAsync(events, Meta(request.Identity, request.CorrelationId, request.GatewayId), cancellationToken);
-        return new ExchangeDecision(ToKind(verdict.Action), Key, request.ExchangeId, verdict.Rule, verdict.Reason, approvalId, expiresAt);
+        // The same fields a repeated call rebuilds from the events (blocks keep their reason).
+        var reason = verdict.Action == PolicyAction.Block ? verdict.Reason ?? "blocked by policy" : null;
+        return new ExchangeDecision(ToKind(verdict.Action), Key, request.ExchangeId, verdict.Rule, reason, approvalId, expiresAt);
     }
 
     private async Task RefuseUnlessUsableAsync(string identity, string connection, CancellationToken cancellationToken)

@@ -37,9 +37,10 @@ public sealed partial class ReminderSweeper(
     {
         while (!stoppingToken.IsCancellationRequested)
         {
+            NpgsqlConnection? connection = null;
             try
             {
-                await using var connection = await dataSource.OpenConnectionAsync(stoppingToken);
+                connection = await dataSource.OpenConnectionAsync(stoppingToken);
                 while (!stoppingToken.IsCancellationRequested)
                 {
                     if (!_isLeader)
@@ -67,8 +68,9 @@ public sealed partial class ReminderSweeper(
             }
             catch (Exception e) when (e is NpgsqlException or TimeoutException or InvalidOperationException)
             {
-                _isLeader = false;
                 LogSweepFailed(logger, e);
+                await ReleaseAsync(connection);
+                connection = null;
                 try
                 {
                     await Task.Delay(options.ReminderInterval, time, stoppingToken);
@@ -78,9 +80,40 @@ public sealed partial class ReminderSweeper(
                     break;
                 }
             }
+            finally
+            {
+                await ReleaseAsync(connection);
+            }
         }
 
         _isLeader = false;
+    }
+
+    /// <summary>
+    /// Gives the lock up explicitly: a pooled connection returned to the pool would keep a
+    /// session-level advisory lock until its next use, and no other silo could take over.
+    /// </summary>
+    private async Task ReleaseAsync(NpgsqlConnection? connection)
+    {
+        if (connection is null)
+            return;
+        try
+        {
+            if (_isLeader && connection.State == System.Data.ConnectionState.Open)
+            {
+                await using var unlock = new NpgsqlCommand($"SELECT pg_advisory_unlock({SweeperLockKey})", connection);
+                await unlock.ExecuteScalarAsync(CancellationToken.None);
+            }
+        }
+        catch (Exception e) when (e is NpgsqlException or TimeoutException or InvalidOperationException)
+        {
+            // The connection is gone, and with it the lock.
+        }
+        finally
+        {
+            _isLeader = false;
+            await connection.DisposeAsync();
+        }
     }
 
     /// <summary>Delivers every due reminder once; returns how many were delivered.</summary>

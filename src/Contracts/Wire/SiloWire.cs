@@ -1,0 +1,56 @@
+using System.Text.Json;
+using Hoop.Contracts.Events;
+
+namespace Hoop.Contracts.Wire;
+
+// Bodies of the silo's HTTP API (DESIGN §4): /internal/... for gateways, /api/... for people.
+
+public sealed record ForwardedRequest(string Upstream);
+
+public sealed record ChunksRequest(IReadOnlyList<ResponseChunk> Chunks);
+
+public sealed record CompleteRequest(int Status, TokenUsage? Usage, double DurationMs);
+
+public sealed record ReasonRequest(string? Reason);
+
+public sealed record AccessDeniedRequest(string Connection, string Reason);
+
+public sealed record SeenRequest(IReadOnlyList<string> Groups);
+
+public sealed record ConsumeRequest(string ExchangeId, string Identity);
+
+/// <summary>One event of a session timeline, in stream order; <see cref="Data"/> is the stored JSON.</summary>
+public sealed record TimelineEntry(long Seq, long Version, DateTimeOffset At, string Type, JsonElement Data);
+
+/// <summary>A session's conversation rebuilt from its events.</summary>
+public sealed record SessionReplay(
+    string SessionId,
+    string? Identity,
+    string? Connection,
+    string Status,
+    DateTimeOffset? OpenedAt,
+    DateTimeOffset? ClosedAt,
+    IReadOnlyList<ExchangeReplay> Exchanges);
+
+/// <summary>One request and its answer: prompt, verdict, masked response text, masks and timings.</summary>
+public sealed record ExchangeReplay(
+    string ExchangeId,
+    string Method,
+    string Path,
+    string Prompt,
+    string Decision,
+    string? Rule,
+    string? ApprovalId,
+    string Outcome,
+    string Response,
+    int ResponseChunks,
+    IReadOnlyList<MaskReplay> Masks,
+    int? Status,
+    TokenUsage? Usage,
+    string? AbortReason,
+    DateTimeOffset StartedAt,
+    DateTimeOffset? ForwardedAt,
+    DateTimeOffset? EndedAt,
+    double? DurationMs);
+
+public sealed record MaskReplay(string Detector, int Count, string Where);

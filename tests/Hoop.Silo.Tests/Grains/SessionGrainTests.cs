@@ -1,0 +1,139 @@
+using Hoop.Contracts.Events;
+using Hoop.Contracts.EventStore;
+using Hoop.Contracts.Grains;
+using Hoop.Silo.Tests.EventStore;
+using Xunit;
+
+namespace Hoop.Silo.Tests.Grains;
+
+public sealed class SessionGrainTests(EventStoreFixture db) : IClassFixture<EventStoreFixture>
+{
+    private static string NewId() => Guid.NewGuid().ToString("N");
+
+    private async Task<List<RecordedEvent>> StreamAsync(IEventStore store, string stream)
+    {
+        var list = new List<RecordedEvent>();
+        await foreach (var e in store.ReadStreamAsync(stream))
+            list.Add(e);
+        return list;
+    }
+
+    [Fact]
+    public async Task Hundred_concurrent_exchanges_on_one_session_through_two_silos_are_all_recorded()
+    {
+        await using var siloA = await TestSilo.StartAsync(db.ConnectionString);
+        await using var siloB = await TestSilo.StartAsync(db.ConnectionString);
+        var session = NewId();
+
+        var decisions = await Task.WhenAll(Enumerable.Range(0, 100).Select(i => Task.Run(() =>
+            (i % 2 == 0 ? siloA : siloB).Grains.Get<ISessionGrain>(session)
+                .BeginExchangeAsync(TestSilo.Request($"x{i}", $"hello {i}")))));
+
+        Assert.All(decisions, d => Assert.Equal(DecisionKind.Allow, d.Kind));
+        var events = await StreamAsync(siloA.Store, $"session-{session}");
+        Assert.Equal(Enumerable.Range(1, events.Count).Select(v => (long)v), events.Select(e => e.Version));
+        Assert.Single(events, e => e.Data is SessionOpened);
+        var started = events.Select(e => e.Data).OfType<ExchangeStarted>().ToList();
+        Assert.Equal(100, started.Count);
+        Assert.Equal(100, started.Select(s => s.ExchangeId).Distinct().Count());
+        Assert.True((await siloB.Store.VerifyAsync()).IsValid);
+    }
+
+    [Fact]
+    public async Task Blocked_prompt_names_the_rule_and_records_it_in_the_same_append()
+    {
+        await using var silo = await TestSilo.StartAsync(db.ConnectionString);
+        var session = NewId();
+
+        var decision = await silo.Grains.Get<ISessionGrain>(session).BeginExchangeAsync(TestSilo.Request("x1", "please DROP TABLE users"));
+
+        Assert.Equal(DecisionKind.Block, decision.Kind);
+        Assert.Equal("deny-destructive", decision.Rule);
+        var events = await StreamAsync(silo.Store, $"session-{session}");
+        Assert.Equal(["SessionOpened", "ExchangeStarted", "RequestBlocked"], events.Select(e => e.Type));
+        Assert.Single(events.Select(e => e.Position.TxId).Distinct()); // one append, one transaction
+        Assert.Equal("deny-destructive", events[2].As<RequestBlocked>().Rule);
+    }
+
+    [Fact]
+    public async Task Beginning_the_same_exchange_twice_records_it_once()
+    {
+        await using var silo = await TestSilo.StartAsync(db.ConnectionString);
+        var session = NewId();
+        var grain = silo.Grains.Get<ISessionGrain>(session);
+
+        var first = await grain.BeginExchangeAsync(TestSilo.Request("x1", "export all customers"));
+        var again = await grain.BeginExchangeAsync(TestSilo.Request("x1", "export all customers"));
+
+        Assert.Equal(first, again);
+        Assert.Equal(DecisionKind.RequireApproval, first.Kind);
+        Assert.NotNull(first.ApprovalId);
+        Assert.Single(await StreamAsync(silo.Store, $"session-{session}"), e => e.Type == "ExchangeStarted");
+    }
+
+    [Fact]
+    public async Task A_full_exchange_is_recorded_in_order_and_later_calls_are_checked()
+    {
+        await using var silo = await TestSilo.StartAsync(db.ConnectionString);
+        var session = NewId();
+        var grain = silo.Grains.Get<ISessionGrain>(session);
+
+        await grain.BeginExchangeAsync(TestSilo.Request("x1", "hi"));
+        await grain.RecordForwardedAsync("x1", "http://127.0.0.1:5601");
+        await grain.RecordResponseChunksAsync("x1", [new ResponseChunk(0, "Hel", 1), new ResponseChunk(3, "lo", 2)]);
+        await grain.CompleteExchangeAsync("x1", 200, new TokenUsage(3, 2), 12.5);
+        await grain.CompleteExchangeAsync("x1", 200, null, 1); // repeated: no second event
+        await grain.BeginExchangeAsync(TestSilo.Request("x2", "rm -rf / now"));
+        var notForwardable = await Assert.ThrowsAsync<Hoop.Silo.Actors.GrainRefusedException>(() => grain.RecordForwardedAsync("x2", "u"));
+        var unknown = await Assert.ThrowsAsync<Hoop.Silo.Actors.GrainRefusedException>(() => grain.RecordResponseChunksAsync("nope", []));
+        var otherIdentity = await Assert.ThrowsAsync<Hoop.Silo.Actors.GrainRefusedException>(() =>
+            grain.BeginExchangeAsync(TestSilo.Request("x3", "hi", "mallory")));
+        await grain.CloseAsync("done");
+        var closed = await Assert.ThrowsAsync<Hoop.Silo.Actors.GrainRefusedException>(() => grain.BeginExchangeAsync(TestSilo.Request("x4", "hi")));
+
+        Assert.Equal(409, notForwardable.StatusCode);
+        Assert.Equal(404, unknown.StatusCode);
+        Assert.Equal(403, otherIdentity.StatusCode);
+        Assert.Contains("closed", closed.Message, StringComparison.Ordinal);
+        Assert.Equal(
+            ["SessionOpened", "ExchangeStarted", "ExchangeForwarded", "ResponseChunksRecorded", "ExchangeCompleted", "ExchangeStarted", "RequestBlocked", "SessionClosed"],
+            (await StreamAsync(silo.Store, $"session-{session}")).Select(e => e.Type));
+    }
+
+    [Fact]
+    public async Task A_revoked_identity_is_blocked_on_both_silos_at_once()
+    {
+        await using var siloA = await TestSilo.StartAsync(db.ConnectionString);
+        await using var siloB = await TestSilo.StartAsync(db.ConnectionString);
+        var user = "u" + NewId();
+        // Both silos have the identity active before the revocation.
+        await siloA.Grains.Get<ISessionGrain>(NewId()).BeginExchangeAsync(TestSilo.Request("x0", "hi", user));
+        await siloB.Grains.Get<ISessionGrain>(NewId()).BeginExchangeAsync(TestSilo.Request("x0", "hi", user));
+
+        await siloA.Grains.Get<IIdentityGrain>(user).RevokeAsync("left the company", "admin");
+        var onA = await siloA.Grains.Get<ISessionGrain>(NewId()).BeginExchangeAsync(TestSilo.Request("x1", "hi", user));
+        var onB = await siloB.Grains.Get<ISessionGrain>(NewId()).BeginExchangeAsync(TestSilo.Request("x1", "hi", user));
+        await siloB.Grains.Get<IIdentityGrain>(user).RestoreAsync("rehired", "admin");
+        var restored = await siloA.Grains.Get<ISessionGrain>(NewId()).BeginExchangeAsync(TestSilo.Request("x2", "hi", user));
+
+        Assert.Equal((DecisionKind.Block, "identity-revoked"), (onA.Kind, onA.Rule));
+        Assert.Equal((DecisionKind.Block, "identity-revoked"), (onB.Kind, onB.Rule));
+        Assert.Equal(DecisionKind.Allow, restored.Kind);
+    }
+
+    [Fact]
+    public async Task A_session_idle_past_its_timeout_is_closed_on_next_use()
+    {
+        var clock = new Hoop.Testing.ManualTimeProvider(DateTimeOffset.UtcNow);
+        await using var silo = await TestSilo.StartAsync(db.ConnectionString, time: clock);
+        var session = NewId();
+        var grain = silo.Grains.Get<ISessionGrain>(session);
+        await grain.BeginExchangeAsync(TestSilo.Request("x1", "hi"));
+
+        clock.Advance(TimeSpan.FromMinutes(16));
+        await Assert.ThrowsAsync<Hoop.Silo.Actors.GrainRefusedException>(() => grain.BeginExchangeAsync(TestSilo.Request("x2", "hi")));
+
+        Assert.Equal(SessionStatus.Closed, (await grain.GetAsync())!.Status);
+        Assert.Equal("idle", (await StreamAsync(silo.Store, $"session-{session}")).Last().As<SessionClosed>().Reason);
+    }
+}
