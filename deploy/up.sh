@@ -8,11 +8,14 @@
 #   HOOP_SILOS=2 deploy/up.sh  start two silos
 #
 # Logs: .data/logs/   pids: .data/run/   dev cluster key: .data/dev/cluster-key
+# Dev JWT keys: .data/dev/jwt-private.pem, jwt-public.pem (tokens: deploy/dev-token.sh)
 set -euo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 # shellcheck source=lib/common.sh
 source deploy/lib/common.sh
+# shellcheck source=lib/devkeys.sh
+source deploy/lib/devkeys.sh
 
 # Print the comment block at the top of this file (after the shellcheck directive).
 usage() { awk 'NR > 2 && /^#/ { sub(/^# ?/, ""); print; next } NR > 2 { exit }' "${BASH_SOURCE[0]}"; }
@@ -156,6 +159,12 @@ if [[ ! -s "$KEY_FILE" ]]; then
 fi
 chmod 600 "$KEY_FILE"
 CLUSTER_KEY="$(cat "$KEY_FILE")"
+
+# --- dev JWT key pair (created once, reused; deploy/dev-token.sh signs with it) -----------
+hoop_dev_keys_ensure "$DEV_DIR"
+export Hoop__Auth__KeyFile="$DEV_DIR/jwt-public.pem"
+export Hoop__Auth__Issuer="hoop-dev"
+export Hoop__Auth__Audience="hoop"
 
 # --- migrations ----------------------------------------------------------------------------
 hoop_info "Running migrations"

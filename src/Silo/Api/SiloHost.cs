@@ -1,3 +1,4 @@
+using Hoop.Silo.Api.Auth;
 using Hoop.Silo.Cli;
 using Hoop.Silo.EventStore;
 using Microsoft.AspNetCore.Builder;
@@ -17,10 +18,12 @@ public static class SiloHost
         configure?.Invoke(builder);
         builder.Services.AddHoopEventStore(builder.Configuration);
         builder.Services.AddProblemDetails();
+        builder.Services.AddHoopSiloAuth(builder.Configuration);
 
         var app = builder.Build();
         app.UseExceptionHandler();
         app.UseStatusCodePages();
+        app.UseHoopSiloAuth();
         MapHealth(app);
         return app;
     }
