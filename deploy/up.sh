@@ -166,6 +166,9 @@ export Hoop__Auth__KeyFile="$DEV_DIR/jwt-public.pem"
 export Hoop__Auth__Issuer="hoop-dev"
 export Hoop__Auth__Audience="hoop"
 
+# --- policy (connections, rules, approver groups, Slack): checked in, DESIGN §15 ---------
+export Hoop__PolicyFile="$HOOP_ROOT/deploy/config/policy.json"
+
 # --- migrations ----------------------------------------------------------------------------
 hoop_info "Running migrations"
 if ! ConnectionStrings__Hoop="$CONN" Hoop__ClusterKey="$CLUSTER_KEY" \

@@ -1,5 +1,10 @@
 using Hoop.Silo.Api.Auth;
+using System.Text.Json;
+using System.Text.Json.Serialization;
+using Hoop.Contracts.Serialization;
 using Hoop.Silo.Cli;
+using Hoop.Silo.Grains;
+using Hoop.Silo.Policy;
 using Hoop.Silo.EventStore;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
@@ -17,14 +22,28 @@ public static class SiloHost
         var builder = WebApplication.CreateBuilder(args);
         configure?.Invoke(builder);
         builder.Services.AddHoopEventStore(builder.Configuration);
+        builder.Services.AddHoopPolicy(builder.Configuration);
+        builder.Services.AddHoopGrains(builder.Configuration);
         builder.Services.AddProblemDetails();
+        builder.Services.AddExceptionHandler<SiloExceptionHandler>();
         builder.Services.AddHoopSiloAuth(builder.Configuration);
+        builder.Services.ConfigureHttpJsonOptions(o =>
+        {
+            var stored = HoopJsonContext.Stored.Options;
+            o.SerializerOptions.PropertyNamingPolicy = stored.PropertyNamingPolicy;
+            o.SerializerOptions.DefaultIgnoreCondition = stored.DefaultIgnoreCondition;
+            o.SerializerOptions.Encoder = stored.Encoder;
+            o.SerializerOptions.Converters.Add(new JsonStringEnumConverter(JsonNamingPolicy.CamelCase));
+            o.SerializerOptions.TypeInfoResolverChain.Insert(0, HoopJsonContext.Default);
+        });
 
         var app = builder.Build();
         app.UseExceptionHandler();
         app.UseStatusCodePages();
         app.UseHoopSiloAuth();
         MapHealth(app);
+        app.MapInternalEndpoints();
+        app.MapApiEndpoints();
         return app;
     }
 

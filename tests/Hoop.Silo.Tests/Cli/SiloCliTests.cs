@@ -23,8 +23,13 @@ public sealed class SiloCliTests(PostgresFixture db) : IClassFixture<PostgresFix
     {
         await using var empty = new IsolatedDatabase(db);
         await empty.RawDataSourceAsync();
+        using var tokens = new TokenFactory();
+        using var keys = new TempDirectory();
+        var settings = TokenFactory.AuthConfiguration(tokens.WritePublicKeyPem(keys.Path))
+            .Select(kv => $"--{kv.Key}={kv.Value}")
+            .Append($"--Hoop:Policy={Grains.TestSilo.Policy}");
 
-        var (code, _, err) = await Run("serve", $"--ConnectionStrings:Hoop={empty.ConnectionString}", "--urls", "http://127.0.0.1:0");
+        var (code, _, err) = await Run(["serve", $"--ConnectionStrings:Hoop={empty.ConnectionString}", "--urls", "http://127.0.0.1:0", .. settings]);
 
         Assert.Equal(SiloCli.Unusable, code);
         Assert.Contains("no Hoop schema", err, StringComparison.Ordinal);

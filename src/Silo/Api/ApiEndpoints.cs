@@ -1,0 +1,121 @@
+using System.Text.Json;
+using Hoop.Contracts.EventStore;
+using Hoop.Contracts.Grains;
+using Hoop.Contracts.Wire;
+using Hoop.Silo.Actors.Reminders;
+using Hoop.Silo.Api.Auth;
+using Hoop.Silo.Grains;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.Routing;
+
+namespace Hoop.Silo.Api;
+
+/// <summary>The operator, auditor and approver API under <c>/api</c> (JWT with roles, DESIGN §4).</summary>
+public static class ApiEndpoints
+{
+    public static void MapApiEndpoints(this IEndpointRouteBuilder app)
+    {
+        var sessions = app.MapGroup("/api/sessions/{sessionId}").RequireAuthorization(SiloPolicies.Auditor);
+        sessions.MapGet("/timeline", async (string sessionId, long? fromVersion, int? limit, IEventStore store, CancellationToken ct) =>
+        {
+            Hoop.Silo.Actors.GrainRuntime.ValidateKey(sessionId);
+            var entries = new List<TimelineEntry>();
+            var max = Math.Clamp(limit ?? 10_000, 1, 10_000);
+            await foreach (var e in store.ReadStreamAsync($"{SessionGrain.StreamPrefix}-{sessionId}", Math.Max(1, fromVersion ?? 1), ct))
+            {
+                using var data = JsonDocument.Parse(e.Json);
+                entries.Add(new TimelineEntry(e.Seq, e.Version, e.At, e.Type, data.RootElement.Clone()));
+                if (entries.Count >= max)
+                    break;
+            }
+
+            return entries.Count == 0 && (fromVersion ?? 1) <= 1
+                ? SiloProblemTypes.NotFoundProblem($"No session '{sessionId}'.")
+                : Results.Ok(entries.ToArray());
+        });
+        sessions.MapGet("/replay", async (string sessionId, IEventStore store, CancellationToken ct) =>
+        {
+            Hoop.Silo.Actors.GrainRuntime.ValidateKey(sessionId);
+            var events = new List<RecordedEvent>();
+            await foreach (var e in store.ReadStreamAsync($"{SessionGrain.StreamPrefix}-{sessionId}", 1, ct))
+                events.Add(e);
+            return events.Count == 0
+                ? SiloProblemTypes.NotFoundProblem($"No session '{sessionId}'.")
+                : Results.Ok(SessionReplayBuilder.Build(sessionId, events));
+        });
+
+        var approvals = app.MapGroup("/api/approvals");
+        approvals.MapGet("", async (string? status, int? limit, ReminderTable reminders, IGrainFactory grains, CancellationToken ct) =>
+        {
+            if (status is not (null or "pending"))
+                return SiloProblemTypes.Problem(400, SiloProblemTypes.BadRequest, "Bad request",
+                    "Only status=pending is supported here; decided approvals are in the audit log.");
+            var prefix = ApprovalGrain.StreamPrefix + "-";
+            var pending = new List<ApprovalSnapshot>();
+            foreach (var stream in await reminders.ListAsync(prefix, Math.Clamp(limit ?? 100, 1, 1000), ct))
+            {
+                if (await grains.Get<IApprovalGrain>(stream[prefix.Length..]).GetAsync(ct) is { Status: ApprovalStatus.Pending } snapshot)
+                    pending.Add(snapshot);
+            }
+
+            return Results.Ok(pending.ToArray());
+        }).RequireAuthorization(SiloPolicies.Approver);
+        approvals.MapGet("/{approvalId}", async (string approvalId, IGrainFactory grains, CancellationToken ct) =>
+            await grains.Get<IApprovalGrain>(approvalId).GetAsync(ct) is { } snapshot
+                ? Results.Ok(snapshot)
+                : SiloProblemTypes.NotFoundProblem($"No approval '{approvalId}'.")).RequireAuthorization(SiloPolicies.Approver);
+        approvals.MapPost("/{approvalId}/approve", (string approvalId, HttpContext http, IGrainFactory grains, CancellationToken ct) =>
+            DecideAsync(approvalId, approve: true, http, grains, ct)).RequireAuthorization(SiloPolicies.Approver);
+        approvals.MapPost("/{approvalId}/deny", (string approvalId, HttpContext http, IGrainFactory grains, CancellationToken ct) =>
+            DecideAsync(approvalId, approve: false, http, grains, ct)).RequireAuthorization(SiloPolicies.Approver);
+
+        var identities = app.MapGroup("/api/identities/{sub}");
+        identities.MapGet("", (string sub, IGrainFactory grains, CancellationToken ct) =>
+            grains.Get<IIdentityGrain>(sub).GetAsync(ct)).RequireAuthorization(SiloPolicies.Auditor);
+        identities.MapPost("/revoke", async (string sub, ReasonRequest? body, HttpContext http, IGrainFactory grains, CancellationToken ct) =>
+        {
+            var identity = grains.Get<IIdentityGrain>(sub);
+            await identity.RevokeAsync(body?.Reason ?? "revoked by an administrator", http.GetCaller().Subject, ct);
+            return Results.Ok(await identity.GetAsync(ct));
+        }).RequireAuthorization(SiloPolicies.Admin);
+        identities.MapPost("/restore", async (string sub, ReasonRequest? body, HttpContext http, IGrainFactory grains, CancellationToken ct) =>
+        {
+            var identity = grains.Get<IIdentityGrain>(sub);
+            await identity.RestoreAsync(body?.Reason ?? "restored by an administrator", http.GetCaller().Subject, ct);
+            return Results.Ok(await identity.GetAsync(ct));
+        }).RequireAuthorization(SiloPolicies.Admin);
+    }
+
+    private static async Task<IResult> DecideAsync(string approvalId, bool approve, HttpContext http, IGrainFactory grains, CancellationToken ct)
+    {
+        var body = await ReadOptionalReasonAsync(http, ct);
+        var caller = http.GetCaller();
+        var outcome = await grains.Get<IApprovalGrain>(approvalId).DecideAsync(
+            new ApprovalDecision(caller.Subject, caller.Groups, approve, "api", body?.Reason), ct);
+        return OutcomeResult(outcome);
+    }
+
+    private static async Task<ReasonRequest?> ReadOptionalReasonAsync(HttpContext http, CancellationToken ct)
+    {
+        if (http.Request.ContentLength is null or 0 && !http.Request.Headers.TransferEncoding.Any())
+            return null;
+        try
+        {
+            return await http.Request.ReadFromJsonAsync(Hoop.Contracts.Serialization.HoopJsonContext.Stored.ReasonRequest, ct);
+        }
+        catch (JsonException e)
+        {
+            throw new ArgumentException($"The body must be JSON like {{\"reason\": \"...\"}}: {e.Message}");
+        }
+    }
+
+    /// <summary>200 with the outcome, or the refusal as problem+json: 404 unknown, 403 not allowed, 409 not pending.</summary>
+    public static IResult OutcomeResult(DecisionOutcome outcome) => outcome switch
+    {
+        { Accepted: true } => Results.Ok(outcome),
+        { Refusal: RefusalKind.NotFound } => SiloProblemTypes.NotFoundProblem(outcome.RefusedReason ?? "not found"),
+        { Refusal: RefusalKind.NotAllowed } => SiloProblemTypes.Problem(403, SiloProblemTypes.Forbidden, "Refused", outcome.RefusedReason ?? "not allowed"),
+        _ => SiloProblemTypes.Problem(409, SiloProblemTypes.Conflict, "Refused", outcome.RefusedReason ?? "not pending"),
+    };
+}

@@ -1,0 +1,86 @@
+using Hoop.Contracts.Grains;
+using Hoop.Contracts.Wire;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.Routing;
+
+namespace Hoop.Silo.Api;
+
+/// <summary>
+/// Gateway-to-silo calls under <c>/internal</c> (the cluster key is checked before routing).
+/// Each maps one grain call; the session id and exchange id come from the gateway.
+/// </summary>
+public static class InternalEndpoints
+{
+    public const long MaxWaitMilliseconds = 15 * 60 * 1000;
+
+    public static void MapInternalEndpoints(this IEndpointRouteBuilder app)
+    {
+        var sessions = app.MapGroup("/internal/sessions/{sessionId}");
+        sessions.MapPost("/exchanges", (string sessionId, BeginExchange request, IGrainFactory grains, CancellationToken ct) =>
+            grains.Get<ISessionGrain>(sessionId).BeginExchangeAsync(Checked(request), ct));
+        sessions.MapPost("/exchanges/{exchangeId}/forwarded", async (string sessionId, string exchangeId, ForwardedRequest request, IGrainFactory grains, CancellationToken ct) =>
+        {
+            await grains.Get<ISessionGrain>(sessionId).RecordForwardedAsync(exchangeId, Required(request.Upstream, "upstream"), ct);
+            return Results.NoContent();
+        });
+        sessions.MapPost("/exchanges/{exchangeId}/chunks", async (string sessionId, string exchangeId, ChunksRequest request, IGrainFactory grains, CancellationToken ct) =>
+        {
+            await grains.Get<ISessionGrain>(sessionId).RecordResponseChunksAsync(exchangeId, request.Chunks ?? throw new ArgumentException("chunks is required"), ct);
+            return Results.NoContent();
+        });
+        sessions.MapPost("/exchanges/{exchangeId}/complete", async (string sessionId, string exchangeId, CompleteRequest request, IGrainFactory grains, CancellationToken ct) =>
+        {
+            await grains.Get<ISessionGrain>(sessionId).CompleteExchangeAsync(exchangeId, request.Status, request.Usage, request.DurationMs, ct);
+            return Results.NoContent();
+        });
+        sessions.MapPost("/exchanges/{exchangeId}/abort", async (string sessionId, string exchangeId, ReasonRequest request, IGrainFactory grains, CancellationToken ct) =>
+        {
+            await grains.Get<ISessionGrain>(sessionId).AbortExchangeAsync(exchangeId, Required(request.Reason, "reason"), ct);
+            return Results.NoContent();
+        });
+        sessions.MapPost("/close", async (string sessionId, ReasonRequest request, IGrainFactory grains, CancellationToken ct) =>
+        {
+            await grains.Get<ISessionGrain>(sessionId).CloseAsync(request.Reason ?? "closed", ct);
+            return Results.NoContent();
+        });
+
+        var identities = app.MapGroup("/internal/identities/{sub}");
+        identities.MapGet("", (string sub, IGrainFactory grains, CancellationToken ct) => grains.Get<IIdentityGrain>(sub).GetAsync(ct));
+        identities.MapPost("/seen", async (string sub, SeenRequest request, IGrainFactory grains, CancellationToken ct) =>
+        {
+            await grains.Get<IIdentityGrain>(sub).SeenAsync(request.Groups ?? [], ct);
+            return Results.NoContent();
+        });
+        identities.MapPost("/access-denied", async (string sub, AccessDeniedRequest request, IGrainFactory grains, CancellationToken ct) =>
+        {
+            await grains.Get<IIdentityGrain>(sub).AccessDeniedAsync(Required(request.Connection, "connection"), Required(request.Reason, "reason"), ct);
+            return Results.NoContent();
+        });
+
+        var approvals = app.MapGroup("/internal/approvals/{approvalId}");
+        approvals.MapGet("/wait", async (string approvalId, long? timeoutMs, IGrainFactory grains, CancellationToken ct) =>
+        {
+            var timeout = TimeSpan.FromMilliseconds(Math.Clamp(timeoutMs ?? 30_000, 0, MaxWaitMilliseconds));
+            var snapshot = await grains.Get<IApprovalGrain>(approvalId).WaitForDecisionAsync(timeout, ct);
+            return snapshot is null ? SiloProblemTypes.NotFoundProblem($"No approval '{approvalId}'.") : Results.Ok(snapshot);
+        });
+        approvals.MapPost("/consume", async (string approvalId, ConsumeRequest request, IGrainFactory grains, CancellationToken ct) =>
+            ApiEndpoints.OutcomeResult(await grains.Get<IApprovalGrain>(approvalId).ConsumeAsync(
+                Required(request.ExchangeId, "exchangeId"), Required(request.Identity, "identity"), ct)));
+    }
+
+    private static BeginExchange Checked(BeginExchange request)
+    {
+        Required(request.ExchangeId, "exchangeId");
+        Required(request.Identity, "identity");
+        Required(request.Connection, "connection");
+        Required(request.Method, "method");
+        if (request.Path is null || request.PromptText is null || request.Groups is null)
+            throw new ArgumentException("path, promptText and groups are required.");
+        return request;
+    }
+
+    private static string Required(string? value, string name) =>
+        string.IsNullOrWhiteSpace(value) ? throw new ArgumentException($"{name} is required.") : value;
+}

@@ -1,0 +1,194 @@
+using System.Net;
+using System.Net.Http.Json;
+using System.Text;
+using System.Text.Json;
+using Hoop.Contracts.Events;
+using Hoop.Contracts.Grains;
+using Hoop.Contracts.Serialization;
+using Hoop.Contracts.Wire;
+using Hoop.Silo.Tests.EventStore;
+using Hoop.Testing;
+using Xunit;
+
+namespace Hoop.Silo.Tests.Api;
+
+/// <summary>Two real silos over one database, driven over HTTP with real JWTs.</summary>
+public sealed class SiloApiTests(EventStoreFixture db) : IClassFixture<EventStoreFixture>, IAsyncLifetime
+{
+    private readonly TokenFactory _tokens = new();
+    private readonly TempDirectory _keys = new();
+    private SiloServer _siloA = null!;
+    private SiloServer _siloB = null!;
+
+    private static readonly JsonSerializerOptions Json = HoopJsonContext.Stored.Options;
+
+    public async Task InitializeAsync()
+    {
+        var keyFile = _tokens.WritePublicKeyPem(_keys.Path);
+        _siloA = await SiloServer.StartAsync(db.ConnectionString, keyFile);
+        _siloB = await SiloServer.StartAsync(db.ConnectionString, keyFile);
+    }
+
+    public async Task DisposeAsync()
+    {
+        await _siloA.DisposeAsync();
+        await _siloB.DisposeAsync();
+        _tokens.Dispose();
+        _keys.Dispose();
+    }
+
+    private static string NewId() => Guid.NewGuid().ToString("N");
+
+    private string Auditor() => _tokens.Mint("audrey", ["audit"], ["hoop:auditor"]);
+
+    private string Approver(string sub = "sam") => _tokens.Mint(sub, ["security"], ["hoop:approver"]);
+
+    private string Admin() => _tokens.Mint("root", ["ops"], ["hoop:admin"]);
+
+    private static async Task<ExchangeDecision> BeginAsync(HttpClient client, string session, string exchange, string prompt, string identity = "alice")
+    {
+        var response = await client.PostAsJsonAsync($"/internal/sessions/{session}/exchanges",
+            new BeginExchange(exchange, identity, ["agents"], "claude", "POST", "/v1/messages", prompt, prompt.Length), Json);
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        return (await response.Content.ReadFromJsonAsync<ExchangeDecision>(Json))!;
+    }
+
+    private static async Task AssertProblem(HttpResponseMessage response, HttpStatusCode status)
+    {
+        Assert.Equal(status, response.StatusCode);
+        Assert.Equal("application/problem+json", response.Content.Headers.ContentType?.MediaType);
+        using var body = JsonDocument.Parse(await response.Content.ReadAsStringAsync());
+        Assert.Equal((int)status, body.RootElement.GetProperty("status").GetInt32());
+        Assert.True(body.RootElement.TryGetProperty("type", out _));
+    }
+
+    [Fact]
+    public async Task Api_refuses_missing_tokens_wrong_roles_and_unknown_sessions_with_problems()
+    {
+        using var anonymous = _siloA.Api(null);
+        using var agent = _siloA.Api(_tokens.Mint("alice", ["agents"]));
+        using var auditor = _siloA.Api(Auditor());
+
+        var noToken = await anonymous.GetAsync($"/api/sessions/{NewId()}/timeline");
+        var wrongRole = await agent.GetAsync($"/api/sessions/{NewId()}/timeline");
+        var unknown = await auditor.GetAsync($"/api/sessions/{NewId()}/timeline");
+        var unknownReplay = await auditor.GetAsync($"/api/sessions/{NewId()}/replay");
+        var approverOnly = await auditor.PostAsync($"/api/approvals/{NewId()}/approve", null);
+
+        await AssertProblem(noToken, HttpStatusCode.Unauthorized);
+        Assert.Contains("Bearer", noToken.Headers.WwwAuthenticate.ToString(), StringComparison.Ordinal);
+        await AssertProblem(wrongRole, HttpStatusCode.Forbidden);
+        await AssertProblem(unknown, HttpStatusCode.NotFound);
+        await AssertProblem(unknownReplay, HttpStatusCode.NotFound);
+        await AssertProblem(approverOnly, HttpStatusCode.Forbidden);
+    }
+
+    [Fact]
+    public async Task Internal_calls_without_the_cluster_key_get_401_whatever_the_path()
+    {
+        using var noKey = _siloA.Api(_tokens.Mint("root", ["ops"], ["hoop:admin"]));
+
+        var known = await noKey.PostAsync($"/internal/sessions/{NewId()}/exchanges", new StringContent("{}", Encoding.UTF8, "application/json"));
+        var unknown = await noKey.GetAsync("/internal/no/such/route");
+
+        await AssertProblem(known, HttpStatusCode.Unauthorized);
+        await AssertProblem(unknown, HttpStatusCode.Unauthorized);
+        static async Task<string> WithoutTrace(HttpResponseMessage r) =>
+            System.Text.RegularExpressions.Regex.Replace(await r.Content.ReadAsStringAsync(), "\"traceId\":\"[^\"]*\"", "");
+        Assert.Equal(await WithoutTrace(known), await WithoutTrace(unknown));
+    }
+
+    [Fact]
+    public async Task A_held_request_on_silo_A_is_released_by_an_approval_on_silo_B()
+    {
+        using var gatewayToA = _siloA.Internal();
+        using var approverOnB = _siloB.Api(Approver());
+        using var aliceOnB = _siloB.Api(_tokens.Mint("alice", ["agents", "security"], ["hoop:approver"]));
+        var held = await BeginAsync(gatewayToA, NewId(), "x1", "please export all customers");
+        Assert.Equal(DecisionKind.RequireApproval, held.Kind);
+
+        var wait = gatewayToA.GetAsync($"/internal/approvals/{held.ApprovalId}/wait?timeoutMs=30000");
+        await Task.Delay(300);
+        Assert.False(wait.IsCompleted);
+        var pending = await approverOnB.GetFromJsonAsync<ApprovalSnapshot[]>("/api/approvals?status=pending", Json);
+        var self = await aliceOnB.PostAsync($"/api/approvals/{held.ApprovalId}/approve", null);
+        var approve = await approverOnB.PostAsJsonAsync($"/api/approvals/{held.ApprovalId}/approve", new ReasonRequest("ok for the audit"), Json);
+        var released = await wait.WaitAsync(TimeSpan.FromSeconds(10));
+        var again = await approverOnB.PostAsync($"/api/approvals/{held.ApprovalId}/deny", null);
+
+        Assert.Contains(pending!, p => p.ApprovalId == held.ApprovalId);
+        await AssertProblem(self, HttpStatusCode.Forbidden);
+        Assert.Equal(HttpStatusCode.OK, approve.StatusCode);
+        Assert.Equal(HttpStatusCode.OK, released.StatusCode);
+        Assert.Equal(ApprovalStatus.Approved, (await released.Content.ReadFromJsonAsync<ApprovalSnapshot>(Json))!.Status);
+        await AssertProblem(again, HttpStatusCode.Conflict);
+    }
+
+    [Fact]
+    public async Task Timeline_and_replay_show_a_whole_exchange()
+    {
+        using var gateway = _siloA.Internal();
+        using var auditor = _siloB.Api(Auditor());
+        var session = NewId();
+
+        await BeginAsync(gateway, session, "x1", "Say hello");
+        Assert.Equal(HttpStatusCode.NoContent, (await gateway.PostAsJsonAsync($"/internal/sessions/{session}/exchanges/x1/forwarded", new ForwardedRequest("http://127.0.0.1:5601"), Json)).StatusCode);
+        Assert.Equal(HttpStatusCode.NoContent, (await gateway.PostAsJsonAsync($"/internal/sessions/{session}/exchanges/x1/chunks",
+            new ChunksRequest([new ResponseChunk(0, "Hel", 1.5), new ResponseChunk(3, "lo!", 2.5)]), Json)).StatusCode);
+        Assert.Equal(HttpStatusCode.NoContent, (await gateway.PostAsJsonAsync($"/internal/sessions/{session}/exchanges/x1/complete",
+            new CompleteRequest(200, new TokenUsage(5, 2), 42), Json)).StatusCode);
+        await BeginAsync(gateway, session, "x2", "now DROP TABLE users");
+
+        var timeline = await auditor.GetFromJsonAsync<TimelineEntry[]>($"/api/sessions/{session}/timeline", Json);
+        var replay = await auditor.GetFromJsonAsync<SessionReplay>($"/api/sessions/{session}/replay", Json);
+
+        Assert.Equal(
+            ["SessionOpened", "ExchangeStarted", "ExchangeForwarded", "ResponseChunksRecorded", "ExchangeCompleted", "ExchangeStarted", "RequestBlocked"],
+            timeline!.Select(t => t.Type));
+        Assert.Equal(Enumerable.Range(1, 7).Select(v => (long)v), timeline!.Select(t => t.Version));
+        Assert.Equal("Say hello", timeline![1].Data.GetProperty("promptText").GetString());
+        Assert.Equal("alice", replay!.Identity);
+        Assert.Equal("Hello!", replay.Exchanges[0].Response);
+        Assert.Equal(("completed", 200), (replay.Exchanges[0].Outcome, replay.Exchanges[0].Status));
+        Assert.Equal(("block", "deny-destructive", "blocked"), (replay.Exchanges[1].Decision, replay.Exchanges[1].Rule, replay.Exchanges[1].Outcome));
+    }
+
+    [Fact]
+    public async Task An_identity_revoked_through_silo_A_is_blocked_through_silo_B()
+    {
+        using var admin = _siloA.Api(Admin());
+        using var auditor = _siloA.Api(Auditor());
+        using var gatewayToB = _siloB.Internal();
+        var user = "u" + NewId();
+
+        var revoke = await admin.PostAsJsonAsync($"/api/identities/{user}/revoke", new ReasonRequest("offboarded"), Json);
+        var auditorRevoke = await auditor.PostAsync($"/api/identities/{user}/revoke", null);
+        var decision = await BeginAsync(gatewayToB, NewId(), "x1", "hello", user);
+        var state = await auditor.GetFromJsonAsync<IdentitySnapshot>($"/api/identities/{user}", Json);
+
+        Assert.Equal(HttpStatusCode.OK, revoke.StatusCode);
+        await AssertProblem(auditorRevoke, HttpStatusCode.Forbidden);
+        Assert.Equal((DecisionKind.Block, "identity-revoked"), (decision.Kind, decision.Rule));
+        Assert.True(state!.Revoked);
+        Assert.Equal("root", state.RevokedBy);
+    }
+
+    [Fact]
+    public async Task Malformed_or_incomplete_bodies_get_400_problems_and_record_nothing()
+    {
+        using var gateway = _siloA.Internal();
+        var session = NewId();
+
+        var garbage = await gateway.PostAsync($"/internal/sessions/{session}/exchanges", new StringContent("{not json", Encoding.UTF8, "application/json"));
+        var incomplete = await gateway.PostAsync($"/internal/sessions/{session}/exchanges", new StringContent("""{"exchangeId":"x1"}""", Encoding.UTF8, "application/json"));
+        var badKey = await gateway.PostAsJsonAsync("/internal/sessions/has%20space/exchanges",
+            new BeginExchange("x1", "alice", ["agents"], "claude", "POST", "/", "hi", 2), Json);
+        var unknownExchange = await gateway.PostAsJsonAsync($"/internal/sessions/{session}/exchanges/nope/complete", new CompleteRequest(200, null, 1), Json);
+
+        await AssertProblem(garbage, HttpStatusCode.BadRequest);
+        await AssertProblem(incomplete, HttpStatusCode.BadRequest);
+        await AssertProblem(badKey, HttpStatusCode.BadRequest);
+        await AssertProblem(unknownExchange, HttpStatusCode.NotFound);
+        Assert.Equal(0, await db.ScalarAsync($"SELECT count(*) FROM hoop.events WHERE stream_id = 'session-{session}'"));
+    }
+}

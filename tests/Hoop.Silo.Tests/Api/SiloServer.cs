@@ -1,0 +1,65 @@
+using System.Net.Http.Headers;
+using Hoop.Silo.Api;
+using Hoop.Silo.Tests.Grains;
+using Hoop.Testing;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.Logging;
+
+namespace Hoop.Silo.Tests.Api;
+
+/// <summary>A real silo (Kestrel on 127.0.0.1, a free port) over the given database.</summary>
+internal sealed class SiloServer : IAsyncDisposable
+{
+    private readonly WebApplication _app;
+
+    private SiloServer(WebApplication app, Uri baseAddress)
+    {
+        _app = app;
+        BaseAddress = baseAddress;
+    }
+
+    public Uri BaseAddress { get; }
+
+    public IServiceProvider Services => _app.Services;
+
+    public static async Task<SiloServer> StartAsync(string connectionString, string keyFile, IDictionary<string, string?>? settings = null)
+    {
+        var app = SiloHost.Build(["--urls", "http://127.0.0.1:0"], builder =>
+        {
+            builder.Logging.SetMinimumLevel(LogLevel.Warning);
+            var config = TokenFactory.AuthConfiguration(keyFile);
+            config["ConnectionStrings:Hoop"] = connectionString;
+            config["Hoop:Policy"] = TestSilo.Policy;
+            config["Hoop:Actors:ReminderInterval"] = "00:00:00.200";
+            builder.Configuration.AddInMemoryCollection(config);
+            if (settings is not null)
+                builder.Configuration.AddInMemoryCollection(settings);
+        });
+        await app.StartAsync();
+        return new SiloServer(app, new Uri(app.Urls.First()));
+    }
+
+    /// <summary>A client for /internal calls, carrying the cluster key.</summary>
+    public HttpClient Internal()
+    {
+        var client = new HttpClient { BaseAddress = BaseAddress, Timeout = TimeSpan.FromSeconds(60) };
+        client.DefaultRequestHeaders.Add("X-Hoop-Cluster-Key", TokenFactory.TestClusterKey);
+        return client;
+    }
+
+    /// <summary>A client for /api calls with <paramref name="token"/> (none when null).</summary>
+    public HttpClient Api(string? token)
+    {
+        var client = new HttpClient { BaseAddress = BaseAddress, Timeout = TimeSpan.FromSeconds(60) };
+        if (token is not null)
+            client.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", token);
+        return client;
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        await _app.StopAsync();
+        await _app.DisposeAsync();
+    }
+}
