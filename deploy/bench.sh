@@ -57,6 +57,13 @@ hoop_info "Machine: $(nproc) cores, $(awk '/MemTotal/ { printf "%.0f GiB", $2 / 
 hoop_info "Event store appends (${seconds}s per scenario)"
 dotnet tests/Hoop.Benchmarks/bin/Release/net10.0/Hoop.Benchmarks.dll append --conn "$conn" --seconds "$seconds" | tee -a "$log"
 
+hoop_info "Silo: grain calls over loopback HTTP, cross-silo approval release"
+calls=3000
+approvals=40
+$quick && calls=500 && approvals=10
+dotnet tests/Hoop.Benchmarks/bin/Release/net10.0/Hoop.Benchmarks.dll silo --conn "$conn" \
+    --policy "$HOOP_ROOT/deploy/config/policy.json" --calls "$calls" --approvals "$approvals" | tee -a "$log"
+
 if ! $quick; then
     hoop_info "Micro-benchmarks (BenchmarkDotNet; details in $log)"
     (cd "$HOOP_ROOT/.data" && dotnet "$HOOP_ROOT/tests/Hoop.Benchmarks/bin/Release/net10.0/Hoop.Benchmarks.dll" micro --filter '*' --join) >>"$log" 2>&1 ||

@@ -1,0 +1,131 @@
+using System.Diagnostics;
+using System.Globalization;
+using System.Net.Http.Headers;
+using System.Net.Http.Json;
+using Hoop.Contracts.Grains;
+using Hoop.Contracts.Serialization;
+using Hoop.Contracts.Wire;
+using Hoop.Silo.Api;
+using Hoop.Testing;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.Logging;
+
+namespace Hoop.Benchmarks.Silo;
+
+/// <summary>
+/// Two real silos (Kestrel on loopback, in this process) over one database: the round trip
+/// of a grain call over HTTP, and how long a held request on silo A takes to be released
+/// after an approval is posted to silo B. Prints <c>NAME VALUE UNIT</c> lines.
+/// </summary>
+public static class SiloLoad
+{
+    public static async Task<int> RunAsync(string[] args, TextWriter output)
+    {
+        var connection = Option(args, "--conn") ?? throw new ArgumentException("--conn is required");
+        var policy = Option(args, "--policy") ?? throw new ArgumentException("--policy is required");
+        var calls = int.Parse(Option(args, "--calls") ?? "3000", CultureInfo.InvariantCulture);
+        var approvals = int.Parse(Option(args, "--approvals") ?? "40", CultureInfo.InvariantCulture);
+
+        using var tokens = new TokenFactory();
+        using var keys = new TempDirectory();
+        var keyFile = tokens.WritePublicKeyPem(keys.Path);
+        await using var siloA = await StartAsync(connection, policy, keyFile);
+        await using var siloB = await StartAsync(connection, policy, keyFile);
+        using var toA = Client(siloA, null);
+        using var toB = Client(siloB, tokens.Mint("sam", ["security"], ["hoop:approver"]));
+
+        var roundTrips = await GrainRoundTripsAsync(toA, calls);
+        Write(output, "grain_call_p50_ms", Percentile(roundTrips, 0.50), "ms");
+        Write(output, "grain_call_p99_ms", Percentile(roundTrips, 0.99), "ms");
+
+        var releases = await ApprovalReleasesAsync(toA, toB, approvals);
+        Write(output, "approval_release_p50_ms", Percentile(releases, 0.50), "ms");
+        Write(output, "approval_release_p99_ms", Percentile(releases, 0.99), "ms");
+        return 0;
+    }
+
+    private static async Task<List<double>> GrainRoundTripsAsync(HttpClient client, int calls)
+    {
+        var body = new SeenRequest(["agents"]);
+        var samples = new List<double>(calls);
+        for (var i = -calls / 10; i < calls; i++)
+        {
+            var clock = Stopwatch.StartNew();
+            using var response = await client.PostAsJsonAsync("/internal/identities/bench-user/seen", body, HoopJsonContext.Stored.SeenRequest);
+            response.EnsureSuccessStatusCode();
+            if (i >= 0)
+                samples.Add(clock.Elapsed.TotalMilliseconds);
+        }
+
+        return samples;
+    }
+
+    private static async Task<List<double>> ApprovalReleasesAsync(HttpClient toA, HttpClient toB, int count)
+    {
+        var samples = new List<double>(count);
+        for (var i = -2; i < count; i++)
+        {
+            var session = Guid.NewGuid().ToString("N");
+            using var begin = await toA.PostAsJsonAsync($"/internal/sessions/{session}/exchanges",
+                new BeginExchange("x1", "bench-requester", ["agents"], "claude", "POST", "/v1/messages", "export all customers", 20),
+                HoopJsonContext.Stored.BeginExchange);
+            var decision = (await begin.Content.ReadFromJsonAsync(HoopJsonContext.Stored.ExchangeDecision))!;
+            if (decision.Kind != DecisionKind.RequireApproval)
+                throw new InvalidOperationException($"The policy did not hold the request ({decision.Kind}); bench needs approve-bulk-export.");
+
+            var wait = toA.GetAsync($"/internal/approvals/{decision.ApprovalId}/wait?timeoutMs=30000");
+            await Task.Delay(30); // let the wait park on silo A
+            var clock = Stopwatch.StartNew();
+            using var approve = await toB.PostAsync($"/api/approvals/{decision.ApprovalId}/approve", null);
+            approve.EnsureSuccessStatusCode();
+            using var released = await wait;
+            released.EnsureSuccessStatusCode();
+            if (i >= 0)
+                samples.Add(clock.Elapsed.TotalMilliseconds);
+        }
+
+        return samples;
+    }
+
+    private static async Task<WebApplication> StartAsync(string connection, string policy, string keyFile)
+    {
+        var app = SiloHost.Build(["--urls", "http://127.0.0.1:0"], builder =>
+        {
+            builder.Logging.SetMinimumLevel(LogLevel.Warning);
+            var config = TokenFactory.AuthConfiguration(keyFile);
+            config["ConnectionStrings:Hoop"] = connection;
+            config["Hoop:PolicyFile"] = policy;
+            builder.Configuration.AddInMemoryCollection(config);
+        });
+        await app.StartAsync();
+        return app;
+    }
+
+    private static HttpClient Client(WebApplication silo, string? token)
+    {
+        var client = new HttpClient(new SocketsHttpHandler { PooledConnectionLifetime = TimeSpan.FromMinutes(10) })
+        {
+            BaseAddress = new Uri(silo.Urls.First()),
+        };
+        client.DefaultRequestHeaders.Add("X-Hoop-Cluster-Key", TokenFactory.TestClusterKey);
+        if (token is not null)
+            client.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", token);
+        return client;
+    }
+
+    private static double Percentile(List<double> samples, double p)
+    {
+        var sorted = samples.Order().ToList();
+        return sorted[Math.Clamp((int)Math.Ceiling(p * sorted.Count) - 1, 0, sorted.Count - 1)];
+    }
+
+    private static void Write(TextWriter output, string name, double value, string unit) =>
+        output.WriteLine(string.Create(CultureInfo.InvariantCulture, $"{name} {value:F3} {unit}"));
+
+    private static string? Option(string[] args, string name)
+    {
+        var i = Array.IndexOf(args, name);
+        return i >= 0 && i + 1 < args.Length ? args[i + 1] : null;
+    }
+}
