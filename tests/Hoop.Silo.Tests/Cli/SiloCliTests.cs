@@ -37,6 +37,25 @@ public sealed class SiloCliTests(PostgresFixture db) : IClassFixture<PostgresFix
     }
 
     [Fact]
+    public async Task Serve_with_a_bad_policy_file_stops_with_a_message_naming_the_key()
+    {
+        await using var own = new IsolatedDatabase(db);
+        await own.StoreAsync();
+        using var tokens = new TokenFactory();
+        using var dir = new TempDirectory();
+        var policy = dir.File("policy.json");
+        await File.WriteAllTextAsync(policy, Grains.TestSilo.Policy.Replace("drop table|rm -rf /", "drop (table", StringComparison.Ordinal));
+        var settings = TokenFactory.AuthConfiguration(tokens.WritePublicKeyPem(dir.Path)).Select(kv => $"--{kv.Key}={kv.Value}");
+
+        var (code, _, err) = await Run(["serve", $"--ConnectionStrings:Hoop={own.ConnectionString}", $"--Hoop:PolicyFile={policy}",
+            "--urls", "http://127.0.0.1:0", .. settings]);
+
+        Assert.Equal(SiloCli.Unusable, code);
+        Assert.Contains("Hoop:PolicyFile", err, StringComparison.Ordinal);
+        Assert.Contains("rules[0].match.regex", err, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task Missing_or_malformed_connection_string_names_the_key()
     {
         var missing = await Run("migrate", "--ConnectionStrings:Hoop=");
