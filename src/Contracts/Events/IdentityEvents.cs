@@ -16,3 +16,9 @@ public sealed record IdentityRevoked(string Reason, string By);
 
 /// <summary>A revoked identity may pass again.</summary>
 public sealed record IdentityRestored(string Reason, string By);
+
+/// <summary>
+/// Requests of this identity on <see cref="Connection"/> without <c>X-Hoop-Session</c> now go
+/// to <see cref="SessionId"/> (a new session after the previous one went idle or closed).
+/// </summary>
+public sealed record SessionAssigned(string Connection, string SessionId);

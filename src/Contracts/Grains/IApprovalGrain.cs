@@ -70,4 +70,5 @@ public sealed record ApprovalSnapshot(
     string? DeniedBy,
     DateTimeOffset RequestedAt,
     DateTimeOffset ExpiresAt,
-    long Version);
+    long Version,
+    string PromptExcerpt = "");

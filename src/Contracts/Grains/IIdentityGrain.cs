@@ -12,6 +12,13 @@ public interface IIdentityGrain : IGrainWithStringKey
 
     Task RestoreAsync(string reason, string by, CancellationToken cancellationToken = default);
 
+    /// <summary>
+    /// The session requests without <c>X-Hoop-Session</c> go to on <paramref name="connection"/>;
+    /// a new one when there is none, or when <paramref name="replacing"/> is the current one
+    /// (it went idle or was closed).
+    /// </summary>
+    Task<string> AssignSessionAsync(string connection, string? replacing, CancellationToken cancellationToken = default);
+
     /// <summary>The identity's state, caught up with the store first (a revocation on another silo counts at once).</summary>
     Task<IdentitySnapshot> GetAsync(CancellationToken cancellationToken = default);
 }

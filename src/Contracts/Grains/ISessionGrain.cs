@@ -24,7 +24,11 @@ public interface ISessionGrain : IGrainWithStringKey
     Task<SessionSnapshot?> GetAsync(CancellationToken cancellationToken = default);
 }
 
-/// <summary>What the gateway asks when a request arrives. <see cref="PromptText"/> is masked by the caller.</summary>
+/// <summary>
+/// What the gateway asks when a request arrives. <see cref="PromptText"/> is masked by the
+/// caller. <see cref="ApprovalId"/> carries <c>X-Hoop-Approval</c>: an approved approval for
+/// this same request (async mode), used up by this exchange.
+/// </summary>
 public sealed record BeginExchange(
     string ExchangeId,
     string Identity,
@@ -36,7 +40,8 @@ public sealed record BeginExchange(
     long RequestBytes,
     string? ContentType = null,
     string? CorrelationId = null,
-    string? GatewayId = null);
+    string? GatewayId = null,
+    string? ApprovalId = null);
 
 public enum DecisionKind
 {

@@ -69,6 +69,7 @@ public sealed class EventTypeRegistry
             (nameof(RiskSignalRaised), context.RiskSignalRaised),
             (nameof(IdentityRevoked), context.IdentityRevoked),
             (nameof(IdentityRestored), context.IdentityRestored),
+            (nameof(SessionAssigned), context.SessionAssigned),
             (nameof(ApprovalRequested), context.ApprovalRequested),
             (nameof(SlackMessagePosted), context.SlackMessagePosted),
             (nameof(ApprovalGranted), context.ApprovalGranted),

@@ -19,6 +19,11 @@ public sealed record SeenRequest(IReadOnlyList<string> Groups);
 
 public sealed record ConsumeRequest(string ExchangeId, string Identity);
 
+/// <summary>Asks for the identity's current session on a connection; with <see cref="Replacing"/>, for a new one if that is still current.</summary>
+public sealed record AssignSessionRequest(string Connection, string? Replacing = null);
+
+public sealed record SessionAssignment(string SessionId);
+
 /// <summary>One event of a session timeline, in stream order; <see cref="Data"/> is the stored JSON.</summary>
 public sealed record TimelineEntry(long Seq, long Version, DateTimeOffset At, string Type, JsonElement Data);
 

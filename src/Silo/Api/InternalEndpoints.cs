@@ -52,6 +52,8 @@ public static class InternalEndpoints
             await grains.Get<IIdentityGrain>(sub).SeenAsync(request.Groups ?? [], ct);
             return Results.NoContent();
         });
+        identities.MapPost("/sessions", async (string sub, AssignSessionRequest request, IGrainFactory grains, CancellationToken ct) =>
+            new SessionAssignment(await grains.Get<IIdentityGrain>(sub).AssignSessionAsync(Required(request.Connection, "connection"), request.Replacing, ct)));
         identities.MapPost("/access-denied", async (string sub, AccessDeniedRequest request, IGrainFactory grains, CancellationToken ct) =>
         {
             await grains.Get<IIdentityGrain>(sub).AccessDeniedAsync(Required(request.Connection, "connection"), Required(request.Reason, "reason"), ct);

@@ -25,6 +25,7 @@ public sealed class ApprovalGrain(GrainContext context) : EventSourcedGrain<Appr
         public ApprovalStatus Status { get; set; }
         public List<string> ApprovedBy { get; } = [];
         public string? DeniedBy { get; set; }
+        public string? ConsumedBy { get; set; }
     }
 
     private ReminderTable Reminders => Context.Services.GetRequiredService<ReminderTable>();
@@ -55,8 +56,9 @@ public sealed class ApprovalGrain(GrainContext context) : EventSourcedGrain<Appr
             case ApprovalExpired:
                 state.Status = ApprovalStatus.Expired;
                 break;
-            case ApprovalConsumed:
+            case ApprovalConsumed consumed:
                 state.Status = ApprovalStatus.Consumed;
+                state.ConsumedBy = consumed.ExchangeId;
                 break;
         }
 
@@ -65,7 +67,7 @@ public sealed class ApprovalGrain(GrainContext context) : EventSourcedGrain<Appr
 
     private ApprovalSnapshot? Snapshot() => State.Request is not { } r ? null : new ApprovalSnapshot(
         Key, r.SessionId, r.ExchangeId, r.Requester, r.Rule, r.ApproverGroup, r.ApprovalsRequired, State.Status,
-        State.ApprovedBy.ToList(), State.DeniedBy, State.RequestedAt, r.ExpiresAt, Version);
+        State.ApprovedBy.ToList(), State.DeniedBy, State.RequestedAt, r.ExpiresAt, Version, r.PromptExcerpt);
 
     private string StreamId => Context.StreamId;
 
@@ -152,6 +154,8 @@ public sealed class ApprovalGrain(GrainContext context) : EventSourcedGrain<Appr
             return Refused($"no approval '{Key}'", RefusalKind.NotFound);
         if (!string.Equals(identity, request.Requester, StringComparison.Ordinal))
             return Refused("only the requester can use this approval", RefusalKind.NotAllowed);
+        if (State.Status == ApprovalStatus.Consumed && string.Equals(State.ConsumedBy, exchangeId, StringComparison.Ordinal))
+            return new DecisionOutcome(true, null, Snapshot()); // the same exchange again (a re-run)
         if (State.Status != ApprovalStatus.Approved)
             return Refused(State.Status == ApprovalStatus.Consumed
                 ? "the approval was already used"

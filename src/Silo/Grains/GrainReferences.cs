@@ -55,6 +55,9 @@ internal sealed class IdentityGrainReference(GrainRuntime runtime, string key) :
     public Task RestoreAsync(string reason, string by, CancellationToken cancellationToken = default) =>
         Call((g, ct) => g.RestoreAsync(reason, by, ct), cancellationToken, catchUp: true);
 
+    public Task<string> AssignSessionAsync(string connection, string? replacing, CancellationToken cancellationToken = default) =>
+        Call((g, ct) => g.AssignSessionAsync(connection, replacing, ct), cancellationToken);
+
     // Always read the tail first: a revocation on another silo must count at once.
     public Task<IdentitySnapshot> GetAsync(CancellationToken cancellationToken = default) =>
         Call((g, ct) => g.GetAsync(ct), cancellationToken, catchUp: true);

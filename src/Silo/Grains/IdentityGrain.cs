@@ -26,6 +26,7 @@ public sealed class IdentityGrain(GrainContext context) : EventSourcedGrain<Iden
         public DateTimeOffset? LastSeen { get; set; }
         public long Requests { get; set; }
         public int AccessDenials { get; set; }
+        public Dictionary<string, string> Sessions { get; } = new(StringComparer.Ordinal);
     }
 
     protected override IdentityState InitialState => new();
@@ -47,6 +48,9 @@ public sealed class IdentityGrain(GrainContext context) : EventSourcedGrain<Iden
                 state.Revoked = true;
                 state.RevokedReason = revoked.Reason;
                 state.RevokedBy = revoked.By;
+                break;
+            case SessionAssigned assigned:
+                state.Sessions[assigned.Connection] = assigned.SessionId;
                 break;
             case IdentityRestored:
                 state.Revoked = false;
@@ -97,6 +101,15 @@ public sealed class IdentityGrain(GrainContext context) : EventSourcedGrain<Iden
         if (State.Revoked)
             await RaiseAsync(new IdentityRestored(reason, by), Meta(by), cancellationToken);
         return true;
+    }
+
+    public async Task<string> AssignSessionAsync(string connection, string? replacing, CancellationToken cancellationToken)
+    {
+        if (State.Sessions.TryGetValue(connection, out var current) && !string.Equals(current, replacing, StringComparison.Ordinal))
+            return current;
+        var fresh = "s_" + Guid.NewGuid().ToString("N")[..24];
+        await RaiseAsync(new SessionAssigned(connection, fresh), Meta(), cancellationToken);
+        return fresh;
     }
 
     public Task<IdentitySnapshot> GetAsync(CancellationToken cancellationToken) => Task.FromResult(new IdentitySnapshot(

@@ -121,6 +121,22 @@ public sealed class SessionGrain(GrainContext context) : EventSourcedGrain<Sessi
             case PolicyAction.Block:
                 events.Add(new RequestBlocked(request.ExchangeId, verdict.Rule!, verdict.Reason ?? "blocked by policy"));
                 break;
+            case PolicyAction.RequireApproval when request.ApprovalId is { } granted:
+                // A repeat of a held request (async mode) carrying its approval: use it up now.
+                var used = await UseApprovalAsync(granted, request, verdict, cancellationToken);
+                if (used is null)
+                {
+                    approvalId = granted;
+                    events.Add(new ApprovalRequired(request.ExchangeId, granted, verdict.Rule!));
+                    verdict = PolicyDecision.Allow with { Rule = verdict.Rule };
+                }
+                else
+                {
+                    verdict = new PolicyDecision(PolicyAction.Block, verdict.Rule, used);
+                    events.Add(new RequestBlocked(request.ExchangeId, verdict.Rule!, used));
+                }
+
+                break;
             case PolicyAction.RequireApproval:
                 approvalId = ApprovalIdFor(Key, request.ExchangeId);
                 var approval = await Context.Grains.Get<IApprovalGrain>(approvalId).RequestAsync(new RequestApproval(
@@ -135,6 +151,20 @@ public sealed class SessionGrain(GrainContext context) : EventSourcedGrain<Sessi
         // The same fields a repeated call rebuilds from the events (blocks keep their reason).
         var reason = verdict.Action == PolicyAction.Block ? verdict.Reason ?? "blocked by policy" : null;
         return new ExchangeDecision(ToKind(verdict.Action), Key, request.ExchangeId, verdict.Rule, reason, approvalId, expiresAt);
+    }
+
+    /// <summary>Consumes <paramref name="approvalId"/> for this request; null when used, else why not.</summary>
+    private async Task<string?> UseApprovalAsync(string approvalId, BeginExchange request, PolicyDecision verdict, CancellationToken cancellationToken)
+    {
+        Actors.GrainRuntime.ValidateKey(approvalId);
+        var approval = Context.Grains.Get<IApprovalGrain>(approvalId);
+        var snapshot = await approval.GetAsync(cancellationToken);
+        if (snapshot is null)
+            return $"approval {approvalId} does not exist";
+        if (snapshot.Rule != verdict.Rule || snapshot.SessionId != Key || snapshot.PromptExcerpt != Excerpt(request.PromptText))
+            return $"approval {approvalId} was given for another request";
+        var outcome = await approval.ConsumeAsync(request.ExchangeId, request.Identity, cancellationToken);
+        return outcome.Accepted ? null : $"approval {approvalId}: {outcome.RefusedReason}";
     }
 
     private async Task RefuseUnlessUsableAsync(string identity, string connection, CancellationToken cancellationToken)
@@ -161,7 +191,10 @@ public sealed class SessionGrain(GrainContext context) : EventSourcedGrain<Sessi
         if (exchange.ApprovalId is { } approvalId)
         {
             var approval = await Context.Grains.Get<IApprovalGrain>(approvalId).GetAsync(cancellationToken);
-            return new ExchangeDecision(DecisionKind.RequireApproval, Key, exchangeId, exchange.Rule, null, approvalId, approval?.ExpiresAt);
+            var usedHere = approval is { Status: ApprovalStatus.Consumed, ExchangeId: var held } && held != exchangeId;
+            return usedHere
+                ? new ExchangeDecision(DecisionKind.Allow, Key, exchangeId, exchange.Rule, null, approvalId)
+                : new ExchangeDecision(DecisionKind.RequireApproval, Key, exchangeId, exchange.Rule, null, approvalId, approval?.ExpiresAt);
         }
 
         return new ExchangeDecision(DecisionKind.Allow, Key, exchangeId);
@@ -248,5 +281,5 @@ public sealed class SessionGrain(GrainContext context) : EventSourcedGrain<Sessi
         return "apr_" + Convert.ToHexStringLower(hash)[..24];
     }
 
-    private static string Excerpt(string prompt) => prompt.Length <= 500 ? prompt : prompt[..500] + "…";
+    internal static string Excerpt(string prompt) => prompt.Length <= 500 ? prompt : prompt[..500] + "…";
 }

@@ -136,4 +136,47 @@ public sealed class SessionGrainTests(EventStoreFixture db) : IClassFixture<Even
         Assert.Equal(SessionStatus.Closed, (await grain.GetAsync())!.Status);
         Assert.Equal("idle", (await StreamAsync(silo.Store, $"session-{session}")).Last().As<SessionClosed>().Reason);
     }
+
+    [Fact]
+    public async Task A_repeat_carrying_an_approved_approval_is_allowed_once()
+    {
+        await using var silo = await TestSilo.StartAsync(db.ConnectionString);
+        var session = NewId();
+        var grain = silo.Grains.Get<ISessionGrain>(session);
+        var held = await grain.BeginExchangeAsync(TestSilo.Request("x1", "export all customers"));
+        var early = await grain.BeginExchangeAsync(TestSilo.Request("x2", "export all customers") with { ApprovalId = held.ApprovalId });
+        await silo.Grains.Get<IApprovalGrain>(held.ApprovalId!).DecideAsync(new ApprovalDecision("sam", ["security"], true, "api"));
+
+        var repeat = await grain.BeginExchangeAsync(TestSilo.Request("x3", "export all customers") with { ApprovalId = held.ApprovalId });
+        await grain.RecordForwardedAsync("x3", "up");
+        var again = await grain.BeginExchangeAsync(TestSilo.Request("x4", "export all customers") with { ApprovalId = held.ApprovalId });
+        var other = await grain.BeginExchangeAsync(TestSilo.Request("x5", "export all users too") with { ApprovalId = held.ApprovalId });
+
+        Assert.Equal(DecisionKind.Block, early.Kind);
+        Assert.Equal(DecisionKind.Allow, repeat.Kind);
+        Assert.Equal(held.ApprovalId, repeat.ApprovalId);
+        Assert.Equal(DecisionKind.Block, again.Kind);
+        Assert.Contains("already used", again.Reason, StringComparison.Ordinal);
+        Assert.Equal(DecisionKind.Block, other.Kind);
+        Assert.Equal(ApprovalStatus.Consumed, (await silo.Grains.Get<IApprovalGrain>(held.ApprovalId!).GetAsync())!.Status);
+    }
+
+    [Fact]
+    public async Task An_identity_keeps_one_current_session_per_connection_until_it_is_replaced()
+    {
+        await using var siloA = await TestSilo.StartAsync(db.ConnectionString);
+        await using var siloB = await TestSilo.StartAsync(db.ConnectionString);
+        var user = "u" + NewId();
+
+        var first = await siloA.Grains.Get<IIdentityGrain>(user).AssignSessionAsync("claude", null);
+        var same = await siloB.Grains.Get<IIdentityGrain>(user).AssignSessionAsync("claude", null);
+        var other = await siloA.Grains.Get<IIdentityGrain>(user).AssignSessionAsync("internal-api", null);
+        var replaced = await siloB.Grains.Get<IIdentityGrain>(user).AssignSessionAsync("claude", first);
+        var staleReplace = await siloA.Grains.Get<IIdentityGrain>(user).AssignSessionAsync("claude", first);
+
+        Assert.Equal(first, same);
+        Assert.NotEqual(first, other);
+        Assert.NotEqual(first, replaced);
+        Assert.Equal(replaced, staleReplace); // a second replacement of the same old session does not fork
+    }
 }
