@@ -1,14 +1,14 @@
-namespace Hoop.Silo.Api.Auth;
+namespace Hoop.Hosting.Auth;
 
-/// <summary>Stable <c>type</c> URIs of the problem+json answers written by the auth plumbing.</summary>
+/// <summary>Stable <c>type</c> URIs of the problem+json answers written by the auth plumbing of the silo and the gateway.</summary>
 public static class AuthProblemTypes
 {
     /// <summary>401: no bearer token, or the token is invalid (see <c>detail</c> and <c>WWW-Authenticate</c>).</summary>
     public const string Unauthorized = "https://hoop.dev/problems/unauthorized";
 
-    /// <summary>403: the token is valid but lacks the role the endpoint requires.</summary>
+    /// <summary>403: the token is valid but the caller is not allowed (e.g. lacks the role the endpoint requires).</summary>
     public const string Forbidden = "https://hoop.dev/problems/forbidden";
 
-    /// <summary>401: a request under <c>/internal</c> without the right <c>X-Hoop-Cluster-Key</c>.</summary>
+    /// <summary>401: a request under the silo's <c>/internal</c> without the right <c>X-Hoop-Cluster-Key</c>.</summary>
     public const string InvalidClusterKey = "https://hoop.dev/problems/invalid-cluster-key";
 }

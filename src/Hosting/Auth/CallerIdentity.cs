@@ -1,10 +1,10 @@
 using System.Security.Claims;
 using System.Text.Json;
 
-namespace Hoop.Silo.Api.Auth;
+namespace Hoop.Hosting.Auth;
 
 /// <summary>
-/// Who is calling the silo API, read from a validated token: <see cref="Subject"/> is the
+/// Who is calling the silo API or the gateway, read from a validated token: <see cref="Subject"/> is the
 /// <c>sub</c> claim, <see cref="Groups"/> the configured groups claim (default <c>groups</c>),
 /// <see cref="Roles"/> the <c>roles</c> claim, each without duplicates, in token order.
 /// Get it with <see cref="CallerHttpContextExtensions.GetCaller"/>.
@@ -17,18 +17,21 @@ public sealed record CallerIdentity(string Subject, IReadOnlyList<string> Groups
     /// <summary>The claim holding the roles (a JSON array, or one space-separated string).</summary>
     public const string RolesClaim = "roles";
 
+    /// <summary>The role that implies every other role (the silo's <c>SiloRoles.Admin</c>).</summary>
+    public const string AdminRole = "hoop:admin";
+
     /// <summary>True when the caller is in <paramref name="group"/> (ordinal comparison).</summary>
     public bool IsInGroup(string group) => Groups.Contains(group, StringComparer.Ordinal);
 
-    /// <summary>True when the caller holds <paramref name="role"/>, or <see cref="SiloRoles.Admin"/>, which implies every role.</summary>
+    /// <summary>True when the caller holds <paramref name="role"/>, or <see cref="AdminRole"/>, which implies every role.</summary>
     public bool HasRole(string role) =>
-        Roles.Contains(role, StringComparer.Ordinal) || Roles.Contains(SiloRoles.Admin, StringComparer.Ordinal);
+        Roles.Contains(role, StringComparer.Ordinal) || Roles.Contains(AdminRole, StringComparer.Ordinal);
 
     /// <summary>
     /// Reads a caller from a principal built with the raw claim names (<c>MapInboundClaims = false</c>).
     /// Null when the principal has no non-empty <c>sub</c>.
     /// </summary>
-    public static CallerIdentity? FromPrincipal(ClaimsPrincipal principal, string groupsClaim = SiloAuthSettings.DefaultGroupsClaim)
+    public static CallerIdentity? FromPrincipal(ClaimsPrincipal principal, string groupsClaim = HoopAuthSettings.DefaultGroupsClaim)
     {
         ArgumentNullException.ThrowIfNull(principal);
         var subject = principal.FindFirst(SubjectClaim)?.Value;

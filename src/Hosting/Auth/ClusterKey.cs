@@ -1,29 +1,49 @@
 using System.Buffers;
 using System.Security.Cryptography;
 using System.Text;
+using Microsoft.Extensions.Configuration;
 
-namespace Hoop.Silo.Api.Auth;
+namespace Hoop.Hosting.Auth;
 
 /// <summary>
-/// The shared secret gateways present in <c>X-Hoop-Cluster-Key</c> (configuration
-/// <c>Hoop:ClusterKey</c>). Only its SHA-256 digest is kept; <see cref="Matches"/> hashes the
-/// presented value's UTF-8 bytes and compares digests with
-/// <see cref="CryptographicOperations.FixedTimeEquals"/>, so neither the content nor the
-/// length of the key leaks through timing. Never printed: <see cref="ToString"/> is redacted.
+/// The shared secret of silos and gateways (configuration <c>Hoop:ClusterKey</c>): gateways
+/// send it in <see cref="HeaderName"/> on every <c>/internal</c> call, silos check it.
+/// <see cref="Matches"/> hashes the presented value's UTF-8 bytes with SHA-256 and compares
+/// digests with <see cref="CryptographicOperations.FixedTimeEquals"/>, so neither the content
+/// nor the length of the key leaks through timing. Never printed: <see cref="ToString"/> is redacted.
 /// </summary>
-internal sealed class ClusterKey
+public sealed class ClusterKey
 {
     public const string ConfigurationKey = "Hoop:ClusterKey";
+
+    /// <summary>The header the key travels in, gateway to silo.</summary>
+    public const string HeaderName = "X-Hoop-Cluster-Key";
+
     public const int MinimumLength = 32;
 
     private readonly byte[] _digest;
 
-    private ClusterKey(byte[] digest) => _digest = digest;
+    private ClusterKey(string value, byte[] digest)
+    {
+        Value = value;
+        _digest = digest;
+    }
+
+    /// <summary>The key itself, for a gateway to send in <see cref="HeaderName"/>. Never log it.</summary>
+    public string Value { get; }
+
+    /// <summary>Reads and validates <c>Hoop:ClusterKey</c> (see <see cref="Parse"/>).</summary>
+    public static ClusterKey FromConfiguration(IConfiguration configuration)
+    {
+        ArgumentNullException.ThrowIfNull(configuration);
+        return Parse(configuration[ConfigurationKey]);
+    }
 
     /// <summary>
-    /// Reads <c>Hoop:ClusterKey</c>; throws <see cref="InvalidOperationException"/> naming the
-    /// key when it is missing, shorter than 32 characters, or not visible ASCII (a value with
-    /// spaces at either end or control characters could never arrive intact in a header).
+    /// Validates a <c>Hoop:ClusterKey</c> value; throws <see cref="InvalidOperationException"/>
+    /// naming the key when it is missing, shorter than 32 characters, or not visible ASCII (a
+    /// value with spaces at either end or control characters could never arrive intact in a header).
+    /// The message never contains the value.
     /// </summary>
     public static ClusterKey Parse(string? value)
     {
@@ -37,10 +57,10 @@ internal sealed class ClusterKey
         {
             if (c is < '!' or > '~')
                 throw new InvalidOperationException(
-                    $"{ConfigurationKey} must consist of visible ASCII characters only (no spaces, control or non-ASCII characters), since it travels in the X-Hoop-Cluster-Key header.");
+                    $"{ConfigurationKey} must consist of visible ASCII characters only (no spaces, control or non-ASCII characters), since it travels in the {HeaderName} header.");
         }
 
-        return new ClusterKey(SHA256.HashData(Encoding.UTF8.GetBytes(value)));
+        return new ClusterKey(value, SHA256.HashData(Encoding.UTF8.GetBytes(value)));
     }
 
     /// <summary>True when <paramref name="presented"/> equals the key; time independent of where they differ and of the length.</summary>

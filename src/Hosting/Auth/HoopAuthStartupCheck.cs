@@ -2,18 +2,19 @@ using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 
-namespace Hoop.Silo.Api.Auth;
+namespace Hoop.Hosting.Auth;
 
 /// <summary>
-/// Loads <see cref="SiloAuthSettings"/> (configuration, key file, cluster key) when the host
-/// starts, before any server listens, so a bad configuration stops the silo with the
+/// Loads <see cref="HoopAuthSettings"/> (configuration and key file, and whatever the host's
+/// registration of it loads with it, e.g. the silo's cluster key) when the host starts, before
+/// any server listens, so a bad configuration stops the process with the
 /// <see cref="InvalidOperationException"/> naming the key.
 /// </summary>
-internal sealed class SiloAuthStartupCheck(IServiceProvider services, ILogger<SiloAuthStartupCheck> logger) : IHostedLifecycleService
+internal sealed class HoopAuthStartupCheck(IServiceProvider services, ILogger<HoopAuthStartupCheck> logger) : IHostedLifecycleService
 {
     public Task StartingAsync(CancellationToken cancellationToken)
     {
-        var settings = services.GetRequiredService<SiloAuthSettings>();
+        var settings = services.GetRequiredService<HoopAuthSettings>();
         var source = settings.Authority is { } authority ? $"authority {authority}" : $"key file {settings.KeyFile}";
         Log.Configured(logger, source, settings.Issuer, settings.Audience, settings.GroupsClaim);
         return Task.CompletedTask;

@@ -1,13 +1,13 @@
 using System.Security.Cryptography;
 using Microsoft.IdentityModel.Tokens;
 
-namespace Hoop.Silo.Api.Auth;
+namespace Hoop.Hosting.Auth;
 
 /// <summary>
 /// Reads the token-signing public keys of <c>Hoop:Auth:KeyFile</c>: one or more PEM blocks
 /// (<c>PUBLIC KEY</c> holding RSA ≥ 2048 bits or EC P-256, or <c>RSA PUBLIC KEY</c>), or a JWKS
-/// (<c>{"keys":[...]}</c>) or single JWK JSON document. Private keys are refused: the silo only
-/// verifies. PEM keys get <c>kid</c> = base64url(SHA-256(SubjectPublicKeyInfo DER)), the same
+/// (<c>{"keys":[...]}</c>) or single JWK JSON document. Private keys are refused: silos and gateways only
+/// verify. PEM keys get <c>kid</c> = base64url(SHA-256(SubjectPublicKeyInfo DER)), the same
 /// id <c>deploy/dev-token.sh</c> puts in its tokens.
 /// </summary>
 internal static class SigningKeyLoader
@@ -58,7 +58,7 @@ internal static class SigningKeyLoader
                 "PUBLIC KEY" => FromSubjectPublicKeyInfo(der, configKey, path),
                 "RSA PUBLIC KEY" => FromRsaPublicKey(der, configKey, path),
                 _ when label.Contains("PRIVATE KEY", StringComparison.Ordinal) => throw new InvalidOperationException(
-                    $"{configKey} points to '{path}', which holds a private key ({label}). Give the silo the public key only, e.g. `openssl pkey -in private.pem -pubout -out public.pem`."),
+                    $"{configKey} points to '{path}', which holds a private key ({label}). Give the silo and gateway the public key only, e.g. `openssl pkey -in private.pem -pubout -out public.pem`."),
                 _ => throw Malformed(configKey, path, $"unsupported PEM block '{label}' (expected PUBLIC KEY or RSA PUBLIC KEY)"),
             });
             rest = rest[fields.Location.End..];
@@ -157,7 +157,7 @@ internal static class SigningKeyLoader
                 continue;
             if (!string.IsNullOrEmpty(key.D))
                 throw new InvalidOperationException(
-                    $"{configKey} points to '{path}', whose {name} holds private key material (\"d\"). Give the silo the public keys only.");
+                    $"{configKey} points to '{path}', whose {name} holds private key material (\"d\"). Give the silo and gateway the public keys only.");
             switch (key.Kty)
             {
                 case JsonWebAlgorithmsKeyTypes.RSA:

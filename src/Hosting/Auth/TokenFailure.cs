@@ -1,7 +1,7 @@
 using Microsoft.IdentityModel.JsonWebTokens;
 using Microsoft.IdentityModel.Tokens;
 
-namespace Hoop.Silo.Api.Auth;
+namespace Hoop.Hosting.Auth;
 
 /// <summary>
 /// Why a bearer token was refused, as a stable code for logs and a short description for the
@@ -24,7 +24,7 @@ internal readonly record struct TokenFailure(string Code, string Description)
         null => Missing,
         AggregateException { InnerExceptions.Count: > 0 } aggregate => From(aggregate.InnerExceptions[0], presentedAlgorithm),
         SecurityTokenInvalidSignatureException or SecurityTokenInvalidAlgorithmException
-            when !SiloAuthSettings.ValidAlgorithms.Contains(presentedAlgorithm ?? "", StringComparer.Ordinal) => BadAlgorithm,
+            when !HoopAuthSettings.ValidAlgorithms.Contains(presentedAlgorithm ?? "", StringComparer.Ordinal) => BadAlgorithm,
         MissingSubjectException => new("no-subject", "the token has no 'sub' claim"),
         SecurityTokenExpiredException => new("expired", "the token has expired"),
         SecurityTokenNotYetValidException => new("not-yet-valid", "the token is not valid yet"),
@@ -41,13 +41,11 @@ internal readonly record struct TokenFailure(string Code, string Description)
         _ => new("invalid", "the token is invalid"),
     };
 
-    /// <summary>The <c>alg</c> of the bearer token in <paramref name="authorization"/>, or null when there is none or it cannot be read.</summary>
-    public static string? PresentedAlgorithm(string? authorization)
+    /// <summary>The <c>alg</c> in the header of <paramref name="token"/>, or null when there is none or it cannot be read.</summary>
+    public static string? AlgorithmOf(string? token)
     {
-        const string Bearer = "Bearer ";
-        if (authorization is null || !authorization.StartsWith(Bearer, StringComparison.OrdinalIgnoreCase))
+        if (string.IsNullOrEmpty(token))
             return null;
-        var token = authorization[Bearer.Length..].Trim();
         try
         {
             return new JsonWebToken(token).Alg;

@@ -4,6 +4,7 @@ using System.Net;
 using System.Net.Http.Headers;
 using System.Text;
 using System.Text.Json;
+using Hoop.Hosting.Auth;
 using Hoop.Silo.Api.Auth;
 using Hoop.Testing;
 using Microsoft.AspNetCore.Builder;

@@ -1,3 +1,4 @@
+using Hoop.Hosting.Auth;
 using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.Logging;
 
@@ -18,7 +19,7 @@ internal sealed class ClusterKeyMiddleware(RequestDelegate next, SiloAuthSetting
         if (!IsInternal(context.Request.Path))
             return next(context);
 
-        var presented = context.Request.Headers[SiloAuthServiceCollectionExtensions.ClusterKeyHeader];
+        var presented = context.Request.Headers[ClusterKey.HeaderName];
         if (presented.Count == 1 && settings.ClusterKey.Matches(presented[0]))
             return next(context);
 
@@ -26,7 +27,7 @@ internal sealed class ClusterKeyMiddleware(RequestDelegate next, SiloAuthSetting
             presented.Count == 0 ? "missing" : "wrong", context.Connection.RemoteIpAddress?.ToString());
         context.Response.Headers.WWWAuthenticate = "HoopClusterKey";
         return AuthProblems.WriteAsync(context, StatusCodes.Status401Unauthorized, AuthProblemTypes.InvalidClusterKey, "Unauthorized",
-            $"Requests under /internal require the cluster key in the {SiloAuthServiceCollectionExtensions.ClusterKeyHeader} header.");
+            $"Requests under /internal require the cluster key in the {ClusterKey.HeaderName} header.");
     }
 
     /// <summary>True when the first non-empty path segment is <c>internal</c>, compared ignoring case (as routing does).</summary>

@@ -1,4 +1,4 @@
-using Microsoft.AspNetCore.Authentication.JwtBearer;
+using Hoop.Hosting.Auth;
 using Microsoft.AspNetCore.Authorization;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.Extensions.Configuration;
@@ -9,12 +9,13 @@ namespace Hoop.Silo.Api.Auth;
 
 /// <summary>
 /// Authentication and authorization of the silo's HTTP API (DESIGN §4): JWT bearer tokens
-/// with roles for <c>/api</c>, the cluster key for <c>/internal</c>. See docs/auth.md.
+/// with roles for <c>/api</c> (token validation from Hoop.Hosting, shared with the gateway),
+/// the cluster key for <c>/internal</c>. See docs/auth.md.
 /// </summary>
 public static class SiloAuthServiceCollectionExtensions
 {
     /// <summary>The header gateways put the cluster key in.</summary>
-    public const string ClusterKeyHeader = "X-Hoop-Cluster-Key";
+    public const string ClusterKeyHeader = ClusterKey.HeaderName;
 
     /// <summary>
     /// Registers JwtBearer (from <c>Hoop:Auth:*</c>), the <see cref="SiloPolicies"/>, 401/403
@@ -25,36 +26,15 @@ public static class SiloAuthServiceCollectionExtensions
     public static IServiceCollection AddHoopSiloAuth(this IServiceCollection services, IConfiguration configuration)
     {
         ArgumentNullException.ThrowIfNull(configuration);
-        services.AddProblemDetails();
+        // Registered before AddHoopJwtBearer, so the token settings it uses (and loads at start-up)
+        // come from here: one read of the key file, the cluster key checked at the same moment.
         services.TryAddSingleton(_ => SiloAuthSettings.Load(configuration));
-        services.AddHostedService<SiloAuthStartupCheck>();
-        services.TryAddSingleton<SiloJwtBearerEvents>();
-
-        services.AddAuthentication(JwtBearerDefaults.AuthenticationScheme).AddJwtBearer();
-        services.AddOptions<JwtBearerOptions>(JwtBearerDefaults.AuthenticationScheme)
-            .Configure<SiloAuthSettings>((options, settings) =>
-            {
-                options.MapInboundClaims = false;
-                options.SaveToken = false;
-                options.IncludeErrorDetails = false;
-                options.EventsType = typeof(SiloJwtBearerEvents);
-                options.RequireHttpsMetadata = settings.RequireHttpsMetadata;
-                if (settings.Authority is { } authority)
-                {
-                    // Discovery + JWKS through JwtBearer's ConfigurationManager: cached, refreshed
-                    // periodically and on a token signed by an unknown key (rotation).
-                    options.Authority = authority.ToString();
-                    options.RefreshOnIssuerKeyNotFound = true;
-                }
-
-                options.TokenValidationParameters = settings.CreateTokenValidationParameters();
-            });
+        services.TryAddSingleton(sp => sp.GetRequiredService<SiloAuthSettings>().Tokens);
+        services.AddHoopJwtBearer(configuration);
 
         services.Replace(ServiceDescriptor.Singleton<IAuthorizationMiddlewareResultHandler, SiloAuthorizationResultHandler>());
         services.AddAuthorizationBuilder()
-            .AddPolicy(SiloPolicies.Caller, policy => policy
-                .AddAuthenticationSchemes(JwtBearerDefaults.AuthenticationScheme)
-                .RequireAuthenticatedUser())
+            .AddPolicy(SiloPolicies.Caller, policy => policy.RequireHoopCaller())
             .AddPolicy(SiloPolicies.Auditor, policy => RequireRole(policy, SiloRoles.Auditor))
             .AddPolicy(SiloPolicies.Approver, policy => RequireRole(policy, SiloRoles.Approver))
             .AddPolicy(SiloPolicies.Admin, policy => RequireRole(policy, SiloRoles.Admin));
@@ -77,7 +57,6 @@ public static class SiloAuthServiceCollectionExtensions
     }
 
     private static void RequireRole(AuthorizationPolicyBuilder policy, string role) => policy
-        .AddAuthenticationSchemes(JwtBearerDefaults.AuthenticationScheme)
-        .RequireAuthenticatedUser()
+        .RequireHoopCaller()
         .AddRequirements(new SiloRoleRequirement(role));
 }

@@ -1,3 +1,4 @@
+using Hoop.Hosting.Auth;
 using Microsoft.AspNetCore.Authorization;
 
 namespace Hoop.Silo.Api.Auth;
@@ -9,8 +10,7 @@ internal sealed class SiloRoleRequirement(string role) : AuthorizationHandler<Si
 
     protected override Task HandleRequirementAsync(AuthorizationHandlerContext context, SiloRoleRequirement requirement)
     {
-        var roles = CallerIdentity.ReadRoles(context.User);
-        if (roles.Contains(requirement.Role, StringComparer.Ordinal) || roles.Contains(SiloRoles.Admin, StringComparer.Ordinal))
+        if (CallerIdentity.FromPrincipal(context.User) is { } caller && caller.HasRole(requirement.Role))
             context.Succeed(requirement);
         return Task.CompletedTask;
     }

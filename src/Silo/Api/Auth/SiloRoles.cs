@@ -1,3 +1,5 @@
+using Hoop.Hosting.Auth;
+
 namespace Hoop.Silo.Api.Auth;
 
 /// <summary>
@@ -13,5 +15,5 @@ public static class SiloRoles
     public const string Approver = "hoop:approver";
 
     /// <summary>Everything: revokes and restores identities, rebuilds projections; implies the other roles.</summary>
-    public const string Admin = "hoop:admin";
+    public const string Admin = CallerIdentity.AdminRole;
 }
