@@ -1,0 +1,27 @@
+using Hoop.Silo.EventStore.Migrations;
+using Hoop.Testing;
+using Microsoft.Extensions.Logging.Abstractions;
+
+namespace Hoop.Gateway.Tests.SiloClient;
+
+/// <summary>A migrated database for one test class, for real silos to run on.</summary>
+public sealed class SiloDatabaseFixture : PostgresFixture
+{
+    public override async Task InitializeAsync()
+    {
+        await base.InitializeAsync();
+        await new SchemaMigrator(DataSource, NullLogger<SchemaMigrator>.Instance).MigrateAsync();
+    }
+
+    /// <summary>The event types of <paramref name="streamId"/>, in stream order.</summary>
+    public async Task<IReadOnlyList<string>> EventTypesAsync(string streamId)
+    {
+        await using var command = DataSource.CreateCommand("SELECT type FROM hoop.events WHERE stream_id = $1 ORDER BY version");
+        command.Parameters.AddWithValue(streamId);
+        await using var reader = await command.ExecuteReaderAsync();
+        var types = new List<string>();
+        while (await reader.ReadAsync())
+            types.Add(reader.GetString(0));
+        return types;
+    }
+}
