@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # shellcheck source-path=SCRIPTDIR
-# Start the local Hoop.Actors stack: PostgreSQL (.data/pg, 127.0.0.1:5544) and the silo(s)
-# (127.0.0.1:5610, 5611, ...). Installs PostgreSQL with apt when missing.
+# Start the local Hoop.Actors stack: PostgreSQL (.data/pg, 127.0.0.1:5544), the fake Claude
+# upstream (127.0.0.1:5601), the silo(s) (127.0.0.1:5610, 5611, ...) and the gateway(s)
+# (127.0.0.1:5600, 5603, ...). Installs PostgreSQL with apt when missing.
 #
 #   deploy/up.sh               stay in the foreground; Ctrl-C stops everything it started
 #   deploy/up.sh --detach      return once everything is healthy; stop with deploy/down.sh
-#   HOOP_SILOS=2 deploy/up.sh  start two silos
+#   HOOP_SILOS=2 HOOP_GATEWAYS=2 deploy/up.sh   start two silos and two gateways
 #
 # Logs: .data/logs/   pids: .data/run/   dev cluster key: .data/dev/cluster-key
 # Dev JWT keys: .data/dev/jwt-private.pem, jwt-public.pem (tokens: deploy/dev-token.sh)
@@ -37,11 +38,17 @@ done
 
 silos="${HOOP_SILOS:-1}"
 [[ "$silos" =~ ^[1-9]$ ]] || hoop_die "HOOP_SILOS must be a number from 1 to 9, got '$silos'"
+gateways="${HOOP_GATEWAYS:-1}"
+[[ "$gateways" =~ ^[1-9]$ ]] || hoop_die "HOOP_GATEWAYS must be a number from 1 to 9, got '$gateways'"
 
 PG_DIR="$HOOP_ROOT/.data/pg"
 PG_PORT=5544
 SILO_BASE_PORT=5610
 SILO_DLL="$HOOP_ROOT/src/Silo/bin/Release/net10.0/hoop-silo.dll"
+GATEWAY_DLL="$HOOP_ROOT/src/Gateway/bin/Release/net10.0/hoop-gateway.dll"
+FAKES_DLL="$HOOP_ROOT/tests/Hoop.Fakes/bin/Release/net10.0/Hoop.Fakes.dll"
+UPSTREAM_PORT=5601
+GATEWAY_PORTS=(5600 5603 5604 5605 5606 5607 5608 5609 5620)
 RUN_DIR="$HOOP_ROOT/.data/run"
 LOG_DIR="$HOOP_ROOT/.data/logs"
 DEV_DIR="$HOOP_ROOT/.data/dev"
@@ -71,10 +78,12 @@ hoop_ensure_postgres
 hoop_ensure_dotnet
 hoop_ensure_curl
 
-for ((i = 0; i < silos; i++)); do
-    port=$((SILO_BASE_PORT + i))
-    if port_in_use "$port"; then
-        hoop_die "port $port (silo-$i) is already in use on 127.0.0.1; stop whatever listens there (deploy/down.sh?)"
+wanted_ports=("$UPSTREAM_PORT:fake-upstream")
+for ((i = 0; i < silos; i++)); do wanted_ports+=("$((SILO_BASE_PORT + i)):silo-$i"); done
+for ((i = 0; i < gateways; i++)); do wanted_ports+=("${GATEWAY_PORTS[$i]}:gateway-$i"); done
+for entry in "${wanted_ports[@]}"; do
+    if port_in_use "${entry%%:*}"; then
+        hoop_die "port ${entry%%:*} (${entry#*:}) is already in use on 127.0.0.1; stop whatever listens there (deploy/down.sh?)"
     fi
 done
 
@@ -177,46 +186,80 @@ if ! ConnectionStrings__Hoop="$CONN" Hoop__ClusterKey="$CLUSTER_KEY" \
     hoop_die "migrations failed (full log: $LOG_DIR/migrate.log)"
 fi
 
-# --- silos ---------------------------------------------------------------------------------
+# --- processes ----------------------------------------------------------------------------
+# start_process NAME URL COMMAND...: starts it (in its own session with --detach), records
+# its pid, and remembers it for the health wait and for Ctrl-C.
+process_urls=()
+start_process() {
+    local name="$1" url="$2"
+    shift 2
+    local log="$LOG_DIR/$name.log"
+    printf '\n=== %s starting %s on %s\n' "$(date -Is)" "$name" "$url" >>"$log"
+    if $detach; then
+        setsid "$@" >>"$log" 2>&1 </dev/null &
+    else
+        "$@" >>"$log" 2>&1 </dev/null &
+    fi
+    local pid=$!
+    started_pids+=("$pid")
+    started_names+=("$name")
+    process_urls+=("$url")
+    echo "$pid" >"$RUN_DIR/$name.pid"
+}
+
+wait_healthy() {
+    for i in "${!process_urls[@]}"; do
+        if ! hoop_wait_http "${process_urls[$i]}/healthz" 60 "${started_pids[$i]}"; then
+            tail -n 30 "$LOG_DIR/${started_names[$i]}.log" >&2
+            hoop_die "${started_names[$i]} did not become healthy (log: .data/logs/${started_names[$i]}.log)"
+        fi
+    done
+}
+
+# The dev credential the gateway injects and the fake upstream requires (never the agent's).
+API_KEY_FILE="$DEV_DIR/claude-api-key"
+if [[ ! -s "$API_KEY_FILE" ]]; then
+    (umask 077 && printf 'sk-ant-dev-%s' "$(head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n')" >"$API_KEY_FILE")
+fi
+export HOOP_CLAUDE_API_KEY
+HOOP_CLAUDE_API_KEY="$(cat "$API_KEY_FILE")"
+
+start_process fake-upstream "http://127.0.0.1:$UPSTREAM_PORT" \
+    dotnet "$FAKES_DLL" upstream --urls "http://127.0.0.1:$UPSTREAM_PORT" --api-key-env HOOP_CLAUDE_API_KEY
+
 silo_urls=()
 for ((i = 0; i < silos; i++)); do
-    port=$((SILO_BASE_PORT + i))
-    url="http://127.0.0.1:$port"
-    log="$LOG_DIR/silo-$i.log"
-    printf '\n=== %s starting silo-%s on %s\n' "$(date -Is)" "$i" "$url" >>"$log"
-    if $detach; then
-        # Own session: survives this shell and its terminal.
-        ConnectionStrings__Hoop="$CONN" Hoop__ClusterKey="$CLUSTER_KEY" \
-            setsid dotnet "$SILO_DLL" serve --urls "$url" >>"$log" 2>&1 </dev/null &
-    else
-        ConnectionStrings__Hoop="$CONN" Hoop__ClusterKey="$CLUSTER_KEY" \
-            dotnet "$SILO_DLL" serve --urls "$url" >>"$log" 2>&1 </dev/null &
-    fi
-    pid=$!
-    started_pids+=("$pid")
-    started_names+=("silo-$i")
-    echo "$pid" >"$RUN_DIR/silo-$i.pid"
+    url="http://127.0.0.1:$((SILO_BASE_PORT + i))"
+    start_process "silo-$i" "$url" \
+        env ConnectionStrings__Hoop="$CONN" Hoop__ClusterKey="$CLUSTER_KEY" dotnet "$SILO_DLL" serve --urls "$url"
     silo_urls+=("$url")
 done
+wait_healthy
 
-for i in "${!silo_urls[@]}"; do
-    if ! hoop_wait_http "${silo_urls[$i]}/healthz" 60 "${started_pids[$i]}"; then
-        tail -n 30 "$LOG_DIR/silo-$i.log" >&2
-        hoop_die "silo-$i did not become healthy (log: .data/logs/silo-$i.log)"
-    fi
+SILO_LIST="$(IFS=,; echo "${silo_urls[*]}")"
+gateway_urls=()
+for ((i = 0; i < gateways; i++)); do
+    url="http://127.0.0.1:${GATEWAY_PORTS[$i]}"
+    start_process "gateway-$i" "$url" \
+        env Hoop__Silos="$SILO_LIST" Hoop__ClusterKey="$CLUSTER_KEY" Hoop__Gateway__GatewayId="gateway-$i" \
+        dotnet "$GATEWAY_DLL" --urls "$url"
+    gateway_urls+=("$url")
 done
+wait_healthy
 
 # --- report --------------------------------------------------------------------------------
 echo
 echo "Hoop.Actors local stack is up:"
-echo "  PostgreSQL   127.0.0.1:$PG_PORT   $CONN"
-for i in "${!silo_urls[@]}"; do
-    echo "  silo-$i       ${silo_urls[$i]}   (pid ${started_pids[$i]}, log .data/logs/silo-$i.log)"
+echo "  PostgreSQL      127.0.0.1:$PG_PORT   $CONN"
+for i in "${!process_urls[@]}"; do
+    printf '  %-15s %s   (pid %s, log .data/logs/%s.log)\n' "${started_names[$i]}" "${process_urls[$i]}" "${started_pids[$i]}" "${started_names[$i]}"
 done
-echo "  not started yet (not built in this version): gateway, fake upstream, fake Slack"
+echo "  not started yet (arrives with the Slack issue): fake Slack"
 echo
-echo "Try:"
-echo "  curl ${silo_urls[0]}/healthz"
+echo "Try (an agent's JWT in place of an Anthropic API key):"
+echo "  TOKEN=\$(deploy/dev-token.sh --sub alice --groups agents)"
+echo "  curl -N ${gateway_urls[0]}/claude/v1/messages -H \"x-api-key: \$TOKEN\" -H 'content-type: application/json' \\"
+echo "    -d '{\"model\":\"claude-dev\",\"max_tokens\":64,\"stream\":true,\"messages\":[{\"role\":\"user\",\"content\":\"Hello through Hoop\"}]}'"
 echo
 
 if $detach; then

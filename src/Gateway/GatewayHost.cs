@@ -1,0 +1,67 @@
+using Hoop.Gateway.Auth;
+using Hoop.Gateway.Forwarding;
+using Hoop.Gateway.Proxy;
+using Hoop.Gateway.Routing;
+using Hoop.Gateway.SiloClient;
+using Hoop.Hosting.Auth;
+using Hoop.Hosting.Policy;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Http;
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
+
+namespace Hoop.Gateway;
+
+/// <summary>The gateway's web host: configuration, services, endpoints (also used by tests).</summary>
+public static class GatewayHost
+{
+    /// <summary>Builds the gateway; throws <see cref="InvalidOperationException"/> naming the key on bad configuration.</summary>
+    public static WebApplication Build(string[] args, Action<WebApplicationBuilder>? configure = null)
+    {
+        var builder = WebApplication.CreateBuilder(args);
+        configure?.Invoke(builder);
+        var configuration = builder.Configuration;
+
+        var options = configuration.GetSection("Hoop:Gateway").Get<GatewayOptions>() ?? new GatewayOptions();
+        options.Validate();
+        var gatewayId = string.IsNullOrWhiteSpace(options.GatewayId) ? $"gw-{Environment.MachineName}-{Guid.NewGuid():N}"[..32] : options.GatewayId;
+        var policy = PolicyConfiguration.Load(configuration);
+        var credentials = new UpstreamCredentials(policy);
+
+        builder.Services.AddProblemDetails();
+        builder.Services.AddHoopGatewayAuth(configuration);
+        builder.Services.AddHoopSiloClient(configuration);
+        builder.Services.AddSingleton(options);
+        builder.Services.AddSingleton(policy);
+        builder.Services.AddSingleton(credentials);
+        builder.Services.AddSingleton<IForwarder, Forwarder>();
+        builder.Services.AddSingleton(sp => new AgentProxy(policy, sp.GetRequiredService<ISiloClient>(), sp.GetRequiredService<IForwarder>(),
+            credentials, options, gatewayId, sp.GetRequiredService<ILogger<AgentProxy>>()));
+        // Bodies are limited by Hoop:Gateway:MaxBodyBytes with a 413 problem. Kestrel's own limit
+        // sits well above it so that the unread rest of a modestly oversized body can be drained
+        // and the client reads its 413 instead of a reset connection.
+        builder.WebHost.ConfigureKestrel(k => k.Limits.MaxRequestBodySize = Math.Max(options.MaxBodyBytes * 4, 16L * 1024 * 1024));
+
+        var app = builder.Build();
+        app.UseExceptionHandler();
+        app.UseStatusCodePages();
+        app.UseHoopGatewayAuth();
+
+        app.MapGet("/healthz", () => Results.Text("ok"));
+        app.MapGet("/readyz", async (ISiloClient silo, CancellationToken ct) => await silo.IsAnySiloReadyAsync(ct)
+            ? Results.Text("ready")
+            : Results.Problem(type: GatewayProblems.AuditUnavailable, title: "No silo ready",
+                detail: "No silo answered /readyz: requests would fail closed with 503.", statusCode: 503));
+        app.MapGet("/_hoop/approvals/{approvalId}", async (string approvalId, HttpContext http, ISiloClient silo, CancellationToken ct) =>
+        {
+            var snapshot = await silo.WaitForApprovalAsync(approvalId, TimeSpan.Zero, ct);
+            return snapshot is null || snapshot.Requester != http.GetCaller().Subject
+                ? Results.Problem(type: GatewayProblems.UnknownConnection, title: "Not found", detail: $"No approval '{approvalId}' of yours.", statusCode: 404)
+                : Results.Ok(new { approvalId, status = snapshot.Status.ToString().ToLowerInvariant(), expiresAt = snapshot.ExpiresAt });
+        }).RequireAuthorization(GatewayPolicies.Agent);
+        app.Map("/{connection}/{**path}", (HttpContext http, string connection, string? path, AgentProxy proxy) =>
+            proxy.HandleAsync(http, connection, path)).RequireAuthorization(GatewayPolicies.Agent);
+        return app;
+    }
+}

@@ -1,0 +1,145 @@
+using System.Net.Http.Headers;
+using Hoop.Fakes.Upstream;
+using Hoop.Gateway;
+using Hoop.Silo.Api;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.Logging;
+
+namespace Hoop.Testing;
+
+/// <summary>
+/// A whole stack on loopback with real sockets: the fake Anthropic upstream, N silos and M
+/// gateways over one PostgreSQL database, real JWTs. Disposing stops everything.
+/// </summary>
+public sealed class StackHarness : IAsyncDisposable
+{
+    public const string UpstreamApiKey = "sk-ant-test-upstream-credential-0123456789";
+
+    private readonly TempDirectory _dir;
+    private readonly List<WebApplication> _silos = [];
+    private readonly List<WebApplication> _gateways = [];
+
+    private StackHarness(TempDirectory dir, TokenFactory tokens, FakeUpstream upstream)
+    {
+        _dir = dir;
+        Tokens = tokens;
+        Upstream = upstream;
+    }
+
+    public TokenFactory Tokens { get; }
+
+    public FakeUpstream Upstream { get; }
+
+    public IReadOnlyList<Uri> SiloUrls => _silos.Select(s => new Uri(s.Urls.First())).ToList();
+
+    public IReadOnlyList<Uri> GatewayUrls => _gateways.Select(g => new Uri(g.Urls.First())).ToList();
+
+    public IReadOnlyList<WebApplication> Silos => _silos;
+
+    /// <summary>The policy the stack runs: the dev rules, plus a rule whose approvals expire in 2 s.</summary>
+    public static string PolicyJson(Uri upstream, string credentialFile) => $$"""
+        {
+          "connections": [
+            { "name": "claude", "upstream": "{{upstream.GetLeftPart(UriPartial.Authority)}}",
+              "credential": { "header": "x-api-key", "file": "{{credentialFile}}" },
+              "allowedGroups": ["agents"],
+              "rules": ["deny-destructive", "approve-bulk-export", "approve-quick"] }
+          ],
+          "rules": [
+            { "id": "deny-destructive", "action": "block", "match": { "regex": "drop table|rm -rf /" } },
+            { "id": "approve-bulk-export", "action": "approve", "approverGroup": "security", "timeout": "00:02:00",
+              "match": { "regex": "export all|dump (all )?(customers|users|credentials)" } },
+            { "id": "approve-quick", "action": "approve", "approverGroup": "security", "timeout": "00:00:02",
+              "match": { "keywords": ["quick approval"] } }
+          ],
+          "approverGroups": [ { "name": "security", "identityGroups": ["security"], "approvalsRequired": 1 } ]
+        }
+        """;
+
+    public static async Task<StackHarness> StartAsync(string connectionString, int silos = 1, int gateways = 1)
+    {
+        var dir = new TempDirectory("hoop-stack-");
+        var tokens = new TokenFactory();
+        var upstream = await FakeUpstream.StartAsync(new FakeUpstreamOptions { ApiKey = UpstreamApiKey });
+        var harness = new StackHarness(dir, tokens, upstream);
+        try
+        {
+            var credentialFile = dir.File("claude-api-key");
+            await File.WriteAllTextAsync(credentialFile, UpstreamApiKey);
+            var settings = TokenFactory.AuthConfiguration(tokens.WritePublicKeyPem(dir.Path));
+            settings["Hoop:Policy"] = PolicyJson(upstream.BaseAddress, credentialFile);
+            settings["Hoop:Actors:ReminderInterval"] = "00:00:00.200";
+
+            for (var i = 0; i < silos; i++)
+            {
+                var silo = SiloHost.Build(["--urls", "http://127.0.0.1:0"], b => Configure(b, settings, ("ConnectionStrings:Hoop", connectionString)));
+                await silo.StartAsync();
+                harness._silos.Add(silo);
+            }
+
+            var siloList = string.Join(',', harness.SiloUrls.Select(u => u.ToString().TrimEnd('/')));
+            for (var i = 0; i < gateways; i++)
+            {
+                var gateway = GatewayHost.Build(["--urls", "http://127.0.0.1:0"], b => Configure(b, settings, ("Hoop:Silos", siloList),
+                    ("Hoop:Gateway:GatewayId", $"gw-test-{i}")));
+                await gateway.StartAsync();
+                harness._gateways.Add(gateway);
+            }
+
+            return harness;
+        }
+        catch
+        {
+            await harness.DisposeAsync();
+            throw;
+        }
+    }
+
+    private static void Configure(WebApplicationBuilder builder, Dictionary<string, string?> settings, params (string Key, string Value)[] extra)
+    {
+        builder.Logging.SetMinimumLevel(LogLevel.Warning);
+        builder.Configuration.AddInMemoryCollection(settings);
+        builder.Configuration.AddInMemoryCollection(extra.Select(e => new KeyValuePair<string, string?>(e.Key, e.Value)));
+    }
+
+    /// <summary>An agent's client on gateway <paramref name="gateway"/>, its JWT in <c>Authorization</c> (or <c>x-api-key</c>).</summary>
+    public HttpClient Agent(string sub = "alice", string[]? groups = null, int gateway = 0, bool asApiKey = false)
+    {
+        var client = new HttpClient { BaseAddress = GatewayUrls[gateway], Timeout = TimeSpan.FromSeconds(60) };
+        var token = Tokens.Mint(sub, groups ?? ["agents"]);
+        if (asApiKey)
+            client.DefaultRequestHeaders.Add("x-api-key", token);
+        else
+            client.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", token);
+        return client;
+    }
+
+    /// <summary>A client for the silo API (<c>/api</c>) with the given roles.</summary>
+    public HttpClient SiloApi(string sub, string[] groups, string[] roles, int silo = 0)
+    {
+        var client = new HttpClient { BaseAddress = SiloUrls[silo], Timeout = TimeSpan.FromSeconds(60) };
+        client.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", Tokens.Mint(sub, groups, roles));
+        return client;
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        foreach (var app in _gateways.Concat(_silos))
+        {
+            try
+            {
+                using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(10));
+                await app.StopAsync(timeout.Token);
+            }
+            finally
+            {
+                await app.DisposeAsync();
+            }
+        }
+
+        await Upstream.DisposeAsync();
+        Tokens.Dispose();
+        _dir.Dispose();
+    }
+}
