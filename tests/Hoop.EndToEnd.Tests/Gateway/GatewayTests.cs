@@ -322,4 +322,34 @@ public sealed class GatewayTests(GatewayFixture fixture) : IClassFixture<Gateway
         Assert.Equal("ExchangeAborted", timeline[^1].Type);
         Assert.Equal("upstream-failed-mid-response", timeline[^1].Data.GetProperty("reason").GetString());
     }
+
+    [Fact]
+    public async Task A_client_that_goes_away_mid_stream_cancels_the_upstream_call_and_is_recorded()
+    {
+        Stack.Upstream.ChunkDelay = TimeSpan.FromMilliseconds(150);
+        using var agent = Stack.Agent(NewSubject());
+
+        string session;
+        using (var response = await agent.SendAsync(new HttpRequestMessage(HttpMethod.Post, "/claude/v1/messages")
+               {
+                   Content = Messages("a long answer that the client will not wait for, word after word after word", true),
+               }, HttpCompletionOption.ResponseHeadersRead))
+        {
+            session = response.Headers.GetValues("X-Hoop-Session").Single();
+            await using var body = await response.Content.ReadAsStreamAsync();
+            var read = await body.ReadAsync(new byte[64]); // the first bytes arrive, then the client hangs up
+            Assert.True(read > 0);
+        }
+
+        TimelineEntry[] timeline = [];
+        for (var i = 0; i < 50 && timeline.LastOrDefault()?.Type != "ExchangeAborted"; i++)
+        {
+            await Task.Delay(100);
+            timeline = await TimelineAsync(session);
+        }
+
+        Assert.Equal("ExchangeAborted", timeline[^1].Type);
+        Assert.Equal("client-disconnected", timeline[^1].Data.GetProperty("reason").GetString());
+        Assert.DoesNotContain(timeline, t => t.Type == "ExchangeCompleted");
+    }
 }
