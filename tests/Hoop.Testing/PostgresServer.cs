@@ -153,12 +153,16 @@ public sealed partial class PostgresServer : IAsyncDisposable
 
     private const string DirectoryPrefix = "hoop-pg-";
 
-    /// <summary>Deletes clusters left behind by test processes that were killed (no server running in them).</summary>
+    /// <summary>
+    /// Deletes clusters left behind by test processes that were killed: no server running in
+    /// them and untouched for an hour (a younger one may be another test run's, still in initdb).
+    /// </summary>
     private static void RemoveAbandonedClusters()
     {
+        var cutoff = DateTime.UtcNow - TimeSpan.FromHours(1);
         foreach (var dir in Directory.GetDirectories(Path.GetTempPath(), DirectoryPrefix + "*"))
         {
-            if (File.Exists(Path.Combine(dir, "data", "postmaster.pid")))
+            if (File.Exists(Path.Combine(dir, "data", "postmaster.pid")) || Directory.GetLastWriteTimeUtc(dir) > cutoff)
                 continue;
             try
             {

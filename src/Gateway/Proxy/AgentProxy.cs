@@ -197,17 +197,10 @@ public sealed partial class AgentProxy(
             request.Headers.TryAddWithoutValidation(header, secret);
         }
 
-        try
-        {
-            await silo.RecordForwardedAsync(sessionId, exchangeId, connection.Upstream.GetLeftPart(UriPartial.Authority), aborted);
-        }
-        catch (SiloUnavailableException e)
-        {
-            LogAuditUnavailable(logger, connection.Name, e);
-            await GatewayProblems.WriteAsync(http, 503, GatewayProblems.AuditUnavailable, "Audit store unavailable",
-                "The request could not be recorded, so it was not forwarded.");
-            return;
-        }
+        // The prompt and the verdict are durable already; ExchangeForwarded goes first in the
+        // recorder's queue, and the end of the answer waits for it like for every chunk.
+        await using var recorder = new ExchangeRecorder(silo, sessionId, exchangeId, options);
+        recorder.RecordForwarded(connection.Upstream.GetLeftPart(UriPartial.Authority));
 
         HttpResponseMessage response;
         try
@@ -235,7 +228,6 @@ public sealed partial class AgentProxy(
             ProxyHeaders.CopyResponseHeaders(response, http.Response);
             http.Features.Get<IHttpResponseBodyFeature>()?.DisableBuffering();
 
-            await using var recorder = new ExchangeRecorder(silo, sessionId, exchangeId, options);
             TokenUsage? usage;
             try
             {
@@ -266,9 +258,12 @@ public sealed partial class AgentProxy(
                 return;
             }
 
+            var duration = Math.Round(clock.Elapsed.TotalMilliseconds, 3);
             try
             {
-                await silo.CompleteExchangeAsync(sessionId, exchangeId, (int)response.StatusCode, usage, Math.Round(clock.Elapsed.TotalMilliseconds, 3), CancellationToken.None);
+                // Everything the client got is recorded: end its response first, then note completion.
+                await EndResponseAsync(http);
+                await silo.CompleteExchangeAsync(sessionId, exchangeId, (int)response.StatusCode, usage, duration, CancellationToken.None);
             }
             catch (SiloUnavailableException e)
             {
@@ -330,6 +325,18 @@ public sealed partial class AgentProxy(
         if (heldLength > 0)
             await response.Body.WriteAsync(held.AsMemory(0, heldLength), ct);
         return recordText ? UsageOf(json) : null;
+    }
+
+    private static async Task EndResponseAsync(HttpContext http)
+    {
+        try
+        {
+            await http.Response.CompleteAsync();
+        }
+        catch (Exception e) when (e is IOException or OperationCanceledException or ObjectDisposedException)
+        {
+            // The client is gone; the exchange still completed upstream and is recorded so.
+        }
     }
 
     private static string Decode(Decoder decoder, ReadOnlySpan<byte> bytes, bool flush)

@@ -21,6 +21,8 @@ public sealed class ExchangeRecorder : IAsyncDisposable
 
     private sealed record Flush(TaskCompletionSource Done) : Item;
 
+    private sealed record Forwarded(string Upstream) : Item;
+
     private readonly Channel<Item> _items = Channel.CreateUnbounded<Item>(new UnboundedChannelOptions { SingleReader = true });
     private readonly ISiloClient _silo;
     private readonly string _sessionId;
@@ -44,6 +46,12 @@ public sealed class ExchangeRecorder : IAsyncDisposable
 
     /// <summary>Characters recorded so far (the next chunk's offset).</summary>
     public long Offset => Interlocked.Read(ref _offset);
+
+    /// <summary>
+    /// Queues <c>ExchangeForwarded</c>, recorded before any chunk. The prompt is already durable
+    /// (BeginExchange), so the upstream call need not wait for this one.
+    /// </summary>
+    public void RecordForwarded(string upstream) => _items.Writer.TryWrite(new Forwarded(upstream));
 
     /// <summary>Queues <paramref name="text"/> (already masked) for recording.</summary>
     public void Add(string text)
@@ -87,6 +95,10 @@ public sealed class ExchangeRecorder : IAsyncDisposable
                         else if (item is Flush flush)
                         {
                             flushes.Add(flush.Done);
+                        }
+                        else if (item is Forwarded forwarded)
+                        {
+                            await _silo.RecordForwardedAsync(_sessionId, _exchangeId, forwarded.Upstream, CancellationToken.None);
                         }
                     }
 
