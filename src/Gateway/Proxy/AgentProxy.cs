@@ -79,7 +79,7 @@ public sealed partial class AgentProxy(
         ExchangeDecision decision;
         try
         {
-            decision = await BeginAsync(caller.Subject, connection.Name, requestedSession, begin, aborted);
+            decision = await BeginAsync(caller.Subject, requestedSession, begin, aborted);
         }
         catch (SiloUnavailableException e)
         {
@@ -123,24 +123,11 @@ public sealed partial class AgentProxy(
         await ForwardAsync(http, connection, decision.SessionId, exchangeId, upstreamPath, body);
     }
 
-    /// <summary>Begins the exchange in the requested session, or the identity's current one (a new one when it closed).</summary>
-    private async Task<ExchangeDecision> BeginAsync(string subject, string connection, string? requested, BeginExchange begin, CancellationToken ct)
-    {
-        if (requested is not null)
-            return await silo.BeginExchangeAsync(requested, begin, ct);
-
-        var session = await silo.AssignSessionAsync(subject, connection, null, ct);
-        try
-        {
-            return await silo.BeginExchangeAsync(session, begin, ct);
-        }
-        catch (SiloRefusedException e) when (e.Status == 409)
-        {
-            // The current session went idle or was closed: start the next one.
-            session = await silo.AssignSessionAsync(subject, connection, session, ct);
-            return await silo.BeginExchangeAsync(session, begin, ct);
-        }
-    }
+    /// <summary>Begins the exchange in the requested session, or the identity's current one (the silo starts the next when it closed).</summary>
+    private Task<ExchangeDecision> BeginAsync(string subject, string? requested, BeginExchange begin, CancellationToken ct) =>
+        requested is not null
+            ? silo.BeginExchangeAsync(requested, begin, ct)
+            : silo.BeginExchangeInCurrentSessionAsync(subject, begin, ct);
 
     /// <summary>Holds the request until the approval is decided; false when the answer was already written.</summary>
     private async Task<bool> HoldAsync(HttpContext http, ExchangeDecision decision, CancellationToken aborted)

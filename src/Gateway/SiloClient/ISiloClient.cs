@@ -18,6 +18,13 @@ public interface ISiloClient
     /// <summary>Records the (masked) prompt and returns the verdict; idempotent per exchange id.</summary>
     Task<ExchangeDecision> BeginExchangeAsync(string sessionId, BeginExchange request, CancellationToken cancellationToken = default);
 
+    /// <summary>
+    /// As <see cref="BeginExchangeAsync"/> in the identity's current session on the request's
+    /// connection (a new one when it went idle or closed): one call where the gateway would
+    /// otherwise make two. Routed by <paramref name="subject"/>.
+    /// </summary>
+    Task<ExchangeDecision> BeginExchangeInCurrentSessionAsync(string subject, BeginExchange request, CancellationToken cancellationToken = default);
+
     Task RecordForwardedAsync(string sessionId, string exchangeId, string upstream, CancellationToken cancellationToken = default);
 
     Task RecordChunksAsync(string sessionId, string exchangeId, IReadOnlyList<ResponseChunk> chunks, CancellationToken cancellationToken = default);

@@ -143,6 +143,15 @@ public sealed class SiloClient : ISiloClient, IDisposable
             $"internal/identities/{Segment(subject, nameof(subject))}/access-denied",
             JsonSerializer.SerializeToUtf8Bytes(new AccessDeniedRequest(connection, reason), Json.AccessDeniedRequest)), cancellationToken);
 
+    public Task<ExchangeDecision> BeginExchangeInCurrentSessionAsync(string subject, BeginExchange request, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(request);
+        var call = new Call("BeginExchangeInCurrentSession", subject, HttpMethod.Post,
+            $"internal/identities/{Segment(subject, nameof(subject))}/exchanges",
+            JsonSerializer.SerializeToUtf8Bytes(request, Json.BeginExchange));
+        return SendAsync(call, static (content, ct) => ReadJsonAsync(content, Json.ExchangeDecision, ct), null, null, cancellationToken);
+    }
+
     public async Task<string> AssignSessionAsync(string subject, string connection, string? replacing = null, CancellationToken cancellationToken = default)
     {
         var call = new Call("AssignSession", subject, HttpMethod.Post, $"internal/identities/{Segment(subject, nameof(subject))}/sessions",

@@ -1,5 +1,6 @@
 using Hoop.Contracts.Grains;
 using Hoop.Contracts.Wire;
+using Hoop.Silo.Actors;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Routing;
@@ -51,6 +52,24 @@ public static class InternalEndpoints
         {
             await grains.Get<IIdentityGrain>(sub).SeenAsync(request.Groups ?? [], ct);
             return Results.NoContent();
+        });
+        identities.MapPost("/exchanges", async (string sub, BeginExchange request, IGrainFactory grains, CancellationToken ct) =>
+        {
+            // The identity's current session on the connection; the next one if it went idle or closed.
+            var identity = grains.Get<IIdentityGrain>(sub);
+            var checkedRequest = Checked(request);
+            if (checkedRequest.Identity != sub)
+                throw new ArgumentException("identity must be the subject of the route.");
+            var session = await identity.AssignSessionAsync(checkedRequest.Connection, null, ct);
+            try
+            {
+                return await grains.Get<ISessionGrain>(session).BeginExchangeAsync(checkedRequest, ct);
+            }
+            catch (GrainRefusedException e) when (e.StatusCode == 409)
+            {
+                session = await identity.AssignSessionAsync(checkedRequest.Connection, session, ct);
+                return await grains.Get<ISessionGrain>(session).BeginExchangeAsync(checkedRequest, ct);
+            }
         });
         identities.MapPost("/sessions", async (string sub, AssignSessionRequest request, IGrainFactory grains, CancellationToken ct) =>
             new SessionAssignment(await grains.Get<IIdentityGrain>(sub).AssignSessionAsync(Required(request.Connection, "connection"), request.Replacing, ct)));

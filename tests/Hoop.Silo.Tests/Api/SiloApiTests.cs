@@ -191,4 +191,31 @@ public sealed class SiloApiTests(EventStoreFixture db) : IClassFixture<EventStor
         await AssertProblem(unknownExchange, HttpStatusCode.NotFound);
         Assert.Equal(0, await db.ScalarAsync($"SELECT count(*) FROM hoop.events WHERE stream_id = 'session-{session}'"));
     }
+
+    [Fact]
+    public async Task Exchanges_without_a_session_go_to_the_identitys_current_one_and_the_next_after_it_closes()
+    {
+        using var gatewayToA = _siloA.Internal();
+        using var gatewayToB = _siloB.Internal();
+        var user = "u" + NewId();
+        async Task<ExchangeDecision> Begin(HttpClient client, string exchange)
+        {
+            var response = await client.PostAsJsonAsync($"/internal/identities/{user}/exchanges",
+                new BeginExchange(exchange, user, ["agents"], "claude", "POST", "/v1/messages", "hi", 2), Json);
+            Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+            return (await response.Content.ReadFromJsonAsync<ExchangeDecision>(Json))!;
+        }
+
+        var first = await Begin(gatewayToA, "x1");
+        var second = await Begin(gatewayToB, "x2");
+        await gatewayToA.PostAsJsonAsync($"/internal/sessions/{first.SessionId}/close", new ReasonRequest("done"), Json);
+        var third = await Begin(gatewayToB, "x3");
+        var mismatch = await gatewayToA.PostAsJsonAsync($"/internal/identities/{user}/exchanges",
+            new BeginExchange("x4", "someone-else", ["agents"], "claude", "POST", "/", "hi", 2), Json);
+
+        Assert.Equal(first.SessionId, second.SessionId);
+        Assert.NotEqual(first.SessionId, third.SessionId);
+        Assert.Equal(DecisionKind.Allow, third.Kind);
+        await AssertProblem(mismatch, HttpStatusCode.BadRequest);
+    }
 }
