@@ -93,6 +93,7 @@ public sealed partial class GrainRuntime : IGrainFactory
 
                 activation.LastUsed = _time.GetUtcNow();
                 var before = activation.Grain?.Version ?? -1;
+                var readThisTurn = catchUp || activation.Grain is null || activation.Stale;
                 var grain = await EnsureActiveAsync(activation, type, catchUp, cancellationToken);
                 try
                 {
@@ -100,6 +101,13 @@ public sealed partial class GrainRuntime : IGrainFactory
                     if (grain.Version != before)
                         Signals.Signal(streamId); // it changed (here, or caught up): wake local waiters
                     return result;
+                }
+                catch (GrainRefusedException) when (!readThisTurn)
+                {
+                    // Refused on state that may be behind another silo's append (a notification
+                    // still on its way): read the tail and decide again before refusing.
+                    catchUp = true;
+                    continue;
                 }
                 catch (ConcurrencyException e)
                 {

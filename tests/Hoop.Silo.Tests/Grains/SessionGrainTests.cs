@@ -179,4 +179,21 @@ public sealed class SessionGrainTests(EventStoreFixture db) : IClassFixture<Even
         Assert.NotEqual(first, replaced);
         Assert.Equal(replaced, staleReplace); // a second replacement of the same old session does not fork
     }
+
+    [Fact]
+    public async Task A_silo_whose_activation_is_behind_reads_the_tail_before_refusing()
+    {
+        await using var siloA = await TestSilo.StartAsync(db.ConnectionString);
+        await using var siloB = await TestSilo.StartAsync(db.ConnectionString);
+        for (var round = 0; round < 20; round++)
+        {
+            var session = NewId();
+            await siloB.Grains.Get<ISessionGrain>(session).GetAsync(); // B has an activation, soon to be behind
+
+            await siloA.Grains.Get<ISessionGrain>(session).BeginExchangeAsync(TestSilo.Request("x1", "hi"));
+            await siloB.Grains.Get<ISessionGrain>(session).RecordForwardedAsync("x1", "up"); // at once: no waiting for NOTIFY
+
+            Assert.Equal(3, (await siloA.Grains.Get<ISessionGrain>(session).GetAsync())!.Version);
+        }
+    }
 }
