@@ -38,6 +38,22 @@ public sealed class GatewayTests(GatewayFixture fixture) : IClassFixture<Gateway
 
     private HttpClient Auditor() => Stack.SiloApi("audrey", ["audit"], ["hoop:auditor"], silo: 1);
 
+    /// <summary>
+    /// The timeline once its last event is one of <paramref name="types"/>: completion is noted
+    /// just after the client's response ends, so it may trail the answer by a moment.
+    /// </summary>
+    private async Task<TimelineEntry[]> TimelineEndingAsync(string session, params string[] types)
+    {
+        var timeline = await TimelineAsync(session);
+        for (var i = 0; i < 50 && !types.Contains(timeline[^1].Type); i++)
+        {
+            await Task.Delay(100);
+            timeline = await TimelineAsync(session);
+        }
+
+        return timeline;
+    }
+
     private async Task<TimelineEntry[]> TimelineAsync(string session)
     {
         using var auditor = Auditor();
@@ -87,7 +103,7 @@ public sealed class GatewayTests(GatewayFixture fixture) : IClassFixture<Gateway
         Assert.True(end - firstDelta > TimeSpan.FromMilliseconds(200), $"first delta at {firstDelta}, end at {end}: not streamed");
         Assert.Equal("message_stop", events.Last().Event);
 
-        var timeline = await TimelineAsync(session);
+        var timeline = await TimelineEndingAsync(session, "ExchangeCompleted");
         var types = timeline.Select(t => t.Type).ToList();
         Assert.Equal(["SessionOpened", "ExchangeStarted", "ExchangeForwarded"], types.Take(3));
         Assert.Contains("ResponseChunksRecorded", types);
@@ -116,7 +132,7 @@ public sealed class GatewayTests(GatewayFixture fixture) : IClassFixture<Gateway
         Assert.Equal(StackHarness.UpstreamApiKey, upstream.Header("x-api-key"));
         Assert.Null(upstream.Header("Authorization"));
         Assert.Equal("2023-06-01", upstream.Header("anthropic-version"));
-        var timeline = await TimelineAsync(response.Headers.GetValues("X-Hoop-Session").Single());
+        var timeline = await TimelineEndingAsync(response.Headers.GetValues("X-Hoop-Session").Single(), "ExchangeCompleted");
         Assert.Equal("ExchangeCompleted", timeline[^1].Type);
     }
 
@@ -138,7 +154,7 @@ public sealed class GatewayTests(GatewayFixture fixture) : IClassFixture<Gateway
     [Fact]
     public async Task A_blocked_prompt_gets_403_with_the_rule_and_the_upstream_receives_nothing()
     {
-        using var agent = Stack.Agent();
+        using var agent = Stack.Agent(NewSubject());
 
         using var response = await agent.PostAsync("/claude/v1/messages", Messages("please DROP TABLE customers;", false));
         using var problem = JsonDocument.Parse(await response.Content.ReadAsStringAsync());
@@ -286,13 +302,13 @@ public sealed class GatewayTests(GatewayFixture fixture) : IClassFixture<Gateway
     [Fact]
     public async Task Malformed_json_is_recorded_as_raw_text_and_answered_by_the_upstream_not_a_500()
     {
-        using var agent = Stack.Agent();
+        using var agent = Stack.Agent(NewSubject());
 
         using var response = await agent.PostAsync("/claude/v1/messages", new StringContent("{\"messages\": [oops", Encoding.UTF8, "application/json"));
 
         Assert.Equal(HttpStatusCode.BadRequest, response.StatusCode);
         Assert.Contains("invalid_request_error", await response.Content.ReadAsStringAsync(), StringComparison.Ordinal);
-        var timeline = await TimelineAsync(response.Headers.GetValues("X-Hoop-Session").Single());
+        var timeline = await TimelineEndingAsync(response.Headers.GetValues("X-Hoop-Session").Single(), "ExchangeCompleted");
         var started = timeline.Last(t => t.Type == "ExchangeStarted");
         Assert.Equal("{\"messages\": [oops", started.Data.GetProperty("promptText").GetString());
         Assert.Equal(400, timeline[^1].Data.GetProperty("status").GetInt32());
@@ -302,7 +318,7 @@ public sealed class GatewayTests(GatewayFixture fixture) : IClassFixture<Gateway
     public async Task An_upstream_that_breaks_mid_stream_aborts_the_client_connection_and_is_recorded()
     {
         Stack.Upstream.Behavior = new UpstreamBehavior.FailMidStream(AfterEvents: 4);
-        using var agent = Stack.Agent();
+        using var agent = Stack.Agent(NewSubject());
 
         using var response = await agent.SendAsync(new HttpRequestMessage(HttpMethod.Post, "/claude/v1/messages")
         {
