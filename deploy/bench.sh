@@ -3,11 +3,16 @@
 # Run the load benchmarks and print one line per figure: "NAME VALUE UNIT" (ratios as
 # "NAME_ratio VALUE"). Method and recorded results: docs/BENCHMARKS.md.
 #
-#   deploy/bench.sh            full run (about 2 minutes of measurement, plus micro-benchmarks)
-#   deploy/bench.sh --quick    short run (seconds per scenario), no micro-benchmarks
+#   deploy/bench.sh                 full run (about 4 minutes of measurement, plus micro-benchmarks)
+#   deploy/bench.sh --quick         short run (seconds per scenario), no micro-benchmarks
+#   deploy/bench.sh --only gateway  only that section: append, silo or gateway (repeatable)
 #
-# Starts its own PostgreSQL with default (durable) settings in .data/bench-pg on
-# 127.0.0.1:5545, fresh each run, and stops it at the end. Full output: .data/logs/bench.log
+# Event store and silo: its own PostgreSQL with default (durable) settings in .data/bench-pg
+# on 127.0.0.1:5545, fresh each run, stopped at the end.
+# Gateway: the local stack (deploy/up.sh --detach; stopped at the end, unless it was already
+# up: then it is used and left running), and Debian's nginx (installed with apt-get when
+# missing, as root) as a plain reverse proxy to the fake upstream on 127.0.0.1:5690, config,
+# pid and logs in .data/bench-nginx/, stopped at the end. Full output: .data/logs/bench.log
 set -euo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -15,16 +20,33 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 source deploy/lib/common.sh
 
 quick=false
-for arg in "$@"; do
-    case "$arg" in
+only=()
+while (($# > 0)); do
+    case "$1" in
         --quick) quick=true ;;
+        --only)
+            [[ $# -ge 2 && "$2" =~ ^(append|silo|gateway)$ ]] || hoop_die "--only needs append, silo or gateway"
+            only+=("$2")
+            shift
+            ;;
         -h | --help)
             awk 'NR > 2 && /^#/ { sub(/^# ?/, ""); print; next } NR > 2 { exit }' "${BASH_SOURCE[0]}"
             exit 0
             ;;
-        *) hoop_die "unknown argument: $arg (try --help)" ;;
+        *) hoop_die "unknown argument: $1 (try --help)" ;;
     esac
+    shift
 done
+
+# wanted SECTION: whether the section runs (all of them, unless --only names some).
+wanted() {
+    ((${#only[@]} == 0)) && return 0
+    local section
+    for section in "${only[@]}"; do
+        [[ "$section" == "$1" ]] && return 0
+    done
+    return 1
+}
 
 seconds=8
 $quick && seconds=2
@@ -44,29 +66,164 @@ dotnet build Hoop.Actors.sln -c Release >>"$log" 2>&1 || {
     hoop_die "build failed; see $log"
 }
 
-hoop_pg_stop "$PG_DIR" >/dev/null
-rm -rf "$PG_DIR"
-trap 'hoop_pg_stop "$PG_DIR" >/dev/null' EXIT
-hoop_pg_start "$PG_DIR" "$PG_PORT" >>"$log"
-hoop_pg_createdb "$PG_PORT" hoop_bench >>"$log"
-conn="$(hoop_pg_connstr "$PG_PORT" hoop_bench)"
-ConnectionStrings__Hoop="$conn" dotnet src/Silo/bin/Release/net10.0/hoop-silo.dll migrate >>"$log" 2>&1 ||
-    hoop_die "migration of the bench database failed; see $log"
+BENCH_DLL="$HOOP_ROOT/tests/Hoop.Benchmarks/bin/Release/net10.0/Hoop.Benchmarks.dll"
+NGINX_DIR="$HOOP_ROOT/.data/bench-nginx"
+NGINX_PORT=5690
+started_stack=false
+started_nginx=false
+
+# On exit: stop what this run started (nginx, the local stack, the bench PostgreSQL).
+cleanup() {
+    if $started_nginx; then
+        started_nginx=false
+        nginx -p "$NGINX_DIR/" -c "$NGINX_DIR/nginx.conf" -e "$NGINX_DIR/logs/error.log" -s quit >>"$log" 2>&1 ||
+            hoop_warn "could not stop nginx (pid file $NGINX_DIR/nginx.pid)"
+    fi
+    if $started_stack; then
+        started_stack=false
+        deploy/down.sh >>"$log" 2>&1 || hoop_warn "deploy/down.sh failed; see $log"
+    fi
+    hoop_pg_stop "$PG_DIR" >/dev/null
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
 
 hoop_info "Machine: $(nproc) cores, $(awk '/MemTotal/ { printf "%.0f GiB", $2 / 1048576 }' /proc/meminfo), $(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n 1)"
-hoop_info "Event store appends (${seconds}s per scenario)"
-dotnet tests/Hoop.Benchmarks/bin/Release/net10.0/Hoop.Benchmarks.dll append --conn "$conn" --seconds "$seconds" | tee -a "$log"
 
-hoop_info "Silo: grain calls over loopback HTTP, cross-silo approval release"
-calls=3000
-approvals=40
-$quick && calls=500 && approvals=10
-dotnet tests/Hoop.Benchmarks/bin/Release/net10.0/Hoop.Benchmarks.dll silo --conn "$conn" \
-    --policy "$HOOP_ROOT/deploy/config/policy.json" --calls "$calls" --approvals "$approvals" | tee -a "$log"
+if wanted append || wanted silo; then
+    hoop_pg_stop "$PG_DIR" >/dev/null
+    rm -rf "$PG_DIR"
+    hoop_pg_start "$PG_DIR" "$PG_PORT" >>"$log"
+    hoop_pg_createdb "$PG_PORT" hoop_bench >>"$log"
+    conn="$(hoop_pg_connstr "$PG_PORT" hoop_bench)"
+    ConnectionStrings__Hoop="$conn" dotnet src/Silo/bin/Release/net10.0/hoop-silo.dll migrate >>"$log" 2>&1 ||
+        hoop_die "migration of the bench database failed; see $log"
+fi
 
-if ! $quick; then
+if wanted append; then
+    hoop_info "Event store appends (${seconds}s per scenario)"
+    dotnet "$BENCH_DLL" append --conn "$conn" --seconds "$seconds" | tee -a "$log"
+fi
+
+if wanted silo; then
+    hoop_info "Silo: grain calls over loopback HTTP, cross-silo approval release"
+    calls=3000
+    approvals=40
+    $quick && calls=500 && approvals=10
+    dotnet "$BENCH_DLL" silo --conn "$conn" \
+        --policy "$HOOP_ROOT/deploy/config/policy.json" --calls "$calls" --approvals "$approvals" | tee -a "$log"
+fi
+
+if ! $quick && ((${#only[@]} == 0)); then
     hoop_info "Micro-benchmarks (BenchmarkDotNet; details in $log)"
     (cd "$HOOP_ROOT/.data" && dotnet "$HOOP_ROOT/tests/Hoop.Benchmarks/bin/Release/net10.0/Hoop.Benchmarks.dll" micro --filter '*' --join) >>"$log" 2>&1 ||
         hoop_warn "micro-benchmarks failed; see $log"
     grep -E '^\| *[A-Za-z]+ *\|' "$log" | tail -n 4 || true
+fi
+
+# --- gateway: the same requests direct, through nginx, through the gateway ------------------
+http_ok() { [[ "$(curl -s -o /dev/null -w '%{http_code}' --max-time 2 "$1" 2>/dev/null || true)" == 200 ]]; }
+
+# Debian's nginx as a plain reverse proxy to the fake upstream: HTTP/1.1 keep-alive to the
+# upstream, no buffering (SSE passes event by event), no access log; everything under
+# .data/bench-nginx/. Returns 1 (after a note) when nginx is not available.
+start_nginx() {
+    PATH="$PATH:/usr/sbin"
+    if ! command -v nginx >/dev/null 2>&1; then
+        if ! hoop_is_root; then
+            hoop_warn "nginx is not installed and this is not root: skipping the nginx figures (apt-get install nginx)"
+            return 1
+        fi
+        hoop_info "installing with apt-get: nginx"
+        if ! { DEBIAN_FRONTEND=noninteractive apt-get update -q &&
+            DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends nginx; } >>"$log" 2>&1; then
+            hoop_warn "apt-get install nginx failed (see $log): skipping the nginx figures"
+            return 1
+        fi
+    fi
+    if (: <"/dev/tcp/127.0.0.1/$NGINX_PORT") 2>/dev/null; then
+        hoop_warn "port $NGINX_PORT is already in use on 127.0.0.1: skipping the nginx figures"
+        return 1
+    fi
+    rm -rf "$NGINX_DIR"
+    mkdir -p "$NGINX_DIR/logs" "$NGINX_DIR/tmp"
+    cat >"$NGINX_DIR/nginx.conf" <<NGINX_CONF
+# Generated by deploy/bench.sh: a plain reverse proxy, for comparison with the gateway.
+worker_processes auto;
+pid $NGINX_DIR/nginx.pid;
+error_log $NGINX_DIR/logs/error.log warn;
+events { worker_connections 1024; }
+http {
+    access_log off;
+    client_body_temp_path $NGINX_DIR/tmp/body;
+    proxy_temp_path $NGINX_DIR/tmp/proxy;
+    fastcgi_temp_path $NGINX_DIR/tmp/fastcgi;
+    uwsgi_temp_path $NGINX_DIR/tmp/uwsgi;
+    scgi_temp_path $NGINX_DIR/tmp/scgi;
+    upstream fake_upstream {
+        server 127.0.0.1:5601;
+        keepalive 64;
+    }
+    server {
+        listen 127.0.0.1:$NGINX_PORT;
+        location / {
+            proxy_pass http://fake_upstream;
+            proxy_http_version 1.1;
+            proxy_set_header Connection "";
+            proxy_buffering off;
+        }
+    }
+}
+NGINX_CONF
+    if ! nginx -p "$NGINX_DIR/" -c "$NGINX_DIR/nginx.conf" -e "$NGINX_DIR/logs/error.log" >>"$log" 2>&1; then
+        hoop_warn "nginx did not start (see $log and $NGINX_DIR/logs/error.log): skipping the nginx figures"
+        return 1
+    fi
+    started_nginx=true
+    if ! hoop_wait_http "http://127.0.0.1:$NGINX_PORT/healthz" 10 >>"$log" 2>&1; then
+        hoop_warn "nginx on 127.0.0.1:$NGINX_PORT does not reach the fake upstream: skipping the nginx figures"
+        return 1
+    fi
+}
+
+if wanted gateway; then
+    hoop_ensure_curl
+    if http_ok http://127.0.0.1:5600/healthz && http_ok http://127.0.0.1:5601/healthz; then
+        hoop_info "Gateway: using the local stack that is already up (it stays up)"
+    else
+        hoop_info "Gateway: starting the local stack (deploy/up.sh --detach)"
+        started_stack=true
+        deploy/up.sh --detach >>"$log" 2>&1 || hoop_die "deploy/up.sh --detach failed; see $log"
+    fi
+
+    gateway_args=(--direct http://127.0.0.1:5601 --gateway http://127.0.0.1:5600/claude --spread
+        --silo http://127.0.0.1:5610 --cluster-key-file .data/dev/cluster-key)
+    if start_nginx; then
+        gateway_args+=(--nginx "http://127.0.0.1:$NGINX_PORT" --cpu "nginx=$(cat "$NGINX_DIR/nginx.pid")")
+    fi
+
+    # CPU time per request of each process of the stack: fake-upstream -> upstream,
+    # silo-0 -> silo, gateway-1 -> gateway_1, PostgreSQL with its backends -> postgres.
+    for pidfile in .data/run/*.pid; do
+        [[ -s "$pidfile" ]] || continue
+        name="$(basename "$pidfile" .pid)"
+        name="${name#fake-}"
+        name="${name%-0}"
+        gateway_args+=(--cpu "${name//-/_}=$(cat "$pidfile")")
+    done
+    if [[ -s .data/pg/data/postmaster.pid ]]; then
+        gateway_args+=(--cpu "postgres=$(head -n 1 .data/pg/data/postmaster.pid)")
+    fi
+
+    # A fresh identity each run, so that its session starts empty.
+    token="$(deploy/dev-token.sh --sub "bench-$(date +%s)" --groups agents --ttl 3600)"
+    gateway_seconds=10
+    sequential=300
+    $quick && gateway_seconds=3 && sequential=150
+    hoop_info "Gateway: direct, nginx, gateway at 32 connections (${gateway_seconds}s each), one at a time, streaming"
+    if ! dotnet "$BENCH_DLL" gateway "${gateway_args[@]}" --agent-token "$token" \
+        --upstream-key "$(cat .data/dev/claude-api-key)" --seconds "$gateway_seconds" --connections 32 \
+        --sequential "$sequential" --streams "$sequential" 2>&1 | tee -a "$log"; then
+        hoop_warn "the gateway benchmark reported failed requests (above): its figures do not count"
+    fi
 fi
