@@ -139,7 +139,9 @@ public sealed partial class GrainRuntime : IGrainFactory
         {
             var grain = type.CreateActivation(new GrainContext(
                 activation.StreamId[(type.StreamPrefix.Length + 1)..], activation.StreamId, _store, this, _time, SiloId, _services));
-            await grain.CatchUpAsync(cancellationToken);
+            // Not the caller's token: a long stream's replay that outlives an impatient caller
+            // still completes, so the next call finds the activation ready instead of starting over.
+            await grain.CatchUpAsync(CancellationToken.None);
             activation.Grain = grain;
             activation.Stale = false;
             LogActivated(_logger, activation.StreamId, grain.Version);
