@@ -20,6 +20,9 @@ public static class GatewayHost
     public static WebApplication Build(string[] args, Action<WebApplicationBuilder>? configure = null)
     {
         var builder = WebApplication.CreateBuilder(args);
+        // ASP.NET's per-request Information lines cost measurable CPU on the hot path (several
+        // per request, on every gateway and silo); keep warnings and errors.
+        builder.Logging.AddFilter("Microsoft.AspNetCore", LogLevel.Warning);
         configure?.Invoke(builder);
         var configuration = builder.Configuration;
 

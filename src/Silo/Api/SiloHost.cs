@@ -9,6 +9,7 @@ using Hoop.Silo.EventStore;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
 using Npgsql;
 
 namespace Hoop.Silo.Api;
@@ -20,6 +21,9 @@ public static class SiloHost
     public static WebApplication Build(string[] args, Action<WebApplicationBuilder>? configure = null)
     {
         var builder = WebApplication.CreateBuilder(args);
+        // ASP.NET's per-request Information lines cost measurable CPU on the hot path (several
+        // per request, on every gateway and silo); keep warnings and errors.
+        builder.Logging.AddFilter("Microsoft.AspNetCore", LogLevel.Warning);
         configure?.Invoke(builder);
         builder.Services.AddHoopEventStore(builder.Configuration);
         builder.Services.AddHoopPolicy(builder.Configuration);
