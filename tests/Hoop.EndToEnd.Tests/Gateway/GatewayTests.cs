@@ -328,12 +328,7 @@ public sealed class GatewayTests(GatewayFixture fixture) : IClassFixture<Gateway
         var failure = await Record.ExceptionAsync(async () => await response.Content.ReadAsStringAsync());
 
         Assert.NotNull(failure); // never a silently truncated body
-        TimelineEntry[] timeline = [];
-        for (var i = 0; i < 50 && timeline.LastOrDefault()?.Type != "ExchangeAborted"; i++)
-        {
-            await Task.Delay(100);
-            timeline = await TimelineAsync(session);
-        }
+        var timeline = await TimelineEndingAsync(session, "ExchangeAborted");
 
         Assert.Equal("ExchangeAborted", timeline[^1].Type);
         Assert.Equal("upstream-failed-mid-response", timeline[^1].Data.GetProperty("reason").GetString());
@@ -357,12 +352,7 @@ public sealed class GatewayTests(GatewayFixture fixture) : IClassFixture<Gateway
             Assert.True(read > 0);
         }
 
-        TimelineEntry[] timeline = [];
-        for (var i = 0; i < 50 && timeline.LastOrDefault()?.Type != "ExchangeAborted"; i++)
-        {
-            await Task.Delay(100);
-            timeline = await TimelineAsync(session);
-        }
+        var timeline = await TimelineEndingAsync(session, "ExchangeAborted");
 
         Assert.Equal("ExchangeAborted", timeline[^1].Type);
         Assert.Equal("client-disconnected", timeline[^1].Data.GetProperty("reason").GetString());
