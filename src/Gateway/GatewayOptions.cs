@@ -21,7 +21,7 @@ public sealed record GatewayOptions
     /// <summary>...or after this long, whichever comes first.</summary>
     public TimeSpan ChunkBatchWindow { get; init; } = TimeSpan.FromMilliseconds(20);
 
-    /// <summary>Without <c>X-Hoop-Session</c>, a session idle this long is replaced by a new one (enforced by the silo).</summary>
+    /// <summary>Throws with a message naming the bad key when a value is out of range.</summary>
     public void Validate()
     {
         if (MaxBodyBytes is < 1024 or > 64L * 1024 * 1024)

@@ -1,18 +1,10 @@
-using Hoop.Silo.EventStore.Migrations;
 using Hoop.Testing;
-using Microsoft.Extensions.Logging.Abstractions;
 
 namespace Hoop.Gateway.Tests.SiloClient;
 
 /// <summary>A migrated database for one test class, for real silos to run on.</summary>
-public sealed class SiloDatabaseFixture : PostgresFixture
+public sealed class SiloDatabaseFixture : MigratedDatabaseFixture
 {
-    public override async Task InitializeAsync()
-    {
-        await base.InitializeAsync();
-        await new SchemaMigrator(DataSource, NullLogger<SchemaMigrator>.Instance).MigrateAsync();
-    }
-
     /// <summary>The event types of <paramref name="streamId"/>, in stream order.</summary>
     public async Task<IReadOnlyList<string>> EventTypesAsync(string streamId)
     {

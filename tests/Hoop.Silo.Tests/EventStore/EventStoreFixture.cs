@@ -1,6 +1,5 @@
 using Hoop.Contracts.Serialization;
 using Hoop.Silo.EventStore;
-using Hoop.Silo.EventStore.Migrations;
 using Hoop.Testing;
 using Microsoft.Extensions.Logging.Abstractions;
 using Npgsql;
@@ -8,24 +7,12 @@ using Npgsql;
 namespace Hoop.Silo.Tests.EventStore;
 
 /// <summary>A migrated database for one test class, and event stores over it.</summary>
-public sealed class EventStoreFixture : PostgresFixture
+public sealed class EventStoreFixture : MigratedDatabaseFixture
 {
-    public override async Task InitializeAsync()
-    {
-        await base.InitializeAsync();
-        await new SchemaMigrator(DataSource, NullLogger<SchemaMigrator>.Instance).MigrateAsync();
-    }
-
     /// <summary>A store with its own pool and head cache, as another silo would have.</summary>
     public PostgresEventStore CreateStore(EventStoreOptions? options = null, TimeProvider? time = null, NpgsqlDataSource? dataSource = null) =>
         new(dataSource ?? DataSource, EventTypeRegistry.Default, options ?? new EventStoreOptions(), time ?? TimeProvider.System,
             NullLogger<PostgresEventStore>.Instance);
-
-    public async Task<long> ScalarAsync(string sql)
-    {
-        await using var command = DataSource.CreateCommand(sql);
-        return Convert.ToInt64(await command.ExecuteScalarAsync(), System.Globalization.CultureInfo.InvariantCulture);
-    }
 
     public async Task ExecuteAsync(string sql)
     {
