@@ -1,70 +1,14 @@
 using System.Net;
 using System.Net.Sockets;
-using Hoop.Contracts.Grains;
-using Hoop.Silo.Api;
-using Hoop.Testing;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
-using Microsoft.Extensions.Configuration;
-using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
 
 namespace Hoop.Gateway.Tests.SiloClient;
 
-/// <summary>A real silo (Kestrel on 127.0.0.1, a free port) over the given database.</summary>
-internal sealed class LiveSilo : IAsyncDisposable
+/// <summary>Addresses for failure tests.</summary>
+internal static class LiveSilo
 {
-    /// <summary>The dev policy's rules: block destructive prompts, approvals from group security for bulk exports.</summary>
-    public const string Policy = """
-        {
-          "connections": [
-            { "name": "claude", "upstream": "http://127.0.0.1:5601", "allowedGroups": ["agents"],
-              "rules": ["deny-destructive", "approve-bulk-export"] }
-          ],
-          "rules": [
-            { "id": "deny-destructive", "action": "block", "match": { "regex": "drop table|rm -rf /" } },
-            { "id": "approve-bulk-export", "action": "approve", "approverGroup": "security", "timeout": "00:02:00",
-              "match": { "regex": "export all|dump (all )?(customers|users|credentials)" } }
-          ],
-          "approverGroups": [
-            { "name": "security", "identityGroups": ["security"], "approvalsRequired": 1 }
-          ]
-        }
-        """;
-
-    private readonly WebApplication _app;
-
-    private LiveSilo(WebApplication app, Uri baseAddress)
-    {
-        _app = app;
-        BaseAddress = baseAddress;
-    }
-
-    public Uri BaseAddress { get; }
-
-    public IGrainFactory Grains => _app.Services.GetRequiredService<IGrainFactory>();
-
-    public static async Task<LiveSilo> StartAsync(string connectionString, string keyFile)
-    {
-        var app = SiloHost.Build(["--urls", "http://127.0.0.1:0"], builder =>
-        {
-            builder.Logging.SetMinimumLevel(LogLevel.Warning);
-            var config = TokenFactory.AuthConfiguration(keyFile);
-            config["ConnectionStrings:Hoop"] = connectionString;
-            config["Hoop:Policy"] = Policy;
-            config["Hoop:Actors:ReminderInterval"] = "00:00:00.200";
-            builder.Configuration.AddInMemoryCollection(config);
-        });
-        await app.StartAsync();
-        return new LiveSilo(app, new Uri(app.Urls.First()));
-    }
-
-    public async ValueTask DisposeAsync()
-    {
-        await _app.StopAsync();
-        await _app.DisposeAsync();
-    }
-
     /// <summary>A loopback URL where nothing listens: connections are refused at once.</summary>
     public static Uri DeadUrl()
     {

@@ -15,14 +15,14 @@ public sealed class SiloClientTests(SiloDatabaseFixture db) : IClassFixture<Silo
     private readonly TokenFactory _tokens = new();
     private readonly TempDirectory _keys = new();
     private readonly List<IDisposable> _clients = [];
-    private LiveSilo _siloA = null!;
-    private LiveSilo _siloB = null!;
+    private SiloServer _siloA = null!;
+    private SiloServer _siloB = null!;
 
     public async Task InitializeAsync()
     {
         var keyFile = _tokens.WritePublicKeyPem(_keys.Path);
-        _siloA = await LiveSilo.StartAsync(db.ConnectionString, keyFile);
-        _siloB = await LiveSilo.StartAsync(db.ConnectionString, keyFile);
+        _siloA = await SiloServer.StartAsync(db.ConnectionString, keyFile);
+        _siloB = await SiloServer.StartAsync(db.ConnectionString, keyFile);
     }
 
     public async Task DisposeAsync()

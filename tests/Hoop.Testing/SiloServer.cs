@@ -1,15 +1,15 @@
 using System.Net.Http.Headers;
+using Hoop.Contracts.Grains;
 using Hoop.Silo.Api;
-using Hoop.Silo.Tests.Grains;
-using Hoop.Testing;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
 
-namespace Hoop.Silo.Tests.Api;
+namespace Hoop.Testing;
 
-/// <summary>A real silo (Kestrel on 127.0.0.1, a free port) over the given database.</summary>
-internal sealed class SiloServer : IAsyncDisposable
+/// <summary>A real silo (Kestrel on 127.0.0.1, a free port) over the given database, with <see cref="TestPolicy.Json"/>.</summary>
+public sealed class SiloServer : IAsyncDisposable
 {
     private readonly WebApplication _app;
 
@@ -23,6 +23,9 @@ internal sealed class SiloServer : IAsyncDisposable
 
     public IServiceProvider Services => _app.Services;
 
+    /// <summary>This silo's grains, for deciding or inspecting from the test itself.</summary>
+    public IGrainFactory Grains => _app.Services.GetRequiredService<IGrainFactory>();
+
     public static async Task<SiloServer> StartAsync(string connectionString, string keyFile, IDictionary<string, string?>? settings = null)
     {
         var app = SiloHost.Build(["--urls", "http://127.0.0.1:0"], builder =>
@@ -30,7 +33,7 @@ internal sealed class SiloServer : IAsyncDisposable
             builder.Logging.SetMinimumLevel(LogLevel.Warning);
             var config = TokenFactory.AuthConfiguration(keyFile);
             config["ConnectionStrings:Hoop"] = connectionString;
-            config["Hoop:Policy"] = TestSilo.Policy;
+            config["Hoop:Policy"] = TestPolicy.Json;
             config["Hoop:Actors:ReminderInterval"] = "00:00:00.200";
             builder.Configuration.AddInMemoryCollection(config);
             if (settings is not null)
