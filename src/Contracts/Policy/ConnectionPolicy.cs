@@ -24,9 +24,38 @@ public sealed record UpstreamCredential(string Header, SecretSource Source, stri
 
 /// <summary>
 /// Masking for one connection (DESIGN §9): responses are masked by default, forwarded requests
-/// are not. <see cref="Detectors"/> null means every built-in detector; otherwise only those named.
+/// are not (prompts are always masked in events). <see cref="Detectors"/> null means every
+/// built-in detector and every custom rule; otherwise only those named. <see cref="KeepLast4"/>
+/// names detectors rendered with their last four characters (<c>[MASKED:card:1111]</c>).
+/// <see cref="MaxHoldChars"/> caps how much text a stream may hold back (the longest private key
+/// or JWT it can mask whole); <see cref="BudgetMs"/> is the most one masking step may take before
+/// the exchange fails closed.
 /// </summary>
-public sealed record MaskOptions(bool Request = false, bool Response = true, IReadOnlyList<string>? Detectors = null)
+public sealed record MaskOptions(
+    bool Request = false,
+    bool Response = true,
+    IReadOnlyList<string>? Detectors = null,
+    IReadOnlyList<string>? KeepLast4 = null,
+    IReadOnlyList<CustomMaskRule>? Custom = null,
+    int MaxHoldChars = MaskOptions.DefaultMaxHoldChars,
+    int BudgetMs = MaskOptions.DefaultBudgetMs)
 {
+    public const int DefaultMaxHoldChars = 16 * 1024;
+    public const int DefaultBudgetMs = 250;
+
     public static MaskOptions Default { get; } = new();
+
+    /// <summary>Names of the built-in detectors (docs/masking.md describes each).</summary>
+    public static IReadOnlyList<string> BuiltInDetectors { get; } =
+    [
+        "private-key", "aws-secret-key", "anthropic-key", "openai-key", "github-token", "slack-token", "jwt",
+        "aws-access-key", "secret-assignment", "iban", "card", "ssn", "phone", "email",
+    ];
+}
+
+/// <summary>A masking rule of the policy: matches of <see cref="Pattern"/>, at most <see cref="MaxLength"/> characters, become <c>[MASKED:Name]</c>.</summary>
+public sealed record CustomMaskRule(string Name, string Pattern, int MaxLength = CustomMaskRule.DefaultMaxLength)
+{
+    public const int DefaultMaxLength = 64;
+    public const int MaxMaxLength = 4096;
 }

@@ -58,6 +58,20 @@ internal sealed class MaskModel
     public bool? Request { get; init; }
     public bool? Response { get; init; }
     public List<string?>? Detectors { get; init; }
+    public List<string?>? KeepLast4 { get; init; }
+    public List<CustomMaskModel?>? Custom { get; init; }
+    public int? MaxHoldChars { get; init; }
+    public int? BudgetMs { get; init; }
+
+    [JsonExtensionData]
+    public Dictionary<string, JsonElement>? Unknown { get; set; }
+}
+
+internal sealed class CustomMaskModel
+{
+    public string? Name { get; init; }
+    public string? Regex { get; init; }
+    public int? MaxLength { get; init; }
 
     [JsonExtensionData]
     public Dictionary<string, JsonElement>? Unknown { get; set; }

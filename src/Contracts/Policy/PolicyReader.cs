@@ -411,21 +411,72 @@ internal sealed partial class PolicyReader
 
     private MaskOptions ReadMask(MaskModel model, string path)
     {
-        CheckUnknown(model.Unknown, path, "request, response, detectors");
-        IReadOnlyList<string>? detectors = null;
-        if (model.Detectors is not null)
+        CheckUnknown(model.Unknown, path, "request, response, detectors, keepLast4, custom, maxHoldChars, budgetMs");
+        var custom = new List<CustomMaskRule>();
+        var known = new HashSet<string>(MaskOptions.BuiltInDetectors, StringComparer.Ordinal);
+        for (var i = 0; i < (model.Custom?.Count ?? 0); i++)
         {
-            detectors = ReadStrings(model.Detectors, $"{path}.detectors", required: false, "");
-            var seen = new HashSet<string>(StringComparer.Ordinal);
-            for (var i = 0; i < detectors.Count; i++)
+            var rulePath = $"{path}.custom[{i}]";
+            if (model.Custom![i] is not { } rule)
             {
-                if (!seen.Add(detectors[i]))
-                    Add($"{path}.detectors[{i}]", $"detector '{detectors[i]}' is listed twice");
+                Add(rulePath, "must be an object with name and regex");
+                continue;
             }
+
+            CheckUnknown(rule.Unknown, rulePath, "name, regex, maxLength");
+            var ok = true;
+            if (string.IsNullOrEmpty(rule.Name))
+                ok = Fail($"{rulePath}.name", "missing; name the rule (it appears as [MASKED:name])");
+            else if (!MaskName().IsMatch(rule.Name))
+                ok = Fail($"{rulePath}.name", $"'{rule.Name}' is not a valid name: use 1 to 40 lower-case letters, digits or '-'");
+            else if (!known.Add(rule.Name))
+                ok = Fail($"{rulePath}.name", $"'{rule.Name}' is already a detector name");
+            if (rule.Regex is null)
+                ok = Fail($"{rulePath}.regex", "missing; give the regular expression to mask");
+            else
+                ok &= CheckPattern(rule.Regex, $"{rulePath}.regex", p => new Regex(p, RegexOptions.CultureInvariant, PolicyPatterns.MatchTimeout));
+            var maxLength = rule.MaxLength ?? CustomMaskRule.DefaultMaxLength;
+            if (maxLength is < 1 or > CustomMaskRule.MaxMaxLength)
+                ok = Fail($"{rulePath}.maxLength", $"must be from 1 to {CustomMaskRule.MaxMaxLength}; it is {maxLength}");
+            if (ok)
+                custom.Add(new CustomMaskRule(rule.Name!, rule.Regex!, maxLength));
         }
 
-        return new MaskOptions(model.Request ?? false, model.Response ?? true, detectors);
+        var detectors = model.Detectors is null ? null : ReadNames(model.Detectors, $"{path}.detectors", known);
+        var keepLast4 = model.KeepLast4 is null ? null : ReadNames(model.KeepLast4, $"{path}.keepLast4", known);
+        var maxHold = model.MaxHoldChars ?? MaskOptions.DefaultMaxHoldChars;
+        if (maxHold is < 1024 or > 1024 * 1024)
+            Add($"{path}.maxHoldChars", $"must be from 1024 to 1048576; it is {maxHold}");
+        var budget = model.BudgetMs ?? MaskOptions.DefaultBudgetMs;
+        if (budget is < 1 or > 60_000)
+            Add($"{path}.budgetMs", $"must be from 1 to 60000; it is {budget}");
+
+        return new MaskOptions(model.Request ?? false, model.Response ?? true, detectors, keepLast4, custom, maxHold, budget);
     }
+
+    private IReadOnlyList<string> ReadNames(List<string?> values, string path, HashSet<string> known)
+    {
+        var names = ReadStrings(values, path, required: false, "");
+        var seen = new HashSet<string>(StringComparer.Ordinal);
+        for (var i = 0; i < names.Count; i++)
+        {
+            if (!known.Contains(names[i]))
+                Add($"{path}[{i}]", $"unknown detector '{names[i]}'; known: {string.Join(", ", known)}");
+            else if (!seen.Add(names[i]))
+                Add($"{path}[{i}]", $"detector '{names[i]}' is listed twice");
+        }
+
+        return names;
+    }
+
+    private bool Fail(string path, string message)
+    {
+        Add(path, message);
+        return false;
+    }
+
+    [GeneratedRegex("^[a-z0-9][a-z0-9-]{0,39}$")]
+    private static partial Regex MaskName();
 
     // ---- slack ----
 

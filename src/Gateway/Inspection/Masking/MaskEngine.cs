@@ -1,0 +1,188 @@
+using System.Diagnostics;
+using System.Text;
+using System.Text.RegularExpressions;
+using Hoop.Contracts.Policy;
+
+namespace Hoop.Gateway.Inspection.Masking;
+
+/// <summary>Masking failed (a detector threw or ran past the time budget): the exchange must be stopped, unmasked text never passes.</summary>
+public sealed class MaskingFailedException(string message, Exception? inner = null) : Exception(message, inner);
+
+/// <summary>How many matches of each detector were masked, for the MaskApplied events. Never holds a value.</summary>
+public sealed class MaskTally
+{
+    private readonly Dictionary<string, int> _counts = new(StringComparer.Ordinal);
+
+    public void Add(string detector, int count = 1)
+    {
+        if (count > 0)
+            _counts[detector] = _counts.GetValueOrDefault(detector) + count;
+    }
+
+    public void Add(MaskTally other)
+    {
+        foreach (var (detector, count) in other._counts)
+            Add(detector, count);
+    }
+
+    public int this[string detector] => _counts.GetValueOrDefault(detector);
+
+    public int Total => _counts.Values.Sum();
+
+    /// <summary>Detector and count, ordered by detector name.</summary>
+    public IReadOnlyList<(string Detector, int Count)> Entries =>
+        _counts.OrderBy(p => p.Key, StringComparer.Ordinal).Select(p => (p.Key, p.Value)).ToArray();
+}
+
+/// <summary>
+/// The masking of one connection (DESIGN §9): its detectors in priority order, how each is
+/// rendered, and the time budget. Thread-safe; <see cref="CreateStream"/> gives a stateful
+/// masker per response stream.
+/// </summary>
+public sealed class MaskEngine
+{
+    private readonly string[] _replacements;
+    private readonly bool[] _keepLast4;
+
+    public MaskEngine(IReadOnlyList<MaskDetector> detectors, IReadOnlySet<string>? keepLast4 = null, TimeSpan? budget = null)
+    {
+        Detectors = detectors.ToArray();
+        _replacements = Detectors.Select(d => $"[MASKED:{d.Name}]").ToArray();
+        _keepLast4 = Detectors.Select(d => keepLast4?.Contains(d.Name) == true).ToArray();
+        Budget = budget ?? TimeSpan.FromMilliseconds(MaskOptions.DefaultBudgetMs);
+        MaxLookbehind = Detectors.Length == 0 ? 0 : Detectors.Max(d => d.Lookbehind);
+    }
+
+    internal MaskDetector[] Detectors { get; }
+
+    internal int MaxLookbehind { get; }
+
+    /// <summary>Longest a single masking step may take before the exchange is failed.</summary>
+    public TimeSpan Budget { get; }
+
+    /// <summary>The engine for a connection's mask options; the options were validated with the policy.</summary>
+    public static MaskEngine Create(MaskOptions options)
+    {
+        var detectors = new List<MaskDetector>();
+        var enabled = options.Detectors is null ? null : new HashSet<string>(options.Detectors, StringComparer.Ordinal);
+        foreach (var detector in BuiltIn(options.MaxHoldChars))
+        {
+            if (enabled is null || enabled.Contains(detector.Name))
+                detectors.Add(detector);
+        }
+
+        var timeout = TimeSpan.FromMilliseconds(Math.Max(1, options.BudgetMs));
+        foreach (var rule in options.Custom ?? [])
+        {
+            if (enabled is null || enabled.Contains(rule.Name))
+                detectors.Add(new RegexDetector(rule.Name, new Regex(rule.Pattern, RegexOptions.CultureInvariant, timeout), rule.MaxLength));
+        }
+
+        return new MaskEngine(detectors, options.KeepLast4?.ToHashSet(StringComparer.Ordinal), TimeSpan.FromMilliseconds(options.BudgetMs));
+    }
+
+    /// <summary>Every built-in detector, most specific first (that order breaks ties between equal matches).</summary>
+    public static IReadOnlyList<MaskDetector> BuiltIn(int maxHoldChars = MaskOptions.DefaultMaxHoldChars) =>
+    [
+        new PrivateKeyDetector(maxHoldChars),
+        new AwsSecretKeyDetector(),
+        new AnthropicKeyDetector(),
+        new OpenAiKeyDetector(),
+        new GitHubTokenDetector(),
+        new SlackTokenDetector(),
+        new JwtDetector(Math.Min(8192, maxHoldChars)),
+        new AwsAccessKeyDetector(),
+        new SecretAssignmentDetector(),
+        new IbanDetector(),
+        new CardDetector(),
+        new SsnDetector(),
+        new PhoneDetector(),
+        new EmailDetector(),
+    ];
+
+    /// <summary>Masks a whole text at once.</summary>
+    public string Mask(string text, MaskTally? tally = null)
+    {
+        if (text.Length == 0 || Detectors.Length == 0)
+            return text;
+        var started = Stopwatch.GetTimestamp();
+        var found = new List<MaskMatch>();
+        try
+        {
+            for (var d = 0; d < Detectors.Length; d++)
+                Detectors[d].Scan(text, 0, final: true, found, origin: 0, d);
+        }
+        catch (Exception e) when (e is not MaskingFailedException)
+        {
+            throw new MaskingFailedException($"Masking failed: {e.GetType().Name}.", e);
+        }
+
+        if (found.Count == 0)
+        {
+            CheckBudget(started);
+            return text;
+        }
+
+        var output = new StringBuilder(text.Length);
+        long emitted = 0;
+        Apply(found, text, 0, long.MaxValue, ref emitted, output, tally);
+        output.Append(text, (int)emitted, text.Length - (int)emitted);
+        CheckBudget(started);
+        return output.ToString();
+    }
+
+    /// <summary>A masker for one stream of text (one content block of a response).</summary>
+    public StreamingMasker CreateStream(MaskTally? tally = null) => new(this, tally ?? new MaskTally());
+
+    /// <summary>
+    /// Applies the matches that start before <paramref name="frontier"/> (all of them are known),
+    /// leftmost first, the longest at a position, then detector priority; overlapped ones are dropped.
+    /// Appends text from <paramref name="emitted"/> up to each match. Removes the applied matches.
+    /// </summary>
+    internal void Apply(List<MaskMatch> found, ReadOnlySpan<char> text, long origin, long frontier, ref long emitted, StringBuilder output, MaskTally? tally)
+    {
+        found.Sort(static (a, b) => a.Start != b.Start ? a.Start.CompareTo(b.Start)
+            : a.Length != b.Length ? b.Length.CompareTo(a.Length) : a.Detector.CompareTo(b.Detector));
+        var applied = 0;
+        foreach (var match in found)
+        {
+            if (match.Start >= frontier)
+                break;
+            applied++;
+            if (match.Start < emitted)
+                continue;
+            output.Append(text[(int)(emitted - origin)..(int)(match.Start - origin)]);
+            AppendReplacement(output, match, text.Slice((int)(match.Start - origin), match.Length));
+            emitted = match.End;
+            tally?.Add(Detectors[match.Detector].Name);
+        }
+
+        found.RemoveRange(0, applied);
+    }
+
+    private void AppendReplacement(StringBuilder output, MaskMatch match, ReadOnlySpan<char> value)
+    {
+        if (!_keepLast4[match.Detector])
+        {
+            output.Append(_replacements[match.Detector]);
+            return;
+        }
+
+        Span<char> last = stackalloc char[4];
+        var n = 0;
+        for (var i = value.Length - 1; i >= 0 && n < 4; i--)
+        {
+            if (char.IsAsciiLetterOrDigit(value[i]))
+                last[3 - n++] = value[i];
+        }
+
+        output.Append("[MASKED:").Append(Detectors[match.Detector].Name).Append(':').Append(last[(4 - n)..]).Append(']');
+    }
+
+    internal void CheckBudget(long started)
+    {
+        var elapsed = Stopwatch.GetElapsedTime(started);
+        if (elapsed > Budget)
+            throw new MaskingFailedException($"Masking took {elapsed.TotalMilliseconds:0} ms, over its budget of {Budget.TotalMilliseconds:0} ms.");
+    }
+}
