@@ -1,5 +1,6 @@
 using Hoop.Gateway.Auth;
 using Hoop.Gateway.Forwarding;
+using Hoop.Gateway.Inspection.Masking;
 using Hoop.Gateway.Proxy;
 using Hoop.Gateway.Routing;
 using Hoop.Gateway.SiloClient;
@@ -39,8 +40,10 @@ public static class GatewayHost
         builder.Services.AddSingleton(policy);
         builder.Services.AddSingleton(credentials);
         builder.Services.AddSingleton<IForwarder, Forwarder>();
+        var masks = new MaskEngines(policy); // compiles every connection's detectors and rules now, not on the first request
+        builder.Services.AddSingleton(masks);
         builder.Services.AddSingleton(sp => new AgentProxy(policy, sp.GetRequiredService<ISiloClient>(), sp.GetRequiredService<IForwarder>(),
-            credentials, options, gatewayId, sp.GetRequiredService<ILogger<AgentProxy>>()));
+            credentials, masks, options, gatewayId, sp.GetRequiredService<ILogger<AgentProxy>>()));
         // Bodies are limited by Hoop:Gateway:MaxBodyBytes with a 413 problem. Kestrel's own limit
         // sits well above it so that the unread rest of a modestly oversized body can be drained
         // and the client reads its 413 instead of a reset connection.

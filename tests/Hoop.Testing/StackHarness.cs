@@ -37,14 +37,27 @@ public sealed class StackHarness : IAsyncDisposable
 
     public IReadOnlyList<WebApplication> Silos => _silos;
 
-    /// <summary>The policy the stack runs: the dev rules, plus a rule whose approvals expire in 2 s.</summary>
+    /// <summary>
+    /// The policy the stack runs: the dev rules, plus a rule whose approvals expire in 2 s;
+    /// <c>claude-redacted</c> masks forwarded requests too and keeps the last four digits of cards;
+    /// <c>claude-fragile</c> has a masking rule that backtracks catastrophically on runs of x (its
+    /// masking fails, closed).
+    /// </summary>
     public static string PolicyJson(Uri upstream, string credentialFile) => $$"""
         {
           "connections": [
             { "name": "claude", "upstream": "{{upstream.GetLeftPart(UriPartial.Authority)}}",
               "credential": { "header": "x-api-key", "file": "{{credentialFile}}" },
               "allowedGroups": ["agents"],
-              "rules": ["deny-destructive", "approve-bulk-export", "approve-quick"] }
+              "rules": ["deny-destructive", "approve-bulk-export", "approve-quick"] },
+            { "name": "claude-redacted", "upstream": "{{upstream.GetLeftPart(UriPartial.Authority)}}",
+              "credential": { "header": "x-api-key", "file": "{{credentialFile}}" },
+              "allowedGroups": ["agents"],
+              "mask": { "request": true, "keepLast4": ["card"] } },
+            { "name": "claude-fragile", "upstream": "{{upstream.GetLeftPart(UriPartial.Authority)}}",
+              "credential": { "header": "x-api-key", "file": "{{credentialFile}}" },
+              "allowedGroups": ["agents"],
+              "mask": { "budgetMs": 50, "custom": [ { "name": "fragile", "regex": "(x+x+)+y", "maxLength": 64 } ] } }
           ],
           "rules": [
             { "id": "deny-destructive", "action": "block", "match": { "regex": "drop table|rm -rf /" } },

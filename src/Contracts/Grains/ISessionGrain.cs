@@ -15,9 +15,10 @@ public interface ISessionGrain : IGrainWithStringKey
 
     Task RecordForwardedAsync(string exchangeId, string upstream, CancellationToken cancellationToken = default);
 
-    Task CompleteExchangeAsync(string exchangeId, int status, TokenUsage? usage, double durationMs, CancellationToken cancellationToken = default);
+    /// <summary>Records the end of the exchange, after what the response masking did (<paramref name="masks"/>, one MaskApplied each).</summary>
+    Task CompleteExchangeAsync(string exchangeId, int status, TokenUsage? usage, double durationMs, IReadOnlyList<MaskCount>? masks = null, CancellationToken cancellationToken = default);
 
-    Task AbortExchangeAsync(string exchangeId, string reason, CancellationToken cancellationToken = default);
+    Task AbortExchangeAsync(string exchangeId, string reason, IReadOnlyList<MaskCount>? masks = null, CancellationToken cancellationToken = default);
 
     Task CloseAsync(string reason, CancellationToken cancellationToken = default);
 
@@ -26,7 +27,7 @@ public interface ISessionGrain : IGrainWithStringKey
 
 /// <summary>
 /// What the gateway asks when a request arrives. <see cref="PromptText"/> is masked by the
-/// caller. <see cref="ApprovalId"/> carries <c>X-Hoop-Approval</c>: an approved approval for
+/// caller, and <see cref="Masks"/> says what that masking replaced. <see cref="ApprovalId"/> carries <c>X-Hoop-Approval</c>: an approved approval for
 /// this same request (async mode), used up by this exchange.
 /// </summary>
 public sealed record BeginExchange(
@@ -41,7 +42,11 @@ public sealed record BeginExchange(
     string? ContentType = null,
     string? CorrelationId = null,
     string? GatewayId = null,
-    string? ApprovalId = null);
+    string? ApprovalId = null,
+    IReadOnlyList<MaskCount>? Masks = null);
+
+/// <summary>How many matches of a detector were masked (never the values).</summary>
+public sealed record MaskCount(string Detector, int Count);
 
 public enum DecisionKind
 {

@@ -49,6 +49,7 @@ namespace Hoop.Contracts.Serialization;
 [JsonSerializable(typeof(ChunksRequest))]
 [JsonSerializable(typeof(CompleteRequest))]
 [JsonSerializable(typeof(ReasonRequest))]
+[JsonSerializable(typeof(AbortRequest))]
 [JsonSerializable(typeof(AccessDeniedRequest))]
 [JsonSerializable(typeof(SeenRequest))]
 [JsonSerializable(typeof(ConsumeRequest))]

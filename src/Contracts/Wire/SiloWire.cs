@@ -1,5 +1,6 @@
 using System.Text.Json;
 using Hoop.Contracts.Events;
+using Hoop.Contracts.Grains;
 
 namespace Hoop.Contracts.Wire;
 
@@ -9,7 +10,9 @@ public sealed record ForwardedRequest(string Upstream);
 
 public sealed record ChunksRequest(IReadOnlyList<ResponseChunk> Chunks);
 
-public sealed record CompleteRequest(int Status, TokenUsage? Usage, double DurationMs);
+public sealed record CompleteRequest(int Status, TokenUsage? Usage, double DurationMs, IReadOnlyList<MaskCount>? Masks = null);
+
+public sealed record AbortRequest(string? Reason, IReadOnlyList<MaskCount>? Masks = null);
 
 public sealed record ReasonRequest(string? Reason);
 

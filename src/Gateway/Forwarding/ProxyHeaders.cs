@@ -14,11 +14,12 @@ public static class ProxyHeaders
     };
 
     // Never forwarded upstream: the caller's credentials, Host (set from the upstream URL),
-    // and the gateway's own control headers.
+    // the gateway's own control headers, and Accept-Encoding (answers must come uncompressed
+    // to be masked).
     private static readonly HashSet<string> NotUpstream = new(StringComparer.OrdinalIgnoreCase)
     {
         HeaderNames.Authorization, "x-api-key", HeaderNames.Host, HeaderNames.ContentLength, HeaderNames.Expect,
-        "X-Hoop-Session", "X-Hoop-Approval", HeaderNames.Cookie, "X-Forwarded-For", "X-Forwarded-Proto", "X-Forwarded-Host",
+        "X-Hoop-Session", "X-Hoop-Approval", HeaderNames.Cookie, HeaderNames.AcceptEncoding, "X-Forwarded-For", "X-Forwarded-Proto", "X-Forwarded-Host",
     };
 
     public static bool ForwardUpstream(string name) =>

@@ -9,23 +9,81 @@ namespace Hoop.Gateway.Inspection;
 public sealed record SseEvent(ReadOnlyMemory<byte> Raw, string? Name, string Data)
 {
     /// <summary>The text of an Anthropic <c>content_block_delta</c> <c>text_delta</c>, else null.</summary>
-    public string? TextDelta()
+    public string? TextDelta() => ContentDelta() is { Kind: "text_delta" } delta ? delta.Text : null;
+
+    /// <summary>
+    /// The streamed text of a <c>content_block_delta</c>: <c>text_delta</c> text or <c>input_json_delta</c>
+    /// partial JSON, with its block index; else null.
+    /// </summary>
+    public (int Index, string Kind, string Text)? ContentDelta()
     {
         if (Name != "content_block_delta" || Data.Length == 0)
             return null;
         try
         {
             using var json = JsonDocument.Parse(Data);
-            return json.RootElement.TryGetProperty("delta", out var delta)
-                   && delta.TryGetProperty("type", out var type) && type.GetString() == "text_delta"
-                   && delta.TryGetProperty("text", out var text)
-                ? text.GetString()
+            var root = json.RootElement;
+            if (root.ValueKind != JsonValueKind.Object || !root.TryGetProperty("delta", out var delta) || delta.ValueKind != JsonValueKind.Object
+                || !delta.TryGetProperty("type", out var type) || !root.TryGetProperty("index", out var index) || !index.TryGetInt32(out var i))
+                return null;
+            var kind = type.GetString();
+            var field = kind switch { "text_delta" => "text", "input_json_delta" => "partial_json", _ => null };
+            return field is not null && delta.TryGetProperty(field, out var text) && text.ValueKind == JsonValueKind.String
+                ? (i, kind!, text.GetString()!)
                 : null;
         }
         catch (JsonException)
         {
             return null;
         }
+    }
+
+    /// <summary>The <c>index</c> of a <c>content_block_start</c> or <c>content_block_stop</c>, else null.</summary>
+    public int? BlockIndex()
+    {
+        if (Name is not ("content_block_start" or "content_block_stop") || Data.Length == 0)
+            return null;
+        try
+        {
+            using var json = JsonDocument.Parse(Data);
+            return json.RootElement.ValueKind == JsonValueKind.Object && json.RootElement.TryGetProperty("index", out var index)
+                   && index.TryGetInt32(out var i) ? i : null;
+        }
+        catch (JsonException)
+        {
+            return null;
+        }
+    }
+
+    /// <summary>The bytes of an event named <paramref name="name"/> carrying <paramref name="data"/> (one data line per line).</summary>
+    public static byte[] Build(string? name, string data)
+    {
+        var text = new StringBuilder(data.Length + 32);
+        if (name is not null)
+            text.Append("event: ").Append(name).Append('\n');
+        foreach (var line in data.Split('\n'))
+            text.Append("data: ").Append(line.TrimEnd('\r')).Append('\n');
+        text.Append('\n');
+        return Encoding.UTF8.GetBytes(text.ToString());
+    }
+
+    /// <summary>A <c>content_block_delta</c> of kind <paramref name="kind"/> carrying <paramref name="text"/>.</summary>
+    public static byte[] Delta(int index, string kind, string text)
+    {
+        using var buffer = new MemoryStream();
+        using (var writer = new Utf8JsonWriter(buffer, new JsonWriterOptions { Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping }))
+        {
+            writer.WriteStartObject();
+            writer.WriteString("type", "content_block_delta");
+            writer.WriteNumber("index", index);
+            writer.WriteStartObject("delta");
+            writer.WriteString("type", kind);
+            writer.WriteString(kind == "text_delta" ? "text" : "partial_json", text);
+            writer.WriteEndObject();
+            writer.WriteEndObject();
+        }
+
+        return Build("content_block_delta", Encoding.UTF8.GetString(buffer.ToArray()));
     }
 
     /// <summary>Output tokens from <c>message_delta</c> or input tokens from <c>message_start</c>.</summary>

@@ -6,6 +6,7 @@ using Hoop.Contracts.Grains;
 using Hoop.Contracts.Policy;
 using Hoop.Gateway.Forwarding;
 using Hoop.Gateway.Inspection;
+using Hoop.Gateway.Inspection.Masking;
 using Hoop.Gateway.Recording;
 using Hoop.Gateway.Routing;
 using Hoop.Gateway.SiloClient;
@@ -27,6 +28,7 @@ public sealed partial class AgentProxy(
     ISiloClient silo,
     IForwarder forwarder,
     UpstreamCredentials credentials,
+    MaskEngines masks,
     GatewayOptions options,
     string gatewayId,
     ILogger<AgentProxy> logger)
@@ -72,9 +74,28 @@ public sealed partial class AgentProxy(
 
         var exchangeId = "x_" + Guid.NewGuid().ToString("N")[..24];
         var upstreamPath = "/" + (path ?? "");
-        var prompt = PromptExtractor.Extract(http.Request.ContentType, body);
+        var engine = masks.For(connection);
+
+        // The prompt is always masked before it is recorded; the forwarded body only when the
+        // connection says so. If masking fails, the exchange is recorded without the prompt and
+        // aborted: nothing unmasked is recorded or forwarded.
+        var requestMasks = new MaskTally();
+        string prompt;
+        MaskingFailedException? maskingFailed = null;
+        try
+        {
+            prompt = engine.Mask(PromptExtractor.Extract(http.Request.ContentType, body), requestMasks);
+            if (connection.Mask.Request)
+                body = MaskRequestBody(engine, http.Request.ContentType, body);
+        }
+        catch (MaskingFailedException e)
+        {
+            maskingFailed = e;
+            prompt = "[prompt not recorded: masking failed]";
+        }
+
         var begin = new BeginExchange(exchangeId, caller.Subject, caller.Groups, connection.Name, http.Request.Method, upstreamPath,
-            prompt, body.Length, http.Request.ContentType, http.TraceIdentifier, gatewayId, approvalToken);
+            prompt, body.Length, http.Request.ContentType, http.TraceIdentifier, gatewayId, approvalToken, MaskEngines.Counts(requestMasks));
 
         ExchangeDecision decision;
         try
@@ -97,6 +118,15 @@ public sealed partial class AgentProxy(
 
         http.Response.Headers[SessionHeader] = decision.SessionId;
         http.Response.Headers[ExchangeHeader] = exchangeId;
+
+        if (maskingFailed is not null && decision.Kind != DecisionKind.Block)
+        {
+            LogMaskingFailed(logger, connection.Name, exchangeId, maskingFailed);
+            await TryAbortAsync(decision.SessionId, exchangeId, MaskingFailedReason);
+            await GatewayProblems.WriteAsync(http, 502, GatewayProblems.MaskingFailed, "Masking failed",
+                "The request could not be masked, so it was not forwarded.");
+            return;
+        }
 
         switch (decision.Kind)
         {
@@ -216,16 +246,37 @@ public sealed partial class AgentProxy(
             http.Features.Get<IHttpResponseBodyFeature>()?.DisableBuffering();
 
             TokenUsage? usage;
+            var relay = new ResponseRelay(masks.For(connection), connection.Mask.Response, recorder, options.ChunkBatchChars);
             try
             {
+                if (response.Content.Headers.ContentEncoding.Any(e => !e.Equals("identity", StringComparison.OrdinalIgnoreCase)))
+                    throw new MaskingFailedException($"The answer is encoded ({string.Join(", ", response.Content.Headers.ContentEncoding)}) and cannot be masked.");
                 await using var upstreamBody = await response.Content.ReadAsStreamAsync(aborted);
-                usage = IsEventStream(response)
-                    ? await RelayEventsAsync(upstreamBody, http.Response, recorder, aborted)
-                    : await RelayBodyAsync(upstreamBody, response, http.Response, recorder, aborted);
+                usage = await relay.RelayAsync(upstreamBody, response.Content.Headers.ContentType?.MediaType, http.Response, aborted);
             }
             catch (Exception e) when (e is OperationCanceledException && aborted.IsCancellationRequested)
             {
-                await TryAbortAsync(sessionId, exchangeId, "client-disconnected");
+                await TryAbortAsync(sessionId, exchangeId, "client-disconnected", relay.Tally);
+                return;
+            }
+            catch (MaskingFailedException e)
+            {
+                // Fail closed: before the answer started, a 502; after, the connection is cut.
+                LogMaskingFailed(logger, connection.Name, exchangeId, e);
+                await TryAbortAsync(sessionId, exchangeId, MaskingFailedReason, relay.Tally);
+                if (http.Response.HasStarted)
+                {
+                    http.Abort();
+                }
+                else
+                {
+                    http.Response.Clear();
+                    http.Response.Headers[SessionHeader] = sessionId;
+                    http.Response.Headers[ExchangeHeader] = exchangeId;
+                    await GatewayProblems.WriteAsync(http, 502, GatewayProblems.MaskingFailed, "Masking failed",
+                        "The answer could not be masked, so it was not passed on.");
+                }
+
                 return;
             }
             catch (Exception e) when (e is RecordingFailedException or SiloUnavailableException)
@@ -233,7 +284,7 @@ public sealed partial class AgentProxy(
                 // Fail closed: never hand out the end of an answer that is not recorded.
                 LogAuditUnavailable(logger, connection.Name, e);
                 http.Abort();
-                await TryAbortAsync(sessionId, exchangeId, "recording-failed");
+                await TryAbortAsync(sessionId, exchangeId, "recording-failed", relay.Tally);
                 return;
             }
             catch (Exception e) when (e is IOException or HttpRequestException or InvalidDataException or OperationCanceledException)
@@ -241,7 +292,7 @@ public sealed partial class AgentProxy(
                 // The upstream broke mid-answer: the client must not mistake it for a whole answer.
                 LogUpstreamBroke(logger, connection.Name, e);
                 http.Abort();
-                await TryAbortAsync(sessionId, exchangeId, "upstream-failed-mid-response");
+                await TryAbortAsync(sessionId, exchangeId, "upstream-failed-mid-response", relay.Tally);
                 return;
             }
 
@@ -250,68 +301,13 @@ public sealed partial class AgentProxy(
             {
                 // Everything the client got is recorded: end its response first, then note completion.
                 await EndResponseAsync(http);
-                await silo.CompleteExchangeAsync(sessionId, exchangeId, (int)response.StatusCode, usage, duration, CancellationToken.None);
+                await silo.CompleteExchangeAsync(sessionId, exchangeId, (int)response.StatusCode, usage, duration, MaskEngines.Counts(relay.Tally), CancellationToken.None);
             }
             catch (SiloUnavailableException e)
             {
                 LogAuditUnavailable(logger, connection.Name, e);
             }
         }
-    }
-
-    /// <summary>Relays SSE event by event; <c>message_stop</c> goes out only once every earlier chunk is recorded.</summary>
-    private static async Task<TokenUsage?> RelayEventsAsync(Stream upstream, HttpResponse response, ExchangeRecorder recorder, CancellationToken ct)
-    {
-        long? input = null, output = null;
-        var reader = new SseEventReader(upstream);
-        while (await reader.ReadAsync(ct) is { } sse)
-        {
-            if (sse.TextDelta() is { } text)
-                recorder.Add(text);
-            var (i, o) = sse.Usage();
-            input ??= i;
-            output = o ?? output;
-            if (sse.Name == "message_stop")
-                await recorder.FlushAsync(ct);
-            await response.Body.WriteAsync(sse.Raw, ct);
-            await response.Body.FlushAsync(ct);
-        }
-
-        await recorder.FlushAsync(ct);
-        return input is null && output is null ? null : new TokenUsage(input ?? 0, output ?? 0);
-    }
-
-    /// <summary>Relays any other body as it comes, holding back only its last piece until the text before it is recorded.</summary>
-    private static async Task<TokenUsage?> RelayBodyAsync(Stream upstream, HttpResponseMessage message, HttpResponse response, ExchangeRecorder recorder, CancellationToken ct)
-    {
-        var recordText = IsText(message.Content.Headers.ContentType?.MediaType);
-        var decoder = Encoding.UTF8.GetDecoder();
-        var json = new MemoryStream();
-        var current = new byte[16 * 1024];
-        var held = new byte[16 * 1024];
-        var heldLength = 0;
-        int read;
-        while ((read = await upstream.ReadAsync(current, ct)) > 0)
-        {
-            if (heldLength > 0)
-                await response.Body.WriteAsync(held.AsMemory(0, heldLength), ct);
-            if (recordText)
-            {
-                recorder.Add(Decode(decoder, current.AsSpan(0, read), flush: false));
-                if (json.Length < 1024 * 1024)
-                    json.Write(current, 0, read);
-            }
-
-            (held, current) = (current, held);
-            heldLength = read;
-        }
-
-        if (recordText)
-            recorder.Add(Decode(decoder, [], flush: true));
-        await recorder.FlushAsync(ct);
-        if (heldLength > 0)
-            await response.Body.WriteAsync(held.AsMemory(0, heldLength), ct);
-        return recordText ? UsageOf(json) : null;
     }
 
     private static async Task EndResponseAsync(HttpContext http)
@@ -326,37 +322,34 @@ public sealed partial class AgentProxy(
         }
     }
 
-    private static string Decode(Decoder decoder, ReadOnlySpan<byte> bytes, bool flush)
+    /// <summary>The request body with its text masked: JSON string by string, text whole, anything else as it is.</summary>
+    private static byte[] MaskRequestBody(MaskEngine engine, string? contentType, byte[] body)
     {
-        var chars = new char[decoder.GetCharCount(bytes, flush)];
-        var count = decoder.GetChars(bytes, chars, flush);
-        return new string(chars, 0, count);
-    }
-
-    private static TokenUsage? UsageOf(MemoryStream json)
-    {
-        try
+        if (body.Length == 0 || contentType is null)
+            return body;
+        var tally = new MaskTally(); // counted once, from the prompt
+        if (contentType.Contains("json", StringComparison.OrdinalIgnoreCase))
         {
-            using var document = JsonDocument.Parse(json.ToArray());
-            return document.RootElement.ValueKind == JsonValueKind.Object
-                   && document.RootElement.TryGetProperty("usage", out var usage) && usage.ValueKind == JsonValueKind.Object
-                ? new TokenUsage(
-                    usage.TryGetProperty("input_tokens", out var i) && i.TryGetInt64(out var iv) ? iv : 0,
-                    usage.TryGetProperty("output_tokens", out var o) && o.TryGetInt64(out var ov) ? ov : 0)
-                : null;
+            try
+            {
+                return JsonMasker.Mask(body, engine, tally);
+            }
+            catch (JsonException)
+            {
+                // Not JSON after all: mask it as text.
+            }
         }
-        catch (JsonException)
+        else if (!contentType.StartsWith("text/", StringComparison.OrdinalIgnoreCase)
+                 && !contentType.Contains("xml", StringComparison.OrdinalIgnoreCase)
+                 && !contentType.Contains("x-www-form-urlencoded", StringComparison.OrdinalIgnoreCase))
         {
-            return null;
+            return body;
         }
+
+        var text = Encoding.UTF8.GetString(body);
+        var masked = engine.Mask(text, tally);
+        return tally.Total == 0 ? body : Encoding.UTF8.GetBytes(masked);
     }
-
-    private static bool IsEventStream(HttpResponseMessage response) =>
-        string.Equals(response.Content.Headers.ContentType?.MediaType, "text/event-stream", StringComparison.OrdinalIgnoreCase);
-
-    private static bool IsText(string? mediaType) => mediaType is not null
-        && (mediaType.StartsWith("text/", StringComparison.OrdinalIgnoreCase) || mediaType.Contains("json", StringComparison.OrdinalIgnoreCase)
-            || mediaType.Contains("xml", StringComparison.OrdinalIgnoreCase));
 
     private static bool PrefersAsync(HttpRequest request) =>
         request.Headers["Prefer"].Any(v => v is not null && v.Split(',').Any(p => p.Trim().Equals("respond-async", StringComparison.OrdinalIgnoreCase)));
@@ -403,11 +396,13 @@ public sealed partial class AgentProxy(
         }
     }
 
-    private async Task TryAbortAsync(string sessionId, string exchangeId, string reason)
+    private const string MaskingFailedReason = "masking-failed";
+
+    private async Task TryAbortAsync(string sessionId, string exchangeId, string reason, MaskTally? responseMasks = null)
     {
         try
         {
-            await silo.AbortExchangeAsync(sessionId, exchangeId, reason, CancellationToken.None);
+            await silo.AbortExchangeAsync(sessionId, exchangeId, reason, responseMasks is null ? null : MaskEngines.Counts(responseMasks), CancellationToken.None);
         }
         catch (Exception e) when (e is SiloUnavailableException or SiloRefusedException)
         {
@@ -423,6 +418,9 @@ public sealed partial class AgentProxy(
 
     [LoggerMessage(EventId = 4003, Level = LogLevel.Warning, Message = "Upstream of {Connection} broke mid-response; the client connection was aborted")]
     private static partial void LogUpstreamBroke(ILogger logger, string connection, Exception exception);
+
+    [LoggerMessage(EventId = 4005, Level = LogLevel.Error, Message = "Masking failed on {Connection} for exchange {ExchangeId}: failing closed")]
+    private static partial void LogMaskingFailed(ILogger logger, string connection, string exchangeId, Exception exception);
 
     [LoggerMessage(EventId = 4004, Level = LogLevel.Warning, Message = "Could not record the abort of {ExchangeId} ({Reason})")]
     private static partial void LogAbortNotRecorded(ILogger logger, string exchangeId, string reason, Exception exception);

@@ -16,6 +16,7 @@ public static class GatewayProblems
     public const string UpstreamTimeout = "https://hoop.dev/problems/upstream-timeout";
     public const string AuditUnavailable = "https://hoop.dev/problems/audit-unavailable";
     public const string Conflict = "https://hoop.dev/problems/conflict";
+    public const string MaskingFailed = "https://hoop.dev/problems/masking-failed";
 
     public static Task WriteAsync(
         HttpContext http, int status, string type, string title, string detail,

@@ -29,9 +29,9 @@ public interface ISiloClient
 
     Task RecordChunksAsync(string sessionId, string exchangeId, IReadOnlyList<ResponseChunk> chunks, CancellationToken cancellationToken = default);
 
-    Task CompleteExchangeAsync(string sessionId, string exchangeId, int status, TokenUsage? usage, double durationMs, CancellationToken cancellationToken = default);
+    Task CompleteExchangeAsync(string sessionId, string exchangeId, int status, TokenUsage? usage, double durationMs, IReadOnlyList<MaskCount>? masks = null, CancellationToken cancellationToken = default);
 
-    Task AbortExchangeAsync(string sessionId, string exchangeId, string reason, CancellationToken cancellationToken = default);
+    Task AbortExchangeAsync(string sessionId, string exchangeId, string reason, IReadOnlyList<MaskCount>? masks = null, CancellationToken cancellationToken = default);
 
     /// <summary>Closes the session (reason "closed" when null).</summary>
     Task CloseSessionAsync(string sessionId, string? reason = null, CancellationToken cancellationToken = default);

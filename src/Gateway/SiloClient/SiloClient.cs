@@ -117,13 +117,13 @@ public sealed class SiloClient : ISiloClient, IDisposable
             JsonSerializer.SerializeToUtf8Bytes(new ChunksRequest(chunks), Json.ChunksRequest)), cancellationToken);
     }
 
-    public Task CompleteExchangeAsync(string sessionId, string exchangeId, int status, TokenUsage? usage, double durationMs, CancellationToken cancellationToken = default) =>
+    public Task CompleteExchangeAsync(string sessionId, string exchangeId, int status, TokenUsage? usage, double durationMs, IReadOnlyList<MaskCount>? masks = null, CancellationToken cancellationToken = default) =>
         SendAsync(ExchangeCall("CompleteExchange", sessionId, exchangeId, "complete",
-            JsonSerializer.SerializeToUtf8Bytes(new CompleteRequest(status, usage, durationMs), Json.CompleteRequest)), cancellationToken);
+            JsonSerializer.SerializeToUtf8Bytes(new CompleteRequest(status, usage, durationMs, masks), Json.CompleteRequest)), cancellationToken);
 
-    public Task AbortExchangeAsync(string sessionId, string exchangeId, string reason, CancellationToken cancellationToken = default) =>
+    public Task AbortExchangeAsync(string sessionId, string exchangeId, string reason, IReadOnlyList<MaskCount>? masks = null, CancellationToken cancellationToken = default) =>
         SendAsync(ExchangeCall("AbortExchange", sessionId, exchangeId, "abort",
-            JsonSerializer.SerializeToUtf8Bytes(new ReasonRequest(reason), Json.ReasonRequest)), cancellationToken);
+            JsonSerializer.SerializeToUtf8Bytes(new AbortRequest(reason, masks), Json.AbortRequest)), cancellationToken);
 
     public Task CloseSessionAsync(string sessionId, string? reason = null, CancellationToken cancellationToken = default) =>
         SendAsync(new Call("CloseSession", sessionId, HttpMethod.Post,

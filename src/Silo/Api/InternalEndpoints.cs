@@ -32,12 +32,12 @@ public static class InternalEndpoints
         });
         sessions.MapPost("/exchanges/{exchangeId}/complete", async (string sessionId, string exchangeId, CompleteRequest request, IGrainFactory grains, CancellationToken ct) =>
         {
-            await grains.Get<ISessionGrain>(sessionId).CompleteExchangeAsync(exchangeId, request.Status, request.Usage, request.DurationMs, ct);
+            await grains.Get<ISessionGrain>(sessionId).CompleteExchangeAsync(exchangeId, request.Status, request.Usage, request.DurationMs, request.Masks, ct);
             return Results.NoContent();
         });
-        sessions.MapPost("/exchanges/{exchangeId}/abort", async (string sessionId, string exchangeId, ReasonRequest request, IGrainFactory grains, CancellationToken ct) =>
+        sessions.MapPost("/exchanges/{exchangeId}/abort", async (string sessionId, string exchangeId, AbortRequest request, IGrainFactory grains, CancellationToken ct) =>
         {
-            await grains.Get<ISessionGrain>(sessionId).AbortExchangeAsync(exchangeId, Required(request.Reason, "reason"), ct);
+            await grains.Get<ISessionGrain>(sessionId).AbortExchangeAsync(exchangeId, Required(request.Reason, "reason"), request.Masks, ct);
             return Results.NoContent();
         });
         sessions.MapPost("/close", async (string sessionId, ReasonRequest request, IGrainFactory grains, CancellationToken ct) =>

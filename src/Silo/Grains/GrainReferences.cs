@@ -23,11 +23,11 @@ internal sealed class SessionGrainReference(GrainRuntime runtime, string key) : 
     public Task RecordForwardedAsync(string exchangeId, string upstream, CancellationToken cancellationToken = default) =>
         Call((g, ct) => g.RecordForwardedAsync(exchangeId, upstream, ct), cancellationToken);
 
-    public Task CompleteExchangeAsync(string exchangeId, int status, TokenUsage? usage, double durationMs, CancellationToken cancellationToken = default) =>
-        Call((g, ct) => g.CompleteExchangeAsync(exchangeId, status, usage, durationMs, ct), cancellationToken);
+    public Task CompleteExchangeAsync(string exchangeId, int status, TokenUsage? usage, double durationMs, IReadOnlyList<MaskCount>? masks = null, CancellationToken cancellationToken = default) =>
+        Call((g, ct) => g.CompleteExchangeAsync(exchangeId, status, usage, durationMs, masks, ct), cancellationToken);
 
-    public Task AbortExchangeAsync(string exchangeId, string reason, CancellationToken cancellationToken = default) =>
-        Call((g, ct) => g.AbortExchangeAsync(exchangeId, reason, ct), cancellationToken);
+    public Task AbortExchangeAsync(string exchangeId, string reason, IReadOnlyList<MaskCount>? masks = null, CancellationToken cancellationToken = default) =>
+        Call((g, ct) => g.AbortExchangeAsync(exchangeId, reason, masks, ct), cancellationToken);
 
     public Task CloseAsync(string reason, CancellationToken cancellationToken = default) =>
         Call((g, ct) => g.CloseAsync(reason, ct), cancellationToken);

@@ -113,6 +113,7 @@ public sealed class SessionGrain(GrainContext context) : EventSourcedGrain<Sessi
         if (State.Opened is null)
             events.Add(new SessionOpened(Key, request.Identity, request.Connection));
         events.Add(new ExchangeStarted(request.ExchangeId, request.Method, request.Path, request.PromptText, request.RequestBytes, request.ContentType));
+        AddMasks(events, request.ExchangeId, request.Masks, "request");
 
         DateTimeOffset? expiresAt = null;
         string? approvalId = null;
@@ -225,24 +226,40 @@ public sealed class SessionGrain(GrainContext context) : EventSourcedGrain<Sessi
         return true;
     }
 
-    public async Task<bool> CompleteExchangeAsync(string exchangeId, int status, TokenUsage? usage, double durationMs, CancellationToken cancellationToken)
+    public async Task<bool> CompleteExchangeAsync(string exchangeId, int status, TokenUsage? usage, double durationMs, IReadOnlyList<MaskCount>? masks, CancellationToken cancellationToken)
     {
         var exchange = Exchange(exchangeId);
         if (exchange.Stage is Stage.Completed or Stage.Aborted)
             return true;
         if (exchange.Stage != Stage.Forwarded)
             throw new GrainRefusedException($"Exchange '{exchangeId}' was never forwarded ({exchange.Stage}).");
-        await RaiseAsync(new ExchangeCompleted(exchangeId, status, usage, durationMs), Meta(), cancellationToken);
+        var events = new List<object>();
+        AddMasks(events, exchangeId, masks, "response");
+        events.Add(new ExchangeCompleted(exchangeId, status, usage, durationMs));
+        await RaiseAsync(events, Meta(), cancellationToken);
         return true;
     }
 
-    public async Task<bool> AbortExchangeAsync(string exchangeId, string reason, CancellationToken cancellationToken)
+    public async Task<bool> AbortExchangeAsync(string exchangeId, string reason, IReadOnlyList<MaskCount>? masks, CancellationToken cancellationToken)
     {
         var exchange = Exchange(exchangeId);
         if (exchange.Stage is Stage.Completed or Stage.Aborted or Stage.Blocked)
             return true;
-        await RaiseAsync(new ExchangeAborted(exchangeId, reason), Meta(), cancellationToken);
+        var events = new List<object>();
+        AddMasks(events, exchangeId, masks, "response");
+        events.Add(new ExchangeAborted(exchangeId, reason));
+        await RaiseAsync(events, Meta(), cancellationToken);
         return true;
+    }
+
+    // One MaskApplied per detector that masked something; counts only, never values.
+    private static void AddMasks(List<object> events, string exchangeId, IReadOnlyList<MaskCount>? masks, string where)
+    {
+        foreach (var mask in masks ?? [])
+        {
+            if (mask is { Count: > 0, Detector.Length: > 0 and <= 64 })
+                events.Add(new MaskApplied(exchangeId, mask.Detector, mask.Count, where));
+        }
     }
 
     public async Task<bool> CloseAsync(string reason, CancellationToken cancellationToken)

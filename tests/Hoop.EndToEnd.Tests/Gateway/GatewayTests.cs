@@ -26,61 +26,19 @@ public sealed class GatewayTests(GatewayFixture fixture) : IClassFixture<Gateway
 
     public Task DisposeAsync() => Task.CompletedTask;
 
-    internal static StringContent Messages(string text, bool stream) => new(JsonSerializer.Serialize(new
-    {
-        model = "claude-test",
-        max_tokens = 256,
-        stream,
-        messages = new[] { new { role = "user", content = text } },
-    }), Encoding.UTF8, "application/json");
+    internal static StringContent Messages(string text, bool stream) => AgentTraffic.Messages(text, stream);
 
-    private static string NewSubject() => "agent-" + Guid.NewGuid().ToString("N")[..12];
+    private static string NewSubject() => AgentTraffic.NewSubject();
 
     private HttpClient Auditor() => Stack.SiloApi("audrey", ["audit"], ["hoop:auditor"], silo: 1);
 
-    /// <summary>
-    /// The timeline once its last event is one of <paramref name="types"/>: completion is noted
-    /// just after the client's response ends, so it may trail the answer by a moment.
-    /// </summary>
-    private async Task<TimelineEntry[]> TimelineEndingAsync(string session, params string[] types)
-    {
-        var timeline = await TimelineAsync(session);
-        for (var i = 0; i < 50 && !types.Contains(timeline[^1].Type); i++)
-        {
-            await Task.Delay(100);
-            timeline = await TimelineAsync(session);
-        }
+    private Task<TimelineEntry[]> TimelineEndingAsync(string session, params string[] types) => AgentTraffic.TimelineEndingAsync(Stack, session, types);
 
-        return timeline;
-    }
+    private Task<TimelineEntry[]> TimelineAsync(string session) => AgentTraffic.TimelineAsync(Stack, session);
 
-    private async Task<TimelineEntry[]> TimelineAsync(string session)
-    {
-        using var auditor = Auditor();
-        return (await auditor.GetFromJsonAsync<TimelineEntry[]>($"/api/sessions/{session}/timeline", HoopJsonContext.Stored.Options))!;
-    }
+    private static Task<List<(string Event, string Data, TimeSpan At)>> ReadEventsAsync(HttpResponseMessage response) => AgentTraffic.ReadEventsAsync(response);
 
-    private static async Task<List<(string Event, string Data, TimeSpan At)>> ReadEventsAsync(HttpResponseMessage response)
-    {
-        var clock = Stopwatch.StartNew();
-        var events = new List<(string, string, TimeSpan)>();
-        await using var stream = await response.Content.ReadAsStreamAsync();
-        using var reader = new StreamReader(stream);
-        string? name = null;
-        while (await reader.ReadLineAsync() is { } line)
-        {
-            if (line.StartsWith("event:", StringComparison.Ordinal))
-                name = line[6..].Trim();
-            else if (line.StartsWith("data:", StringComparison.Ordinal))
-                events.Add((name ?? "", line[5..].Trim(), clock.Elapsed));
-        }
-
-        return events;
-    }
-
-    private static string DeltaText(IEnumerable<(string Event, string Data, TimeSpan At)> events) => string.Concat(events
-        .Where(e => e.Event == "content_block_delta")
-        .Select(e => JsonDocument.Parse(e.Data).RootElement.GetProperty("delta").GetProperty("text").GetString()));
+    private static string DeltaText(IEnumerable<(string Event, string Data, TimeSpan At)> events) => AgentTraffic.DeltaText(events);
 
     [Fact]
     public async Task A_streamed_answer_reaches_the_client_event_by_event_and_is_recorded_whole()

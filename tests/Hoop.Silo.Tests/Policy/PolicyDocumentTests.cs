@@ -53,6 +53,45 @@ public sealed class PolicyDocumentTests
     }
 
     [Fact]
+    public void Mask_options_are_read_with_custom_rules()
+    {
+        var policy = Minimal();
+        policy["connections"]![0]!["mask"] = JsonNode.Parse("""
+            { "request": true, "detectors": ["card", "employee-id"], "keepLast4": ["card"], "maxHoldChars": 4096, "budgetMs": 100,
+              "custom": [ { "name": "employee-id", "regex": "EMP-[0-9]{6}", "maxLength": 12 } ] }
+            """);
+
+        var mask = PolicyDocument.Parse(policy.ToJsonString(), "test").Connections[0].Mask;
+
+        Assert.True(mask.Request);
+        Assert.Equal(["card", "employee-id"], mask.Detectors);
+        Assert.Equal(["card"], mask.KeepLast4);
+        Assert.Equal(new CustomMaskRule("employee-id", "EMP-[0-9]{6}", 12), Assert.Single(mask.Custom!));
+        Assert.Equal((4096, 100), (mask.MaxHoldChars, mask.BudgetMs));
+    }
+
+    [Fact]
+    public void Bad_mask_options_are_reported_with_their_keys()
+    {
+        var policy = Minimal();
+        policy["connections"]![0]!["mask"] = JsonNode.Parse("""
+            { "detectors": ["card", "passport"], "keepLast4": ["email", "email"], "maxHoldChars": 10, "budgetMs": 0,
+              "custom": [ { "name": "card", "regex": "x" }, { "name": "Bad Name", "regex": "(" }, { "name": "big", "regex": "y", "maxLength": 100000 } ] }
+            """);
+
+        var problems = Problems(policy);
+
+        Assert.Contains("connections[0].mask.custom[0].name: 'card' is already a detector name", problems);
+        Assert.Contains(problems, p => p.StartsWith("connections[0].mask.custom[1].name: 'Bad Name' is not a valid name", StringComparison.Ordinal));
+        Assert.Contains(problems, p => p.StartsWith("connections[0].mask.custom[1].regex: invalid regular expression", StringComparison.Ordinal));
+        Assert.Contains("connections[0].mask.custom[2].maxLength: must be from 1 to 4096; it is 100000", problems);
+        Assert.Contains(problems, p => p.StartsWith("connections[0].mask.detectors[1]: unknown detector 'passport'", StringComparison.Ordinal));
+        Assert.Contains("connections[0].mask.keepLast4[1]: detector 'email' is listed twice", problems);
+        Assert.Contains("connections[0].mask.maxHoldChars: must be from 1024 to 1048576; it is 10", problems);
+        Assert.Contains("connections[0].mask.budgetMs: must be from 1 to 60000; it is 0", problems);
+    }
+
+    [Fact]
     public void Bad_path_regex_is_reported_with_its_key()
     {
         var policy = Minimal();
