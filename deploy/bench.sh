@@ -5,7 +5,7 @@
 #
 #   deploy/bench.sh                 full run (about 4 minutes of measurement, plus micro-benchmarks)
 #   deploy/bench.sh --quick         short run (seconds per scenario), no micro-benchmarks
-#   deploy/bench.sh --only gateway  only that section: append, silo or gateway (repeatable)
+#   deploy/bench.sh --only gateway  only that section: append, silo, mask or gateway (repeatable)
 #
 # Event store and silo: its own PostgreSQL with default (durable) settings in .data/bench-pg
 # on 127.0.0.1:5545, fresh each run, stopped at the end.
@@ -25,7 +25,7 @@ while (($# > 0)); do
     case "$1" in
         --quick) quick=true ;;
         --only)
-            [[ $# -ge 2 && "$2" =~ ^(append|silo|gateway)$ ]] || hoop_die "--only needs append, silo or gateway"
+            [[ $# -ge 2 && "$2" =~ ^(append|silo|mask|gateway)$ ]] || hoop_die "--only needs append, silo, mask or gateway"
             only+=("$2")
             shift
             ;;
@@ -112,6 +112,11 @@ if wanted silo; then
     $quick && calls=500 && approvals=10
     dotnet "$BENCH_DLL" silo --conn "$conn" \
         --policy "$HOOP_ROOT/deploy/config/policy.json" --calls "$calls" --approvals "$approvals" | tee -a "$log"
+fi
+
+if wanted mask; then
+    hoop_info "Masking: MB/s on one thread (prose, code, PII-dense), added time per streamed chunk"
+    dotnet "$BENCH_DLL" mask --seconds "$((seconds / 2 > 0 ? seconds / 2 : 1))" | tee -a "$log"
 fi
 
 if ! $quick && ((${#only[@]} == 0)); then

@@ -1,6 +1,7 @@
 using BenchmarkDotNet.Running;
 using Hoop.Benchmarks.EventStore;
 using Hoop.Benchmarks.Gateway;
+using Hoop.Benchmarks.Masking;
 using Hoop.Benchmarks.Silo;
 
 // hoop benchmarks:
@@ -8,12 +9,14 @@ using Hoop.Benchmarks.Silo;
 //   silo --conn CONNSTR --policy FILE     grain call round trip and cross-silo approval release
 //   gateway --direct URL --gateway URL [--nginx URL] --agent-token JWT --upstream-key KEY [--seconds N] [--connections 32]
 //                                         the same requests direct, through nginx and through the gateway
+//   mask [--seconds N]                   masking throughput (MB/s) and added time per streamed chunk, one thread
 //   micro [BenchmarkDotNet args]          BenchmarkDotNet micro-benchmarks
 return args.FirstOrDefault() switch
 {
     "append" => await AppendLoad.RunAsync(args[1..], Console.Out),
     "silo" => await SiloLoad.RunAsync(args[1..], Console.Out),
     "gateway" => await GatewayLoad.RunAsync(args[1..], Console.Out),
+    "mask" => await MaskLoad.RunAsync(args[1..], Console.Out),
     "micro" => RunMicro(args[1..]),
     _ => Usage(),
 };
@@ -26,6 +29,6 @@ static int RunMicro(string[] args)
 
 static int Usage()
 {
-    Console.Error.WriteLine("usage: Hoop.Benchmarks append --conn CONNSTR [--seconds N] | silo --conn CONNSTR --policy FILE | gateway --direct URL --gateway URL [--nginx URL] --agent-token JWT --upstream-key KEY [--seconds N] [--connections 32] (gateway --help for more) | micro [BenchmarkDotNet args]");
+    Console.Error.WriteLine("usage: Hoop.Benchmarks append --conn CONNSTR [--seconds N] | silo --conn CONNSTR --policy FILE | gateway --direct URL --gateway URL [--nginx URL] --agent-token JWT --upstream-key KEY [--seconds N] [--connections 32] (gateway --help for more) | mask [--seconds N] | micro [BenchmarkDotNet args]");
     return 2;
 }

@@ -28,8 +28,8 @@ public sealed record UpstreamCredential(string Header, SecretSource Source, stri
 /// built-in detector and every custom rule; otherwise only those named. <see cref="KeepLast4"/>
 /// names detectors rendered with their last four characters (<c>[MASKED:card:1111]</c>).
 /// <see cref="MaxHoldChars"/> caps how much text a stream may hold back (the longest private key
-/// or JWT it can mask whole); <see cref="BudgetMs"/> is the most one masking step may take before
-/// the exchange fails closed.
+/// or JWT it can mask whole); <see cref="BudgetMs"/> is the most one masking step over up to 64 Ki
+/// characters may take (proportionally more for longer texts) before the exchange fails closed.
 /// </summary>
 public sealed record MaskOptions(
     bool Request = false,

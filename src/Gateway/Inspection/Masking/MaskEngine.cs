@@ -46,18 +46,21 @@ public sealed class MaskEngine
 
     public MaskEngine(IReadOnlyList<MaskDetector> detectors, IReadOnlySet<string>? keepLast4 = null, TimeSpan? budget = null)
     {
-        Detectors = detectors.ToArray();
-        _replacements = Detectors.Select(d => $"[MASKED:{d.Name}]").ToArray();
-        _keepLast4 = Detectors.Select(d => keepLast4?.Contains(d.Name) == true).ToArray();
+        All = detectors.ToArray();
+        _replacements = All.Select(d => $"[MASKED:{d.Name}]").ToArray();
+        _keepLast4 = All.Select(d => keepLast4?.Contains(d.Name) == true).ToArray();
         Budget = budget ?? TimeSpan.FromMilliseconds(MaskOptions.DefaultBudgetMs);
-        MaxLookbehind = Detectors.Length == 0 ? 0 : Detectors.Max(d => d.Lookbehind);
+        MaxLookbehind = All.Length == 0 ? 0 : All.Max(d => d.Lookbehind);
     }
 
-    internal MaskDetector[] Detectors { get; }
+    /// <summary>The detectors, in priority order.</summary>
+    public IReadOnlyList<MaskDetector> Detectors => All;
+
+    internal MaskDetector[] All { get; }
 
     internal int MaxLookbehind { get; }
 
-    /// <summary>Longest a single masking step may take before the exchange is failed.</summary>
+    /// <summary>Longest a masking step over up to <see cref="BudgetChars"/> characters may take before the exchange is failed.</summary>
     public TimeSpan Budget { get; }
 
     /// <summary>The engine for a connection's mask options; the options were validated with the policy.</summary>
@@ -103,14 +106,14 @@ public sealed class MaskEngine
     /// <summary>Masks a whole text at once.</summary>
     public string Mask(string text, MaskTally? tally = null)
     {
-        if (text.Length == 0 || Detectors.Length == 0)
+        if (text.Length == 0 || All.Length == 0)
             return text;
         var started = Stopwatch.GetTimestamp();
         var found = new List<MaskMatch>();
         try
         {
-            for (var d = 0; d < Detectors.Length; d++)
-                Detectors[d].Scan(text, 0, final: true, found, origin: 0, d);
+            for (var d = 0; d < All.Length; d++)
+                All[d].Scan(text, 0, final: true, found, origin: 0, d);
         }
         catch (Exception e) when (e is not MaskingFailedException)
         {
@@ -119,7 +122,7 @@ public sealed class MaskEngine
 
         if (found.Count == 0)
         {
-            CheckBudget(started);
+            CheckBudget(started, text.Length);
             return text;
         }
 
@@ -127,7 +130,7 @@ public sealed class MaskEngine
         long emitted = 0;
         Apply(found, text, 0, long.MaxValue, ref emitted, output, tally);
         output.Append(text, (int)emitted, text.Length - (int)emitted);
-        CheckBudget(started);
+        CheckBudget(started, text.Length);
         return output.ToString();
     }
 
@@ -154,7 +157,7 @@ public sealed class MaskEngine
             output.Append(text[(int)(emitted - origin)..(int)(match.Start - origin)]);
             AppendReplacement(output, match, text.Slice((int)(match.Start - origin), match.Length));
             emitted = match.End;
-            tally?.Add(Detectors[match.Detector].Name);
+            tally?.Add(All[match.Detector].Name);
         }
 
         found.RemoveRange(0, applied);
@@ -176,13 +179,17 @@ public sealed class MaskEngine
                 last[3 - n++] = value[i];
         }
 
-        output.Append("[MASKED:").Append(Detectors[match.Detector].Name).Append(':').Append(last[(4 - n)..]).Append(']');
+        output.Append("[MASKED:").Append(All[match.Detector].Name).Append(':').Append(last[(4 - n)..]).Append(']');
     }
 
-    internal void CheckBudget(long started)
+    /// <summary>Text the <see cref="Budget"/> is for; a longer text is allowed proportionally longer.</summary>
+    public const int BudgetChars = 64 * 1024;
+
+    internal void CheckBudget(long started, int chars)
     {
         var elapsed = Stopwatch.GetElapsedTime(started);
-        if (elapsed > Budget)
-            throw new MaskingFailedException($"Masking took {elapsed.TotalMilliseconds:0} ms, over its budget of {Budget.TotalMilliseconds:0} ms.");
+        var allowed = Budget * Math.Max(1.0, (double)chars / BudgetChars);
+        if (elapsed > allowed)
+            throw new MaskingFailedException($"Masking {chars} characters took {elapsed.TotalMilliseconds:0} ms, over its budget of {allowed.TotalMilliseconds:0} ms.");
     }
 }

@@ -26,7 +26,7 @@ public abstract class AnchoredDetector(string name) : MaskDetector(name)
             var next = NextCandidate(text, i);
             if (next < 0)
                 break;
-            i = next + 1;
+            i = SkipRun(text, next);
             if (!IsStart(text, next))
                 continue;
             var length = Evaluate(text, next, final);
@@ -37,6 +37,18 @@ public abstract class AnchoredDetector(string name) : MaskDetector(name)
         }
 
         return text.Length;
+    }
+
+    /// <summary>
+    /// Where to look for the next start after <paramref name="i"/>: past the digits that follow a
+    /// digit (they continue a number, so none is a start) by default.
+    /// </summary>
+    protected virtual int SkipRun(ReadOnlySpan<char> text, int i)
+    {
+        if (!IsDigit(text[i]))
+            return i + 1;
+        var end = text[(i + 1)..].IndexOfAnyExceptInRange('0', '9');
+        return end < 0 ? text.Length : i + 1 + end;
     }
 
     protected static bool IsDigit(char c) => char.IsAsciiDigit(c);
@@ -332,6 +344,16 @@ public sealed class IbanDetector() : AnchoredDetector("iban")
     }
 
     protected override bool IsStart(ReadOnlySpan<char> text, int i) => i == 0 || !(char.IsAsciiLetterOrDigit(text[i - 1]) || text[i - 1] == '_');
+
+    // Letters and digits after a letter continue a word: none is a start.
+    protected override int SkipRun(ReadOnlySpan<char> text, int i)
+    {
+        var end = text[(i + 1)..].IndexOfAnyExcept(WordChars);
+        return end < 0 ? text.Length : i + 1 + end;
+    }
+
+    private static readonly System.Buffers.SearchValues<char> WordChars =
+        System.Buffers.SearchValues.Create("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_");
 
     protected override int Evaluate(ReadOnlySpan<char> text, int start, bool final)
     {

@@ -27,7 +27,7 @@ public sealed class StreamingMasker
     {
         _engine = engine;
         _tally = tally;
-        _from = new long[engine.Detectors.Length];
+        _from = new long[engine.All.Length];
     }
 
     /// <summary>Counts of what this stream masked so far.</summary>
@@ -63,10 +63,10 @@ public sealed class StreamingMasker
         {
             var text = _buffer.AsSpan(0, _length);
             var frontier = _origin + _length;
-            for (var d = 0; d < _engine.Detectors.Length; d++)
+            for (var d = 0; d < _engine.All.Length; d++)
             {
                 var from = (int)(Math.Max(_from[d], _origin) - _origin);
-                var reached = _engine.Detectors[d].Scan(text, from, final, _found, _origin, d);
+                var reached = _engine.All[d].Scan(text, from, final, _found, _origin, d);
                 _from[d] = _origin + Math.Max(reached, from);
                 frontier = Math.Min(frontier, _from[d]);
             }
@@ -79,8 +79,9 @@ public sealed class StreamingMasker
                 _emitted = frontier;
             }
 
+            var scanned = _length;
             Trim(frontier - _engine.MaxLookbehind);
-            _engine.CheckBudget(started);
+            _engine.CheckBudget(started, scanned);
             return _output.ToString();
         }
         catch (Exception e)
