@@ -234,6 +234,19 @@ public sealed class PhoneDetector() : AnchoredDetector("phone")
         // Reads groups of digits ("+44", "(415)", "555") and the single separators between them
         // until the number ends; the phone is the longest run of whole groups from the start
         // that has a phone's shape ("+1 415 555 2671 2024-05-01" is a phone and a date).
+        // Without '+' or '(' a phone starts with a group of one digit ("1 415 …") or three
+        // ("415-555-…"): anything else is decided at once (card groups of four, years, …).
+        if (IsDigit(text[start]))
+        {
+            var first = start + 1;
+            while (first < text.Length && IsDigit(text[first]) && first - start <= 3)
+                first++;
+            if (first >= text.Length && !final)
+                return Pending;
+            if (first - start is not (1 or 3))
+                return 0;
+        }
+
         Span<int> groups = stackalloc int[8];
         Span<int> ends = stackalloc int[8];
         var count = 0;
