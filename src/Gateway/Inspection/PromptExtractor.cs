@@ -6,8 +6,8 @@ namespace Hoop.Gateway.Inspection;
 /// <summary>
 /// The text of a request that is recorded and matched against rules. For an Anthropic
 /// Messages body: the system prompt and every text part of every message, each under its
-/// role. Anything else that is text: the body itself. Malformed JSON is recorded as its raw
-/// text (the upstream answers it with its own 400), so nothing the agent sent escapes policy.
+/// role. Anything else that is text: the body itself. (The gateway refuses a body labelled JSON
+/// that is not; JSON of another shape is recorded as its raw text, so nothing escapes policy.)
 /// </summary>
 public static class PromptExtractor
 {

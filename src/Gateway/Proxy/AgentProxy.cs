@@ -57,11 +57,29 @@ public sealed partial class AgentProxy(
             return;
         }
 
-        var body = await ReadBodyAsync(http.Request, options.MaxBodyBytes, aborted);
+        byte[]? body;
+        try
+        {
+            body = await ReadBodyAsync(http.Request, options.MaxBodyBytes, aborted);
+        }
+        catch (BadHttpRequestException e)
+        {
+            // The body was cut short or malformed on the wire: nothing was recorded or forwarded.
+            if (!aborted.IsCancellationRequested)
+                await GatewayProblems.WriteAsync(http, e.StatusCode, GatewayProblems.BadRequest, "Bad request body", "The request body could not be read in full.");
+            return;
+        }
+
         if (body is null)
         {
             await GatewayProblems.WriteAsync(http, 413, GatewayProblems.TooLarge, "Request body too large",
                 $"The request body is over the limit of {options.MaxBodyBytes} bytes.");
+            return;
+        }
+
+        if (BodyProblem(http.Request.ContentType, body) is { } bodyProblem)
+        {
+            await GatewayProblems.WriteAsync(http, 400, GatewayProblems.BadRequest, "Bad request body", bodyProblem);
             return;
         }
 
@@ -350,6 +368,38 @@ public sealed partial class AgentProxy(
         var masked = engine.Mask(text, tally);
         return tally.Total == 0 ? body : Encoding.UTF8.GetBytes(masked);
     }
+
+    /// <summary>
+    /// Why a body that says it is text cannot be read as such (invalid UTF-8; JSON that does not
+    /// parse or nests deeper than 64), or null. Such a request is refused before anything is
+    /// recorded or forwarded: its prompt could not be read, masked and judged.
+    /// </summary>
+    private static string? BodyProblem(string? contentType, byte[] body)
+    {
+        if (body.Length == 0 || contentType is null)
+            return null;
+        var json = contentType.Contains("json", StringComparison.OrdinalIgnoreCase);
+        var text = json || contentType.StartsWith("text/", StringComparison.OrdinalIgnoreCase) || contentType.Contains("xml", StringComparison.OrdinalIgnoreCase);
+        if (text && !System.Text.Unicode.Utf8.IsValid(body))
+            return "The body is not valid UTF-8.";
+        if (!json)
+            return null;
+        try
+        {
+            var reader = new Utf8JsonReader(body, new JsonReaderOptions { MaxDepth = MaxJsonDepth });
+            while (reader.Read())
+            {
+            }
+
+            return null;
+        }
+        catch (JsonException e)
+        {
+            return $"The body is not valid JSON (nesting at most {MaxJsonDepth}): {e.Message.Split(" Path:")[0].Split(" LineNumber:")[0]}";
+        }
+    }
+
+    private const int MaxJsonDepth = 64;
 
     private static bool PrefersAsync(HttpRequest request) =>
         request.Headers["Prefer"].Any(v => v is not null && v.Split(',').Any(p => p.Trim().Equals("respond-async", StringComparison.OrdinalIgnoreCase)));
