@@ -231,4 +231,19 @@ if wanted gateway; then
         --sequential "$sequential" --streams "$sequential" 2>&1 | tee -a "$log"; then
         hoop_warn "the gateway benchmark reported failed requests (above): its figures do not count"
     fi
+
+    # Memory with many slow streams open at once through one gateway (the fake upstream pauses
+    # between events when asked to by a header).
+    streams=1000
+    $quick && streams=200
+    gateway_pid="$(cat .data/run/gateway-0.pid 2>/dev/null || true)"
+    if [[ -n "$gateway_pid" ]]; then
+        hoop_info "Gateway: $streams slow streams at once, resident memory of the gateway"
+        if ! dotnet "$BENCH_DLL" streams --gateway http://127.0.0.1:5600/claude --agent-token "$token" \
+            --pid "$gateway_pid" --streams "$streams" 2>&1 | tee -a "$log"; then
+            hoop_warn "some slow streams failed (above)"
+        fi
+    else
+        hoop_warn "no pid file for the gateway (.data/run/gateway-0.pid): skipping gateway_rss_mb_${streams}_streams"
+    fi
 fi

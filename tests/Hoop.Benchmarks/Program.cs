@@ -9,6 +9,8 @@ using Hoop.Benchmarks.Silo;
 //   silo --conn CONNSTR --policy FILE     grain call round trip and cross-silo approval release
 //   gateway --direct URL --gateway URL [--nginx URL] --agent-token JWT --upstream-key KEY [--seconds N] [--connections 32]
 //                                         the same requests direct, through nginx and through the gateway
+//   streams --gateway URL --agent-token JWT --pid PID [--streams 1000] [--chunk-delay-ms 250]
+//                                         gateway RSS with that many slow streams open at once
 //   mask [--seconds N]                   masking throughput (MB/s) and added time per streamed chunk, one thread
 //   micro [BenchmarkDotNet args]          BenchmarkDotNet micro-benchmarks
 return args.FirstOrDefault() switch
@@ -17,6 +19,7 @@ return args.FirstOrDefault() switch
     "silo" => await SiloLoad.RunAsync(args[1..], Console.Out),
     "gateway" => await GatewayLoad.RunAsync(args[1..], Console.Out),
     "mask" => await MaskLoad.RunAsync(args[1..], Console.Out),
+    "streams" => await StreamsLoad.RunAsync(args[1..], Console.Out),
     "micro" => RunMicro(args[1..]),
     _ => Usage(),
 };
@@ -29,6 +32,6 @@ static int RunMicro(string[] args)
 
 static int Usage()
 {
-    Console.Error.WriteLine("usage: Hoop.Benchmarks append --conn CONNSTR [--seconds N] | silo --conn CONNSTR --policy FILE | gateway --direct URL --gateway URL [--nginx URL] --agent-token JWT --upstream-key KEY [--seconds N] [--connections 32] (gateway --help for more) | mask [--seconds N] | micro [BenchmarkDotNet args]");
+    Console.Error.WriteLine("usage: Hoop.Benchmarks append --conn CONNSTR [--seconds N] | silo --conn CONNSTR --policy FILE | gateway --direct URL --gateway URL [--nginx URL] --agent-token JWT --upstream-key KEY [--seconds N] [--connections 32] (gateway --help for more) | streams --gateway URL --agent-token JWT --pid PID [--streams 1000] | mask [--seconds N] | micro [BenchmarkDotNet args]");
     return 2;
 }

@@ -117,6 +117,14 @@ public sealed partial class FakeUpstream
             await AnswerJsonAsync(context, reply, behavior, ct);
     }
 
+    /// <summary>Header that sets the pause between streamed events for one request (load tests: slow streams).</summary>
+    public const string ChunkDelayHeader = "x-fake-chunk-delay-ms";
+
+    private static TimeSpan? ChunkDelayOf(HttpRequest request) =>
+        int.TryParse(request.Headers[ChunkDelayHeader], System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var ms)
+            ? TimeSpan.FromMilliseconds(Math.Min(ms, 10_000))
+            : null;
+
     private async Task AnswerJsonAsync(HttpContext context, Reply reply, UpstreamBehavior behavior, CancellationToken ct)
     {
         var buffer = new ArrayBufferWriter<byte>(512);
@@ -161,7 +169,7 @@ public sealed partial class FakeUpstream
             UpstreamBehavior.ErrorMidStream error => error.AfterEvents,
             _ => int.MaxValue,
         };
-        var delay = ChunkDelay;
+        var delay = ChunkDelayOf(context.Request) ?? ChunkDelay;
         var wire = new AnthropicWire();
         var written = 0;
 
