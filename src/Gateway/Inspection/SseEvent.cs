@@ -117,7 +117,7 @@ public sealed record SseEvent(ReadOnlyMemory<byte> Raw, string? Name, string Dat
 /// </summary>
 public sealed class SseEventReader(Stream stream, int maxEventBytes = 1024 * 1024)
 {
-    private readonly PipeReader _reader = PipeReader.Create(stream, new StreamPipeReaderOptions(bufferSize: 16 * 1024, leaveOpen: true));
+    private readonly PipeReader _reader = PipeReader.Create(stream, new StreamPipeReaderOptions(bufferSize: 4 * 1024, minimumReadSize: 1024, leaveOpen: true));
 
     /// <summary>The next event, or null at the end of the stream (a trailing partial event is returned as is).</summary>
     public async ValueTask<SseEvent?> ReadAsync(CancellationToken cancellationToken)
