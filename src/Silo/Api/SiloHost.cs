@@ -1,4 +1,5 @@
 using Hoop.Silo.Api.Auth;
+using Hoop.Silo.Approvals.Slack;
 using System.Text.Json;
 using System.Text.Json.Serialization;
 using Hoop.Contracts.Serialization;
@@ -28,6 +29,7 @@ public static class SiloHost
         builder.Services.AddHoopEventStore(builder.Configuration);
         builder.Services.AddHoopPolicy(builder.Configuration);
         builder.Services.AddHoopGrains(builder.Configuration);
+        builder.Services.AddHoopSlack(builder.Configuration);
         builder.Services.AddProblemDetails();
         builder.Services.AddExceptionHandler<SiloExceptionHandler>();
         builder.Services.AddHoopSiloAuth(builder.Configuration);
@@ -48,6 +50,7 @@ public static class SiloHost
         MapHealth(app);
         app.MapInternalEndpoints();
         app.MapApiEndpoints();
+        app.MapSlackInteractions();
         return app;
     }
 
