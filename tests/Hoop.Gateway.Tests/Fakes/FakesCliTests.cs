@@ -20,7 +20,9 @@ public sealed class FakesCliTests
 
     [Theory]
     [InlineData(new string[0], "missing command")]
-    [InlineData(new[] { "slack" }, "unknown command 'slack'")]
+    [InlineData(new[] { "bogus" }, "unknown command 'bogus'")]
+    [InlineData(new[] { "slack" }, "no bot token")]
+    [InlineData(new[] { "slack-click", "approve" }, "usage: Hoop.Fakes slack-click")]
     [InlineData(new[] { "upstream", "--api-key" }, "--api-key needs a value")]
     [InlineData(new[] { "upstream", "--api-key", "k", "--bogus" }, "unknown option '--bogus'")]
     [InlineData(new[] { "upstream", "--api-key", "k", "--urls", "https://127.0.0.1:5601" }, "--urls expects one http URL")]
