@@ -1,3 +1,4 @@
+using System.Collections.Frozen;
 using System.Text.Json;
 using Hoop.Contracts.EventStore;
 using Hoop.Contracts.Grains;
@@ -93,8 +94,10 @@ public static class ApiEndpoints
         }).RequireAuthorization(SiloPolicies.Admin);
     }
 
-    private static readonly HashSet<string> DecisionTypes =
-        [nameof(Hoop.Contracts.Events.ApprovalGranted), nameof(Hoop.Contracts.Events.ApprovalDenied), nameof(Hoop.Contracts.Events.ApprovalExpired)];
+    private static readonly FrozenSet<string> DecisionTypes = new[]
+    {
+        nameof(Hoop.Contracts.Events.ApprovalGranted), nameof(Hoop.Contracts.Events.ApprovalDenied), nameof(Hoop.Contracts.Events.ApprovalExpired),
+    }.ToFrozenSet(StringComparer.Ordinal);
 
     /// <summary>Who approved or denied a held request (and expiries) live in its approval's stream: weave them in.</summary>
     private static async Task AddApprovalDecisionsAsync(List<TimelineEntry> entries, IEventStore store, CancellationToken ct)

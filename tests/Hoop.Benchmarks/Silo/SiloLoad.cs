@@ -50,7 +50,7 @@ public static class SiloLoad
         Write(output, "grain_call_p50_ms", Percentile(roundTrips, 0.50), "ms");
         Write(output, "grain_call_p99_ms", Percentile(roundTrips, 0.99), "ms");
 
-        var releases = await ApprovalReleasesAsync(toA, toB, signingSecret, approvals);
+        var releases = await ApprovalReleasesAsync(toA, toB, slack, signingSecret, approvals);
         Write(output, "approval_release_p50_ms", Percentile(releases, 0.50), "ms");
         Write(output, "approval_release_p99_ms", Percentile(releases, 0.99), "ms");
         return 0;
@@ -89,7 +89,7 @@ public static class SiloLoad
         return (policy, (JsonObject)slack.DeepClone());
     }
 
-    private static async Task<List<double>> ApprovalReleasesAsync(HttpClient toA, HttpClient toB, string signingSecret, int count)
+    private static async Task<List<double>> ApprovalReleasesAsync(HttpClient toA, HttpClient toB, FakeSlack slack, string signingSecret, int count)
     {
         var samples = new List<double>(count);
         for (var i = -2; i < count; i++)
@@ -103,6 +103,9 @@ public static class SiloLoad
                 throw new InvalidOperationException($"The policy did not hold the request ({decision.Kind}); bench needs approve-bulk-export.");
 
             var wait = toA.GetAsync($"/internal/approvals/{decision.ApprovalId}/wait?timeoutMs=30000");
+            // As a person would: the click comes once the request is in the channel.
+            await slack.WaitForAsync(calls => calls.Any(c => c.Method == "chat.postMessage" &&
+                c.Args["metadata"]?["event_payload"]?["approval_id"]?.GetValue<string>() == decision.ApprovalId), TimeSpan.FromSeconds(30), "the Slack post");
             await Task.Delay(30); // let the wait park on silo A
             var clock = Stopwatch.StartNew();
             using var approve = await SlackClicker.SendAsync(toB, toB.BaseAddress!,
