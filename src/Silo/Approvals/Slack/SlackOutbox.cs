@@ -1,3 +1,4 @@
+using System.Collections.Frozen;
 using Hoop.Contracts.Events;
 using Hoop.Contracts.EventStore;
 using Hoop.Contracts.Grains;
@@ -238,14 +239,29 @@ public sealed partial class SlackOutbox(
                 _ => true,
             };
         }
+        catch (SlackApiException e) when (ConfigurationErrors.Contains(e.Error))
+        {
+            // The bot token, its scopes or the channel are wrong: fixing them (and restarting)
+            // must still post what waits, so this is retried like an outage.
+            SlackLog.SlackUnavailable(logger, ApprovalPrefix + approvalId, $"{e.Method}: {e.Error}");
+            return false;
+        }
         catch (SlackApiException e)
         {
-            // Slack refused for good (channel_not_found, not_in_channel, invalid_auth...): trying
-            // again will not help, so it is logged and passed over.
+            // Slack refused this one for good (message_not_found, invalid_blocks...): trying again
+            // will not help, and it must not hold up the rest, so it is logged and passed over.
             SlackLog.SlackRefused(logger, approvalId, e.Method, e.Error);
             return true;
         }
     }
+
+    /// <summary>Slack errors that say the setup is wrong rather than this message.</summary>
+    private static readonly FrozenSet<string> ConfigurationErrors = new[]
+    {
+        "invalid_auth", "not_authed", "account_inactive", "token_revoked", "token_expired", "no_permission", "missing_scope",
+        "channel_not_found", "not_in_channel", "is_archived", "team_access_not_granted", "service_unavailable", "fatal_error",
+        "internal_error", "request_timeout",
+    }.ToFrozenSet(StringComparer.Ordinal);
 
     private async Task<bool> EnsurePostedAsync(string approvalId, CancellationToken cancellationToken)
     {

@@ -35,12 +35,12 @@ public sealed class SlackOutboxTests(MigratedDatabaseFixture db) : IClassFixture
         _keys.Dispose();
     }
 
-    private string PolicyWithSlack => TestPolicy.Json.TrimEnd()[..^1] + $$"""
-        , "slack": { "channel": "C0TEST", "apiBaseUrl": "{{_slack.ApiBaseUrl}}", "botToken": { "value": "{{BotToken}}" },
+    private string PolicyWithSlack(string botToken) => TestPolicy.Json.TrimEnd()[..^1] + $$"""
+        , "slack": { "channel": "C0TEST", "apiBaseUrl": "{{_slack.ApiBaseUrl}}", "botToken": { "value": "{{botToken}}" },
                      "signingSecret": { "value": "outbox-test-secret" }, "users": {} } }
         """;
 
-    private async Task<SiloServer> StartSiloAsync(bool withSlack = true)
+    private async Task<SiloServer> StartSiloAsync(bool withSlack = true, string botToken = BotToken)
     {
         var settings = new Dictionary<string, string?>
         {
@@ -50,7 +50,7 @@ public sealed class SlackOutboxTests(MigratedDatabaseFixture db) : IClassFixture
             ["Hoop:Slack:MaxAttempts"] = "2",
         };
         if (withSlack)
-            settings["Hoop:Policy"] = PolicyWithSlack;
+            settings["Hoop:Policy"] = PolicyWithSlack(botToken);
         var silo = await SiloServer.StartAsync(db.ConnectionString, _keyFile, settings);
         _silos.Add(silo);
         return silo;
@@ -148,5 +148,25 @@ public sealed class SlackOutboxTests(MigratedDatabaseFixture db) : IClassFixture
 
         var post = Assert.Single(PostsOf(id));
         Assert.Equal(post.Ts, (await silo.Grains.Get<IApprovalGrain>(id).GetAsync())!.SlackMessageTs);
+    }
+
+    [Fact]
+    public async Task With_a_wrong_bot_token_nothing_is_posted_or_skipped_and_a_fixed_token_posts_it()
+    {
+        var wrong = await StartSiloAsync(botToken: "xoxb-wrong-token");
+        var id = NewId();
+
+        await RequestAsync(wrong, id);
+        await _slack.WaitForAsync(c => c.Count(x => x.Method == "chat.postMessage" && x.Error == "invalid_auth") >= 2, Patience, "refused posts");
+        await wrong.DisposeAsync();
+        _silos.Remove(wrong);
+        Assert.Empty(PostsOf(id));
+
+        var fixedSilo = await StartSiloAsync();
+        await _slack.WaitForAsync(_ => PostsOf(id).Count > 0, Patience, "the post with the right token");
+
+        Assert.Single(PostsOf(id));
+        Assert.Equal(PostsOf(id)[0].Ts, (await fixedSilo.Grains.Get<IApprovalGrain>(id).GetAsync())!.SlackMessageTs);
+        Assert.DoesNotContain(_slack.Calls, c => c.Args.ToJsonString().Contains("xoxb-", StringComparison.Ordinal));
     }
 }
