@@ -81,10 +81,12 @@ public sealed partial class SlackInteractionHandler(
 
     private async Task<IResult> DecideAsync(SlackClick click, CancellationToken cancellationToken)
     {
-
         var who = await IdentifyAsync(click.UserId, cancellationToken);
         if (who is null)
             return Refuse(click, null, "your Slack account is not mapped to a Hoop identity, so you cannot decide approvals");
+        // A revoked identity decides nothing, whichever way it arrives.
+        if ((await grains.Get<IIdentityGrain>(who.Identity).GetAsync(cancellationToken)).Revoked)
+            return Refuse(click, who.Identity, $"the identity '{who.Identity}' is revoked");
 
         try
         {
@@ -138,7 +140,7 @@ public sealed partial class SlackInteractionHandler(
                 return null;
             GrainRuntime.ValidateKey(email);
             var identity = await grains.Get<IIdentityGrain>(email).GetAsync(budget.Token);
-            return identity is { FirstSeen: not null, Revoked: false } ? new SlackUser(email, identity.Groups) : null;
+            return identity is { FirstSeen: not null } ? new SlackUser(email, identity.Groups) : null;
         }
         catch (Exception e) when (e is SlackApiException or SlackUnavailableException or SlackAmbiguousException or ArgumentException ||
             (e is OperationCanceledException && !cancellationToken.IsCancellationRequested))

@@ -31,7 +31,7 @@ public sealed class SlackInteractionTests(MigratedDatabaseFixture db) : IClassFi
         });
         var policy = TestPolicy.Json.TrimEnd()[..^1] + $$"""
             , "slack": { "channel": "C0TEST", "apiBaseUrl": "{{_slack.ApiBaseUrl}}", "botToken": { "value": "{{BotToken}}" },
-                         "signingSecret": { "value": "{{Secret}}" }, "users": { "U0SAM": { "identity": "sam", "groups": ["security"] } } } }
+                         "signingSecret": { "value": "{{Secret}}" }, "users": { "U0SAM": { "identity": "sam", "groups": ["security"] }, "U0ROB": { "identity": "rob", "groups": ["security"] } } } }
             """;
         _silo = await SiloServer.StartAsync(db.ConnectionString, keyFile, new Dictionary<string, string?> { ["Hoop:Policy"] = policy });
         _plain = await SiloServer.StartAsync(db.ConnectionString, keyFile);
@@ -119,5 +119,20 @@ public sealed class SlackInteractionTests(MigratedDatabaseFixture db) : IClassFi
         Assert.Contains("not mapped", stranger.GetProperty("detail").GetString(), StringComparison.Ordinal);
         Assert.Equal(ApprovalStatus.Pending, approval!.Status);
         await _slack.WaitForAsync(c => c.Count(x => x.Method == "chat.postEphemeral") >= 2, TimeSpan.FromSeconds(10), "the ephemeral refusals");
+    }
+
+    [Fact]
+    public async Task A_mapped_approver_whose_identity_is_revoked_cannot_decide()
+    {
+        var id = await PendingApprovalAsync();
+        await _silo.Grains.Get<IIdentityGrain>("rob").RevokeAsync("left the company", "root");
+
+        var (status, body) = await ClickAsync(_silo, SlackClicker.Click(Secret, true, id, "U0ROB", "C0TEST"));
+        var approval = await _silo.Grains.Get<IApprovalGrain>(id).GetAsync();
+
+        Assert.Equal(HttpStatusCode.OK, status);
+        Assert.Equal("refused", body.GetProperty("outcome").GetString());
+        Assert.Contains("revoked", body.GetProperty("detail").GetString(), StringComparison.Ordinal);
+        Assert.Equal(ApprovalStatus.Pending, approval!.Status);
     }
 }
