@@ -3,6 +3,8 @@ using System.Net.Http.Json;
 using System.Text.Json.Nodes;
 using Hoop.Contracts.Grains;
 using Hoop.Fakes.Slack;
+using Hoop.Silo.Approvals.Slack;
+using Microsoft.Extensions.DependencyInjection;
 using Hoop.Testing;
 using Xunit;
 
@@ -168,5 +170,28 @@ public sealed class SlackOutboxTests(MigratedDatabaseFixture db) : IClassFixture
         Assert.Single(PostsOf(id));
         Assert.Equal(PostsOf(id)[0].Ts, (await fixedSilo.Grains.Get<IApprovalGrain>(id).GetAsync())!.SlackMessageTs);
         Assert.DoesNotContain(_slack.Calls, c => c.Args.ToJsonString().Contains("xoxb-", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public async Task When_the_posting_silo_stops_the_other_takes_over()
+    {
+        var a = await StartSiloAsync();
+        var b = await StartSiloAsync();
+        var first = NewId();
+        await RequestAsync(a, first);
+        await _slack.WaitForAsync(_ => PostsOf(first).Count > 0, Patience, "the first post");
+        var leader = new[] { a, b }.Single(s => s.Services.GetRequiredService<SlackOutbox>().IsLeader);
+        var other = leader == a ? b : a;
+
+        await leader.DisposeAsync();
+        _silos.Remove(leader);
+        var second = NewId();
+        await RequestAsync(other, second);
+        await _slack.WaitForAsync(_ => PostsOf(second).Count > 0, Patience, "the post after the leader left");
+        await Task.Delay(TimeSpan.FromSeconds(1));
+
+        Assert.True(other.Services.GetRequiredService<SlackOutbox>().IsLeader);
+        Assert.Single(PostsOf(first));
+        Assert.Single(PostsOf(second));
     }
 }
