@@ -45,34 +45,34 @@ public sealed class StackHarness : IAsyncDisposable
 
     public IReadOnlyList<WebApplication> Silos => _silos;
 
-    /// <summary>The policy the stack runs: the dev rules, plus a rule whose approvals expire in 2 s, and Slack when <paramref name="slackApi"/> is given.</summary>
-    public static string PolicyJson(Uri upstream, string credentialFile, Uri? slackApi = null)
-    {
-        var slack = slackApi is null ? "" : $$"""
-            ,
-              "slack": { "channel": "{{SlackChannel}}", "apiBaseUrl": "{{slackApi}}",
-                "botToken": { "value": "{{SlackBotToken}}" }, "signingSecret": { "value": "{{SlackSigningSecret}}" },
-                "users": { "U0SECURITY": { "identity": "sam", "groups": ["security"] }, "U0ALICE": { "identity": "alice", "groups": ["agents"] } } }
-            """;
-        return $$"""
-            {
-              "connections": [
-                { "name": "claude", "upstream": "{{upstream.GetLeftPart(UriPartial.Authority)}}",
-                  "credential": { "header": "x-api-key", "file": "{{credentialFile}}" },
-                  "allowedGroups": ["agents"],
-                  "rules": ["deny-destructive", "approve-bulk-export", "approve-quick"] }
-              ],
-              "rules": [
-                { "id": "deny-destructive", "action": "block", "match": { "regex": "drop table|rm -rf /" } },
-                { "id": "approve-bulk-export", "action": "approve", "approverGroup": "security", "timeout": "00:02:00",
-                  "match": { "regex": "export all|dump (all )?(customers|users|credentials)" } },
-                { "id": "approve-quick", "action": "approve", "approverGroup": "security", "timeout": "00:00:02",
-                  "match": { "keywords": ["quick approval"] } }
-              ],
-              "approverGroups": [ { "name": "security", "identityGroups": ["security"], "approvalsRequired": 1 } ]{{slack}}
-            }
-            """;
-    }
+    /// <summary>The policy the stack runs: the dev rules, plus a rule whose approvals expire in 2 s.</summary>
+    public static string PolicyJson(Uri upstream, string credentialFile) => $$"""
+        {
+          "connections": [
+            { "name": "claude", "upstream": "{{upstream.GetLeftPart(UriPartial.Authority)}}",
+              "credential": { "header": "x-api-key", "file": "{{credentialFile}}" },
+              "allowedGroups": ["agents"],
+              "rules": ["deny-destructive", "approve-bulk-export", "approve-quick"] }
+          ],
+          "rules": [
+            { "id": "deny-destructive", "action": "block", "match": { "regex": "drop table|rm -rf /" } },
+            { "id": "approve-bulk-export", "action": "approve", "approverGroup": "security", "timeout": "00:02:00",
+              "match": { "regex": "export all|dump (all )?(customers|users|credentials)" } },
+            { "id": "approve-quick", "action": "approve", "approverGroup": "security", "timeout": "00:00:02",
+              "match": { "keywords": ["quick approval"] } }
+          ],
+          "approverGroups": [ { "name": "security", "identityGroups": ["security"], "approvalsRequired": 1 } ]
+        }
+        """;
+
+    /// <summary><paramref name="policy"/> with a <c>slack</c> section for the fake Slack at <paramref name="slackApi"/> (U0SECURITY = sam in security, U0ALICE = alice in agents).</summary>
+    public static string WithSlack(string policy, Uri slackApi) => policy.TrimEnd()[..^1] + $$"""
+          ,
+          "slack": { "channel": "{{SlackChannel}}", "apiBaseUrl": "{{slackApi}}",
+            "botToken": { "value": "{{SlackBotToken}}" }, "signingSecret": { "value": "{{SlackSigningSecret}}" },
+            "users": { "U0SECURITY": { "identity": "sam", "groups": ["security"] }, "U0ALICE": { "identity": "alice", "groups": ["agents"] } } }
+        }
+        """;
 
     public static async Task<StackHarness> StartAsync(string connectionString, int silos = 1, int gateways = 1)
     {
@@ -90,7 +90,7 @@ public sealed class StackHarness : IAsyncDisposable
             var credentialFile = dir.File("claude-api-key");
             await File.WriteAllTextAsync(credentialFile, UpstreamApiKey);
             var settings = TokenFactory.AuthConfiguration(tokens.WritePublicKeyPem(dir.Path));
-            settings["Hoop:Policy"] = PolicyJson(upstream.BaseAddress, credentialFile, slack.ApiBaseUrl);
+            settings["Hoop:Policy"] = WithSlack(PolicyJson(upstream.BaseAddress, credentialFile), slack.ApiBaseUrl);
             settings["Hoop:Actors:ReminderInterval"] = "00:00:00.200";
             settings["Hoop:Slack:OutboxPollInterval"] = "00:00:00.200";
             settings["Hoop:Slack:OutboxMaxRetryDelay"] = "00:00:01";
