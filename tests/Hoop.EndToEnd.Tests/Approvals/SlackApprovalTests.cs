@@ -118,6 +118,11 @@ public sealed class SlackApprovalTests(SlackStackFixture fixture) : IClassFixtur
         await Slack.WaitForAsync(c => c.Any(x => x.Method == "chat.postMessage" && x.Arg("channel") == "U0ALICE" &&
             x.Arg("text")!.Contains(approvalId, StringComparison.Ordinal)), Patience, "the DM to the requester");
 
+        await Task.Delay(TimeSpan.FromSeconds(1)); // later outbox rounds repeat nothing
+        Assert.Single(Slack.CallsOf("chat.update"), x => x.Arg("ts") == ts);
+        Assert.Single(Slack.CallsOf("chat.postMessage"), x => x.Arg("thread_ts") == ts);
+        Assert.Single(Slack.CallsOf("chat.postMessage"), x => x.Arg("channel") == "U0ALICE" && x.Arg("text")!.Contains(approvalId, StringComparison.Ordinal));
+
         var session = response.Headers.GetValues("X-Hoop-Session").Single();
         using var auditor = Stack.SiloApi("audrey", ["audit"], ["hoop:auditor"], silo: 1);
         var timeline = (await auditor.GetFromJsonAsync<TimelineEntry[]>($"/api/sessions/{session}/timeline", HoopJsonContext.Stored.Options))!;

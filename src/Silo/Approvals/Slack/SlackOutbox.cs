@@ -318,10 +318,8 @@ public sealed partial class SlackOutbox(
         if (after is { SlackMessageTs: { } recordedTs } && recordedTs != posted.Ts)
             SlackLog.Duplicate(logger, approvalId, recordedTs, posted.Ts);
 
-        // Decided while it was being posted: the decision event was handled with no message to
-        // edit, so show it now.
-        if (after is { Status: not ApprovalStatus.Pending })
-            return await ShowDecisionAsync(approvalId, null, cancellationToken);
+        // A decision made meanwhile comes later in the log than this request: it is shown on the
+        // message when the outbox reaches it, once.
         return true;
     }
 
