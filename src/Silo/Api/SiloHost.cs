@@ -29,10 +29,10 @@ public static class SiloHost
         builder.Services.AddHoopEventStore(builder.Configuration);
         builder.Services.AddHoopPolicy(builder.Configuration);
         builder.Services.AddHoopGrains(builder.Configuration);
-        builder.Services.AddHoopSlack(builder.Configuration);
         builder.Services.AddProblemDetails();
         builder.Services.AddExceptionHandler<SiloExceptionHandler>();
         builder.Services.AddHoopSiloAuth(builder.Configuration);
+        builder.Services.AddHoopSlack(builder.Configuration);
         builder.Services.ConfigureHttpJsonOptions(o =>
         {
             var stored = HoopJsonContext.Stored.Options;
@@ -48,9 +48,9 @@ public static class SiloHost
         app.UseStatusCodePages();
         app.UseHoopSiloAuth();
         MapHealth(app);
+        app.MapSlackInteractions();
         app.MapInternalEndpoints();
         app.MapApiEndpoints();
-        app.MapSlackInteractions();
         return app;
     }
 
