@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # shellcheck source-path=SCRIPTDIR
 # Start the local Hoop.Actors stack: PostgreSQL (.data/pg, 127.0.0.1:5544), the fake Claude
-# upstream (127.0.0.1:5601), the silo(s) (127.0.0.1:5610, 5611, ...) and the gateway(s)
-# (127.0.0.1:5600, 5603, ...). Installs PostgreSQL with apt when missing.
+# upstream (127.0.0.1:5601), the fake Slack (127.0.0.1:5602), the silo(s) (127.0.0.1:5610,
+# 5611, ...) and the gateway(s) (127.0.0.1:5600, 5603, ...). Installs PostgreSQL with apt when missing.
 #
 #   deploy/up.sh               stay in the foreground; Ctrl-C stops everything it started
 #   deploy/up.sh --detach      return once everything is healthy; stop with deploy/down.sh
@@ -48,6 +48,8 @@ SILO_DLL="$HOOP_ROOT/src/Silo/bin/Release/net10.0/hoop-silo.dll"
 GATEWAY_DLL="$HOOP_ROOT/src/Gateway/bin/Release/net10.0/hoop-gateway.dll"
 FAKES_DLL="$HOOP_ROOT/tests/Hoop.Fakes/bin/Release/net10.0/Hoop.Fakes.dll"
 UPSTREAM_PORT=5601
+SLACK_PORT=5602
+SLACK_CONFIG="$HOOP_ROOT/deploy/config/slack.dev.json"
 GATEWAY_PORTS=(5600 5603 5604 5605 5606 5607 5608 5609 5620)
 RUN_DIR="$HOOP_ROOT/.data/run"
 LOG_DIR="$HOOP_ROOT/.data/logs"
@@ -78,7 +80,7 @@ hoop_ensure_postgres
 hoop_ensure_dotnet
 hoop_ensure_curl
 
-wanted_ports=("$UPSTREAM_PORT:fake-upstream")
+wanted_ports=("$UPSTREAM_PORT:fake-upstream" "$SLACK_PORT:fake-slack")
 for ((i = 0; i < silos; i++)); do wanted_ports+=("$((SILO_BASE_PORT + i)):silo-$i"); done
 for ((i = 0; i < gateways; i++)); do wanted_ports+=("${GATEWAY_PORTS[$i]}:gateway-$i"); done
 for entry in "${wanted_ports[@]}"; do
@@ -231,6 +233,10 @@ export DOTNET_hostBuilder__reloadConfigOnChange=false
 
 start_process fake-upstream "http://127.0.0.1:$UPSTREAM_PORT" \
     dotnet "$FAKES_DLL" upstream --urls "http://127.0.0.1:$UPSTREAM_PORT" --api-key-env HOOP_CLAUDE_API_KEY
+# The fake Slack Web API the silos post approvals to (policy.json includes slack.dev.json,
+# whose apiBaseUrl points here); its bot token and users come from the same file.
+start_process fake-slack "http://127.0.0.1:$SLACK_PORT" \
+    dotnet "$FAKES_DLL" slack --urls "http://127.0.0.1:$SLACK_PORT" --config "$SLACK_CONFIG"
 
 silo_urls=()
 for ((i = 0; i < silos; i++)); do
@@ -259,12 +265,14 @@ echo "  PostgreSQL      127.0.0.1:$PG_PORT   $CONN"
 for i in "${!process_urls[@]}"; do
     printf '  %-15s %s   (pid %s, log .data/logs/%s.log)\n' "${started_names[$i]}" "${process_urls[$i]}" "${started_pids[$i]}" "${started_names[$i]}"
 done
-echo "  not started yet (arrives with the Slack issue): fake Slack"
 echo
 echo "Try (an agent's JWT in place of an Anthropic API key):"
 echo "  TOKEN=\$(deploy/dev-token.sh --sub alice --groups agents)"
 echo "  curl -N ${gateway_urls[0]}/claude/v1/messages -H \"x-api-key: \$TOKEN\" -H 'content-type: application/json' \\"
 echo "    -d '{\"model\":\"claude-dev\",\"max_tokens\":64,\"stream\":true,\"messages\":[{\"role\":\"user\",\"content\":\"Hello through Hoop\"}]}'"
+echo "Approvals from Slack: a prompt with 'export all customers' is held and posted to the fake Slack"
+echo "  (curl -s http://127.0.0.1:$SLACK_PORT/_fake/calls); approve it with"
+echo "  deploy/slack-click.sh approve APPROVAL_ID --as U0SECURITY"
 echo
 
 if $detach; then

@@ -1,4 +1,5 @@
 using System.Net.Http.Headers;
+using Hoop.Fakes.Slack;
 using Hoop.Fakes.Upstream;
 using Hoop.Gateway;
 using Hoop.Silo.Api;
@@ -9,27 +10,34 @@ using Microsoft.Extensions.Logging;
 namespace Hoop.Testing;
 
 /// <summary>
-/// A whole stack on loopback with real sockets: the fake Anthropic upstream, N silos and M
-/// gateways over one PostgreSQL database, real JWTs. Disposing stops everything.
+/// A whole stack on loopback with real sockets: the fake Anthropic upstream, the fake Slack, N
+/// silos and M gateways over one PostgreSQL database, real JWTs. Disposing stops everything.
 /// </summary>
 public sealed class StackHarness : IAsyncDisposable
 {
     public const string UpstreamApiKey = "sk-ant-test-upstream-credential-0123456789";
+    public const string SlackBotToken = "xoxb-test-bot-token-0123456789";
+    public const string SlackSigningSecret = "test-slack-signing-secret-0123456789";
+    public const string SlackChannel = "C0APPROVALS";
 
     private readonly TempDirectory _dir;
     private readonly List<WebApplication> _silos = [];
     private readonly List<WebApplication> _gateways = [];
 
-    private StackHarness(TempDirectory dir, TokenFactory tokens, FakeUpstream upstream)
+    private StackHarness(TempDirectory dir, TokenFactory tokens, FakeUpstream upstream, FakeSlack slack)
     {
         _dir = dir;
         Tokens = tokens;
         Upstream = upstream;
+        Slack = slack;
     }
 
     public TokenFactory Tokens { get; }
 
     public FakeUpstream Upstream { get; }
+
+    /// <summary>The fake Slack the silos post approvals to (users U0SECURITY = sam in security, U0ALICE = alice in agents).</summary>
+    public FakeSlack Slack { get; }
 
     public IReadOnlyList<Uri> SiloUrls => _silos.Select(s => new Uri(s.Urls.First())).ToList();
 
@@ -70,19 +78,36 @@ public sealed class StackHarness : IAsyncDisposable
         }
         """;
 
+    /// <summary><paramref name="policy"/> with a <c>slack</c> section for the fake Slack at <paramref name="slackApi"/> (U0SECURITY = sam in security, U0ALICE = alice in agents).</summary>
+    public static string WithSlack(string policy, Uri slackApi) => policy.TrimEnd()[..^1] + $$"""
+          ,
+          "slack": { "channel": "{{SlackChannel}}", "apiBaseUrl": "{{slackApi}}",
+            "botToken": { "value": "{{SlackBotToken}}" }, "signingSecret": { "value": "{{SlackSigningSecret}}" },
+            "users": { "U0SECURITY": { "identity": "sam", "groups": ["security"] }, "U0ALICE": { "identity": "alice", "groups": ["agents"] } } }
+        }
+        """;
+
     public static async Task<StackHarness> StartAsync(string connectionString, int silos = 1, int gateways = 1)
     {
         var dir = new TempDirectory("hoop-stack-");
         var tokens = new TokenFactory();
         var upstream = await FakeUpstream.StartAsync(new FakeUpstreamOptions { ApiKey = UpstreamApiKey });
-        var harness = new StackHarness(dir, tokens, upstream);
+        var slack = await FakeSlack.StartAsync(new FakeSlackOptions
+        {
+            BotToken = SlackBotToken,
+            Users = new Dictionary<string, string> { ["U0SECURITY"] = "sam@hoop.local", ["U0ERIN"] = "erin@hoop.local" },
+        });
+        var harness = new StackHarness(dir, tokens, upstream, slack);
         try
         {
             var credentialFile = dir.File("claude-api-key");
             await File.WriteAllTextAsync(credentialFile, UpstreamApiKey);
             var settings = TokenFactory.AuthConfiguration(tokens.WritePublicKeyPem(dir.Path));
-            settings["Hoop:Policy"] = PolicyJson(upstream.BaseAddress, credentialFile);
+            settings["Hoop:Policy"] = WithSlack(PolicyJson(upstream.BaseAddress, credentialFile), slack.ApiBaseUrl);
             settings["Hoop:Actors:ReminderInterval"] = "00:00:00.200";
+            settings["Hoop:Slack:OutboxPollInterval"] = "00:00:00.200";
+            settings["Hoop:Slack:OutboxMaxRetryDelay"] = "00:00:01";
+            settings["Hoop:Slack:RetryBaseDelay"] = "00:00:00.050";
 
             for (var i = 0; i < silos; i++)
             {
@@ -128,6 +153,14 @@ public sealed class StackHarness : IAsyncDisposable
         return client;
     }
 
+    /// <summary>Sends a correctly signed Slack click on Approve or Deny of <paramref name="approvalId"/> to silo <paramref name="silo"/>.</summary>
+    public async Task<HttpResponseMessage> SlackClickAsync(string approvalId, bool approve, string slackUser = "U0SECURITY", int silo = 0)
+    {
+        using var http = new HttpClient { Timeout = TimeSpan.FromSeconds(30) };
+        var click = SlackClicker.Click(SlackSigningSecret, approve, approvalId, slackUser, SlackChannel);
+        return await SlackClicker.SendAsync(http, SiloUrls[silo], click);
+    }
+
     /// <summary>A client for the silo API (<c>/api</c>) with the given roles.</summary>
     public HttpClient SiloApi(string sub, string[] groups, string[] roles, int silo = 0)
     {
@@ -152,6 +185,7 @@ public sealed class StackHarness : IAsyncDisposable
         }
 
         await Upstream.DisposeAsync();
+        await Slack.DisposeAsync();
         Tokens.Dispose();
         _dir.Dispose();
     }

@@ -2,7 +2,10 @@ namespace Hoop.Contracts.Events;
 
 // Stream `approval-{id}`: one held request waiting for humans.
 
-/// <summary>A request needs approval from <see cref="ApproverGroup"/>.</summary>
+/// <summary>
+/// A request needs approval from <see cref="ApproverGroup"/>. <see cref="Connection"/> and
+/// <see cref="RequesterGroups"/> are what the approver is shown (null in events recorded before they existed).
+/// </summary>
 public sealed record ApprovalRequested(
     string ApprovalId,
     string SessionId,
@@ -12,9 +15,11 @@ public sealed record ApprovalRequested(
     string ApproverGroup,
     int ApprovalsRequired,
     DateTimeOffset ExpiresAt,
-    string PromptExcerpt);
+    string PromptExcerpt,
+    string? Connection = null,
+    IReadOnlyList<string>? RequesterGroups = null);
 
-/// <summary>The approval request was posted to Slack.</summary>
+/// <summary>The approval request was posted to Slack (recorded at most once per approval).</summary>
 public sealed record SlackMessagePosted(string Channel, string MessageTs);
 
 /// <summary>An approver approved (one of possibly several required).</summary>

@@ -18,6 +18,12 @@ public interface IApprovalGrain : IGrainWithStringKey
     Task<ApprovalSnapshot?> GetAsync(CancellationToken cancellationToken = default);
 
     /// <summary>
+    /// Records that the request was posted to Slack as message <paramref name="messageTs"/> in
+    /// <paramref name="channel"/>. Only the first post is recorded; the snapshot says which one won.
+    /// </summary>
+    Task<ApprovalSnapshot?> RecordSlackMessageAsync(string channel, string messageTs, CancellationToken cancellationToken = default);
+
+    /// <summary>
     /// Waits until the approval leaves Pending or <paramref name="timeout"/> passes, without
     /// holding the grain (other calls, such as decisions, run meanwhile).
     /// </summary>
@@ -32,7 +38,9 @@ public sealed record RequestApproval(
     string ApproverGroup,
     int ApprovalsRequired,
     TimeSpan Timeout,
-    string PromptExcerpt);
+    string PromptExcerpt,
+    string? Connection = null,
+    IReadOnlyList<string>? RequesterGroups = null);
 
 /// <summary>A decision by <see cref="Approver"/>, whose groups come from their token or the Slack user map.</summary>
 public sealed record ApprovalDecision(string Approver, IReadOnlyList<string> ApproverGroups, bool Approve, string Via, string? Reason = null);
@@ -71,4 +79,8 @@ public sealed record ApprovalSnapshot(
     DateTimeOffset RequestedAt,
     DateTimeOffset ExpiresAt,
     long Version,
-    string PromptExcerpt = "");
+    string PromptExcerpt = "",
+    string? Connection = null,
+    IReadOnlyList<string>? RequesterGroups = null,
+    string? SlackChannel = null,
+    string? SlackMessageTs = null);

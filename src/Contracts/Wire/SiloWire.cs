@@ -27,8 +27,12 @@ public sealed record AssignSessionRequest(string Connection, string? Replacing =
 
 public sealed record SessionAssignment(string SessionId);
 
-/// <summary>One event of a session timeline, in stream order; <see cref="Data"/> is the stored JSON.</summary>
-public sealed record TimelineEntry(long Seq, long Version, DateTimeOffset At, string Type, JsonElement Data);
+/// <summary>
+/// One event of a session timeline, in stream order; <see cref="Data"/> is the stored JSON. The
+/// decisions on the session's approvals are woven in by global order, with their
+/// <see cref="Stream"/> (<c>approval-{id}</c>) and version there; the session's own events have no <see cref="Stream"/>.
+/// </summary>
+public sealed record TimelineEntry(long Seq, long Version, DateTimeOffset At, string Type, JsonElement Data, string? Stream = null);
 
 /// <summary>A session's conversation rebuilt from its events.</summary>
 public sealed record SessionReplay(

@@ -169,7 +169,14 @@ public sealed partial class GrainRuntime : IGrainFactory
         if (_activations.TryGetValue(streamId, out var activation) && activation.Grain is { } grain && grain.Version < version)
             activation.Stale = true;
         Signals.Signal(streamId);
+        StreamAppended?.Invoke(streamId);
     }
+
+    /// <summary>
+    /// Raised for every <c>hoop_events</c> notice (this silo's appends included): a wake-up hint
+    /// for background workers, which must still poll. Handlers run on the listener's thread: keep them short.
+    /// </summary>
+    public event Action<string>? StreamAppended;
 
     /// <summary>Notifications may have been missed (connection lost): everything catches up on next use.</summary>
     public void MarkAllStale()

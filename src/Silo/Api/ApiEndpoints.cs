@@ -1,3 +1,4 @@
+using System.Collections.Frozen;
 using System.Text.Json;
 using Hoop.Contracts.EventStore;
 using Hoop.Contracts.Grains;
@@ -30,9 +31,15 @@ public static class ApiEndpoints
                     break;
             }
 
-            return entries.Count == 0 && (fromVersion ?? 1) <= 1
-                ? SiloProblemTypes.NotFoundProblem($"No session '{sessionId}'.")
-                : Results.Ok(entries.ToArray());
+            if (entries.Count == 0)
+            {
+                return (fromVersion ?? 1) <= 1
+                    ? SiloProblemTypes.NotFoundProblem($"No session '{sessionId}'.")
+                    : Results.Ok(Array.Empty<TimelineEntry>());
+            }
+
+            await AddApprovalDecisionsAsync(entries, store, ct);
+            return Results.Ok(entries.OrderBy(e => e.Seq).ToArray());
         });
         sessions.MapGet("/replay", async (string sessionId, IEventStore store, CancellationToken ct) =>
         {
@@ -85,6 +92,30 @@ public static class ApiEndpoints
             await identity.RestoreAsync(body?.Reason ?? "restored by an administrator", http.GetCaller().Subject, ct);
             return Results.Ok(await identity.GetAsync(ct));
         }).RequireAuthorization(SiloPolicies.Admin);
+    }
+
+    private static readonly FrozenSet<string> DecisionTypes = new[]
+    {
+        nameof(Hoop.Contracts.Events.ApprovalGranted), nameof(Hoop.Contracts.Events.ApprovalDenied), nameof(Hoop.Contracts.Events.ApprovalExpired),
+    }.ToFrozenSet(StringComparer.Ordinal);
+
+    /// <summary>Who approved or denied a held request (and expiries) live in its approval's stream: weave them in.</summary>
+    private static async Task AddApprovalDecisionsAsync(List<TimelineEntry> entries, IEventStore store, CancellationToken ct)
+    {
+        var approvals = entries.Where(e => e.Type == nameof(Hoop.Contracts.Events.ApprovalRequired) && e.Stream is null)
+            .Select(e => e.Data.TryGetProperty("approvalId", out var id) ? id.GetString() : null)
+            .OfType<string>().Distinct(StringComparer.Ordinal).ToList();
+        foreach (var approvalId in approvals)
+        {
+            var stream = $"{ApprovalGrain.StreamPrefix}-{approvalId}";
+            await foreach (var e in store.ReadStreamAsync(stream, 1, ct))
+            {
+                if (!DecisionTypes.Contains(e.Type))
+                    continue;
+                using var data = JsonDocument.Parse(e.Json);
+                entries.Add(new TimelineEntry(e.Seq, e.Version, e.At, e.Type, data.RootElement.Clone(), stream));
+            }
+        }
     }
 
     private static async Task<IResult> DecideAsync(string approvalId, bool approve, HttpContext http, IGrainFactory grains, CancellationToken ct)

@@ -1,4 +1,5 @@
 using Hoop.Silo.Api.Auth;
+using Hoop.Silo.Approvals.Slack;
 using System.Text.Json;
 using System.Text.Json.Serialization;
 using Hoop.Contracts.Serialization;
@@ -31,6 +32,7 @@ public static class SiloHost
         builder.Services.AddProblemDetails();
         builder.Services.AddExceptionHandler<SiloExceptionHandler>();
         builder.Services.AddHoopSiloAuth(builder.Configuration);
+        builder.Services.AddHoopSlack(builder.Configuration);
         builder.Services.ConfigureHttpJsonOptions(o =>
         {
             var stored = HoopJsonContext.Stored.Options;
@@ -46,6 +48,7 @@ public static class SiloHost
         app.UseStatusCodePages();
         app.UseHoopSiloAuth();
         MapHealth(app);
+        app.MapSlackInteractions();
         app.MapInternalEndpoints();
         app.MapApiEndpoints();
         return app;

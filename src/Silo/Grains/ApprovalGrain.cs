@@ -26,6 +26,7 @@ public sealed class ApprovalGrain(GrainContext context) : EventSourcedGrain<Appr
         public List<string> ApprovedBy { get; } = [];
         public string? DeniedBy { get; set; }
         public string? ConsumedBy { get; set; }
+        public SlackMessagePosted? Slack { get; set; }
     }
 
     private ReminderTable Reminders => Context.Services.GetRequiredService<ReminderTable>();
@@ -56,6 +57,9 @@ public sealed class ApprovalGrain(GrainContext context) : EventSourcedGrain<Appr
             case ApprovalExpired:
                 state.Status = ApprovalStatus.Expired;
                 break;
+            case SlackMessagePosted posted:
+                state.Slack ??= posted;
+                break;
             case ApprovalConsumed consumed:
                 state.Status = ApprovalStatus.Consumed;
                 state.ConsumedBy = consumed.ExchangeId;
@@ -67,7 +71,8 @@ public sealed class ApprovalGrain(GrainContext context) : EventSourcedGrain<Appr
 
     private ApprovalSnapshot? Snapshot() => State.Request is not { } r ? null : new ApprovalSnapshot(
         Key, r.SessionId, r.ExchangeId, r.Requester, r.Rule, r.ApproverGroup, r.ApprovalsRequired, State.Status,
-        State.ApprovedBy.ToList(), State.DeniedBy, State.RequestedAt, r.ExpiresAt, Version, r.PromptExcerpt);
+        State.ApprovedBy.ToList(), State.DeniedBy, State.RequestedAt, r.ExpiresAt, Version, r.PromptExcerpt,
+        r.Connection, r.RequesterGroups, State.Slack?.Channel, State.Slack?.MessageTs);
 
     private string StreamId => Context.StreamId;
 
@@ -91,7 +96,7 @@ public sealed class ApprovalGrain(GrainContext context) : EventSourcedGrain<Appr
         await Reminders.SetAsync(StreamId, expiresAt, cancellationToken);
         await RaiseAsync(new ApprovalRequested(
             Key, request.SessionId, request.ExchangeId, request.Requester, request.Rule, request.ApproverGroup,
-            request.ApprovalsRequired, expiresAt, request.PromptExcerpt), new EventMetadata(Identity: request.Requester), cancellationToken);
+            request.ApprovalsRequired, expiresAt, request.PromptExcerpt, request.Connection, request.RequesterGroups), new EventMetadata(Identity: request.Requester), cancellationToken);
         return Snapshot()!;
     }
 
@@ -166,6 +171,18 @@ public sealed class ApprovalGrain(GrainContext context) : EventSourcedGrain<Appr
     }
 
     public Task<ApprovalSnapshot?> GetAsync(CancellationToken cancellationToken) => Task.FromResult(Snapshot());
+
+    public async Task<ApprovalSnapshot?> RecordSlackMessageAsync(string channel, string messageTs, CancellationToken cancellationToken)
+    {
+        ArgumentException.ThrowIfNullOrWhiteSpace(channel);
+        ArgumentException.ThrowIfNullOrWhiteSpace(messageTs);
+        if (State.Request is null)
+            throw new GrainRefusedException($"No approval '{Key}'.", 404);
+        // The first post wins, whoever recorded it (another silo's append makes ours re-run and land here).
+        if (State.Slack is null)
+            await RaiseAsync(new SlackMessagePosted(channel, messageTs), EventMetadata.None, cancellationToken);
+        return Snapshot();
+    }
 
     private DecisionOutcome Refused(string reason, RefusalKind kind) => new(false, reason, Snapshot(), kind);
 }

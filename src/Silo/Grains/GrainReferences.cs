@@ -76,6 +76,9 @@ internal sealed class ApprovalGrainReference(GrainRuntime runtime, string key) :
     public Task<DecisionOutcome> DecideAsync(ApprovalDecision decision, CancellationToken cancellationToken = default) =>
         Call((g, ct) => g.DecideAsync(decision, ct), cancellationToken, catchUp: true);
 
+    public Task<ApprovalSnapshot?> RecordSlackMessageAsync(string channel, string messageTs, CancellationToken cancellationToken = default) =>
+        Call((g, ct) => g.RecordSlackMessageAsync(channel, messageTs, ct), cancellationToken, catchUp: true);
+
     public Task<ApprovalSnapshot?> ExpireIfDueAsync(CancellationToken cancellationToken = default) =>
         Call((g, ct) => g.ExpireIfDueAsync(ct), cancellationToken, catchUp: true);
 

@@ -142,7 +142,7 @@ public sealed class SessionGrain(GrainContext context) : EventSourcedGrain<Sessi
                 approvalId = ApprovalIdFor(Key, request.ExchangeId);
                 var approval = await Context.Grains.Get<IApprovalGrain>(approvalId).RequestAsync(new RequestApproval(
                     Key, request.ExchangeId, request.Identity, verdict.Rule!, verdict.ApproverGroup!, verdict.ApprovalsRequired,
-                    verdict.Timeout, Excerpt(request.PromptText)), cancellationToken);
+                    verdict.Timeout, Excerpt(request.PromptText), request.Connection, request.Groups), cancellationToken);
                 expiresAt = approval.ExpiresAt;
                 events.Add(new ApprovalRequired(request.ExchangeId, approvalId, verdict.Rule!));
                 break;

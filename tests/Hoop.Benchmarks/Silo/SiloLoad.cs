@@ -2,9 +2,12 @@ using System.Diagnostics;
 using System.Globalization;
 using System.Net.Http.Headers;
 using System.Net.Http.Json;
+using System.Text.Json;
+using System.Text.Json.Nodes;
 using Hoop.Contracts.Grains;
 using Hoop.Contracts.Serialization;
 using Hoop.Contracts.Wire;
+using Hoop.Fakes.Slack;
 using Hoop.Silo.Api;
 using Hoop.Testing;
 using Microsoft.AspNetCore.Builder;
@@ -16,7 +19,8 @@ namespace Hoop.Benchmarks.Silo;
 /// <summary>
 /// Two real silos (Kestrel on loopback, in this process) over one database: the round trip
 /// of a grain call over HTTP, and how long a held request on silo A takes to be released
-/// after an approval is posted to silo B. Prints <c>NAME VALUE UNIT</c> lines.
+/// after a signed Slack click on Approve reaches silo B (DESIGN §11; the policy's Slack section
+/// is pointed at an in-process fake Slack). Prints <c>NAME VALUE UNIT</c> lines.
 /// </summary>
 public static class SiloLoad
 {
@@ -30,16 +34,23 @@ public static class SiloLoad
         using var tokens = new TokenFactory();
         using var keys = new TempDirectory();
         var keyFile = tokens.WritePublicKeyPem(keys.Path);
-        await using var siloA = await StartAsync(connection, policy, keyFile);
-        await using var siloB = await StartAsync(connection, policy, keyFile);
+        var (slackPolicy, slackConfig) = ReadSlack(policy);
+        await using var slack = await FakeSlack.StartAsync(new FakeSlackOptions { BotToken = slackConfig["botToken"]!["value"]!.GetValue<string>() });
+        slackConfig["apiBaseUrl"] = slack.ApiBaseUrl.ToString();
+        slackPolicy["slack"] = slackConfig;
+        var policyFile = Path.Combine(keys.Path, "policy.json");
+        await File.WriteAllTextAsync(policyFile, slackPolicy.ToJsonString());
+        var signingSecret = slackConfig["signingSecret"]!["value"]!.GetValue<string>();
+        await using var siloA = await StartAsync(connection, policyFile, keyFile);
+        await using var siloB = await StartAsync(connection, policyFile, keyFile);
         using var toA = Client(siloA, null);
-        using var toB = Client(siloB, tokens.Mint("sam", ["security"], ["hoop:approver"]));
+        using var toB = Client(siloB, null);
 
         var roundTrips = await GrainRoundTripsAsync(toA, calls);
         Write(output, "grain_call_p50_ms", Percentile(roundTrips, 0.50), "ms");
         Write(output, "grain_call_p99_ms", Percentile(roundTrips, 0.99), "ms");
 
-        var releases = await ApprovalReleasesAsync(toA, toB, approvals);
+        var releases = await ApprovalReleasesAsync(toA, toB, slack, signingSecret, approvals);
         Write(output, "approval_release_p50_ms", Percentile(releases, 0.50), "ms");
         Write(output, "approval_release_p99_ms", Percentile(releases, 0.99), "ms");
         return 0;
@@ -61,7 +72,24 @@ public static class SiloLoad
         return samples;
     }
 
-    private static async Task<List<double>> ApprovalReleasesAsync(HttpClient toA, HttpClient toB, int count)
+    /// <summary>The policy file's JSON and its Slack section (inline or from its included file), with the dev secrets as values.</summary>
+    private static (JsonObject Policy, JsonObject Slack) ReadSlack(string policyPath)
+    {
+        var options = new JsonDocumentOptions { CommentHandling = JsonCommentHandling.Skip, AllowTrailingCommas = true };
+        var policy = JsonNode.Parse(File.ReadAllText(policyPath), documentOptions: options)!.AsObject();
+        var slack = policy["slack"] as JsonObject ?? throw new ArgumentException($"{policyPath} has no slack section; the bench clicks Approve in Slack.");
+        if (slack["file"] is JsonValue file)
+        {
+            var included = Path.Combine(Path.GetDirectoryName(Path.GetFullPath(policyPath))!, file.GetValue<string>());
+            slack = JsonNode.Parse(File.ReadAllText(included), documentOptions: options)!.AsObject();
+        }
+
+        if (slack["signingSecret"]?["value"] is null || slack["botToken"]?["value"] is null)
+            throw new ArgumentException("The bench needs the Slack signing secret and bot token as values (the dev slack.dev.json).");
+        return (policy, (JsonObject)slack.DeepClone());
+    }
+
+    private static async Task<List<double>> ApprovalReleasesAsync(HttpClient toA, HttpClient toB, FakeSlack slack, string signingSecret, int count)
     {
         var samples = new List<double>(count);
         for (var i = -2; i < count; i++)
@@ -75,10 +103,20 @@ public static class SiloLoad
                 throw new InvalidOperationException($"The policy did not hold the request ({decision.Kind}); bench needs approve-bulk-export.");
 
             var wait = toA.GetAsync($"/internal/approvals/{decision.ApprovalId}/wait?timeoutMs=30000");
+            // As a person would: the click comes once the request is in the channel.
+            await slack.WaitForAsync(calls => calls.Any(c => c.Method == "chat.postMessage" &&
+                c.Args["metadata"]?["event_payload"]?["approval_id"]?.GetValue<string>() == decision.ApprovalId), TimeSpan.FromSeconds(30), "the Slack post");
             await Task.Delay(30); // let the wait park on silo A
             var clock = Stopwatch.StartNew();
-            using var approve = await toB.PostAsync($"/api/approvals/{decision.ApprovalId}/approve", null);
+            using var approve = await SlackClicker.SendAsync(toB, toB.BaseAddress!,
+                SlackClicker.Click(signingSecret, approve: true, decision.ApprovalId!, "U0SECURITY", "C0APPROVALS"));
             approve.EnsureSuccessStatusCode();
+            using (var outcome = JsonDocument.Parse(await approve.Content.ReadAsStringAsync()))
+            {
+                if (outcome.RootElement.GetProperty("outcome").GetString() != "approved")
+                    throw new InvalidOperationException($"The Slack click was not accepted: {outcome.RootElement}");
+            }
+
             using var released = await wait;
             released.EnsureSuccessStatusCode();
             if (i >= 0)

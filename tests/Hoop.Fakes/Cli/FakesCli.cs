@@ -7,7 +7,7 @@ namespace Hoop.Fakes.Cli;
 /// <summary>
 /// <c>Hoop.Fakes upstream [options]</c> runs a fake until Ctrl-C / SIGTERM (or the token).
 /// Exit codes: 0 stopped normally, 1 could not start (e.g. the port is taken), 2 bad usage.
-/// Each fake is a subcommand; <c>slack</c> is reserved for the fake Slack.
+/// Each fake is a subcommand: <c>upstream</c>, <c>slack</c>; <c>slack-click</c> sends a signed click.
 /// </summary>
 public static class FakesCli
 {
@@ -29,6 +29,8 @@ public static class FakesCli
             --chunk-delay-ms N           wait N ms before each SSE event after message_start (default 0)
             --require-anthropic-version  refuse requests without an anthropic-version header (400)
 
+        {SlackCommands.Usage}
+
         Options take a value as "--name value" or "--name=value". Stop with Ctrl-C or SIGTERM.
         """;
 
@@ -42,6 +44,13 @@ public static class FakesCli
         {
             case "upstream":
                 return await RunUpstreamAsync(rest, stdout, stderr, cancellationToken);
+            case "slack" or "slack-click":
+                var code = command == "slack"
+                    ? await SlackCommands.RunSlackAsync(rest, stdout, stderr, cancellationToken)
+                    : await SlackCommands.RunClickAsync(rest, stdout, stderr, cancellationToken);
+                if (code == BadUsage)
+                    stderr.WriteLine(Usage);
+                return code;
             case "help" or "--help" or "-h":
                 stdout.WriteLine(Usage);
                 return Ok;
@@ -50,7 +59,6 @@ public static class FakesCli
                 stderr.WriteLine(Usage);
                 return BadUsage;
             default:
-                // "slack" lands here until the fake Slack exists.
                 stderr.WriteLine($"Hoop.Fakes: unknown command '{command}'.");
                 stderr.WriteLine(Usage);
                 return BadUsage;

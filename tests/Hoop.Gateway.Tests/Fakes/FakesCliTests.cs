@@ -20,7 +20,9 @@ public sealed class FakesCliTests
 
     [Theory]
     [InlineData(new string[0], "missing command")]
-    [InlineData(new[] { "slack" }, "unknown command 'slack'")]
+    [InlineData(new[] { "bogus" }, "unknown command 'bogus'")]
+    [InlineData(new[] { "slack" }, "no bot token")]
+    [InlineData(new[] { "slack-click", "approve" }, "usage: Hoop.Fakes slack-click")]
     [InlineData(new[] { "upstream", "--api-key" }, "--api-key needs a value")]
     [InlineData(new[] { "upstream", "--api-key", "k", "--bogus" }, "unknown option '--bogus'")]
     [InlineData(new[] { "upstream", "--api-key", "k", "--urls", "https://127.0.0.1:5601" }, "--urls expects one http URL")]
@@ -65,6 +67,53 @@ public sealed class FakesCliTests
         finally
         {
             Environment.SetEnvironmentVariable(variable, null);
+        }
+    }
+
+    [Fact]
+    public async Task Slack_serves_the_web_api_with_the_token_and_users_of_a_policy_slack_file()
+    {
+        var config = Path.Combine(Path.GetTempPath(), $"hoop-slack-{Guid.NewGuid():N}.json");
+        await File.WriteAllTextAsync(config, """
+            {
+              // as deploy/config/slack.dev.json
+              "channel": "C0APPROVALS",
+              "botToken": { "value": "xoxb-cli-test" },
+              "signingSecret": { "value": "cli-test-secret" },
+              "users": { "U0SECURITY": { "identity": "sam", "groups": [ "security" ] } },
+            }
+            """);
+        try
+        {
+            var port = FreePort();
+            using var stop = new CancellationTokenSource(TimeSpan.FromSeconds(30));
+            var running = FakesCli.RunAsync(["slack", "--urls", $"http://127.0.0.1:{port}", "--config", config], TextWriter.Null, TextWriter.Null, stop.Token);
+            using var client = new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{port}"), Timeout = TimeSpan.FromSeconds(5) };
+            await WaitHealthyAsync(client, running);
+
+            async Task<string> CallAsync(string method, string? token)
+            {
+                using var request = new HttpRequestMessage(HttpMethod.Get, new Uri($"/api/{method}", UriKind.Relative));
+                if (token is not null)
+                    request.Headers.Authorization = new System.Net.Http.Headers.AuthenticationHeaderValue("Bearer", token);
+                using var response = await client.SendAsync(request);
+                return await response.Content.ReadAsStringAsync();
+            }
+
+            var known = await CallAsync("users.info?user=U0SECURITY", "xoxb-cli-test");
+            var wrongToken = await CallAsync("users.info?user=U0SECURITY", "xoxb-other");
+            var calls = await client.GetStringAsync(new Uri("/_fake/calls", UriKind.Relative));
+            await stop.CancelAsync();
+
+            Assert.Contains("\"email\":\"sam@hoop.local\"", known, StringComparison.Ordinal);
+            Assert.Contains("invalid_auth", wrongToken, StringComparison.Ordinal);
+            Assert.Contains("users.info", calls, StringComparison.Ordinal);
+            Assert.DoesNotContain("xoxb-", calls, StringComparison.Ordinal);
+            Assert.Equal(FakesCli.Ok, await running.WaitAsync(TimeSpan.FromSeconds(10)));
+        }
+        finally
+        {
+            File.Delete(config);
         }
     }
 
