@@ -83,7 +83,9 @@ internal static class ProjectionProgress
         if (page.Events.Count > 0)
             await projection.ApplyAsync(connection, table, page.Events, cancellationToken);
         await SetAsync(connection, progressName, page.Next, current.Done + page.Scanned, state, owner, cancellationToken);
-        await transaction.CommitAsync(cancellationToken);
+        // Not cancellable: a commit cancelled on the wire may still have happened, and the
+        // caller must know whether the batch was applied.
+        await transaction.CommitAsync(CancellationToken.None);
         return null;
     }
 }
