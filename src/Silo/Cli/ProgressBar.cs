@@ -34,7 +34,7 @@ internal sealed class ProgressBar(TextWriter output, bool interactive, TimeProvi
         var fraction = total == 0 ? 1 : (double)done / total;
         var eta = rate > 0 ? FormatDuration((total - done) / rate) : "?";
         var figures = string.Create(CultureInfo.InvariantCulture,
-            $"{done,12:N0} / {total:N0} events  {fraction,4:P0}  {rate,9:N0} events/s  ETA {eta}");
+            $"{done,12:N0} / {total:N0} events  {fraction * 100,3:F0}%  {rate,9:N0} events/s  ETA {eta}");
         if (interactive)
         {
             var filled = (int)Math.Round(fraction * Width);
