@@ -1,11 +1,14 @@
 using BenchmarkDotNet.Running;
 using Hoop.Benchmarks.EventStore;
 using Hoop.Benchmarks.Gateway;
+using Hoop.Benchmarks.Projections;
 using Hoop.Benchmarks.Silo;
 
 // hoop benchmarks:
 //   append --conn CONNSTR [--seconds N]   load figures for the event store (deploy/bench.sh)
 //   silo --conn CONNSTR --policy FILE     grain call round trip and cross-silo approval release
+//   projections --conn CONNSTR [--events N] [--seconds N] [--writers W]
+//                                         synthetic history, rebuild throughput, daemon lag under load
 //   gateway --direct URL --gateway URL [--nginx URL] --agent-token JWT --upstream-key KEY [--seconds N] [--connections 32]
 //                                         the same requests direct, through nginx and through the gateway
 //   micro [BenchmarkDotNet args]          BenchmarkDotNet micro-benchmarks
@@ -14,6 +17,7 @@ return args.FirstOrDefault() switch
     "append" => await AppendLoad.RunAsync(args[1..], Console.Out),
     "silo" => await SiloLoad.RunAsync(args[1..], Console.Out),
     "gateway" => await GatewayLoad.RunAsync(args[1..], Console.Out),
+    "projections" => await ProjectionLoad.RunAsync(args[1..], Console.Out),
     "micro" => RunMicro(args[1..]),
     _ => Usage(),
 };
@@ -26,6 +30,6 @@ static int RunMicro(string[] args)
 
 static int Usage()
 {
-    Console.Error.WriteLine("usage: Hoop.Benchmarks append --conn CONNSTR [--seconds N] | silo --conn CONNSTR --policy FILE | gateway --direct URL --gateway URL [--nginx URL] --agent-token JWT --upstream-key KEY [--seconds N] [--connections 32] (gateway --help for more) | micro [BenchmarkDotNet args]");
+    Console.Error.WriteLine("usage: Hoop.Benchmarks append --conn CONNSTR [--seconds N] | silo --conn CONNSTR --policy FILE | projections --conn CONNSTR [--events N] [--seconds N] | gateway --direct URL --gateway URL [--nginx URL] --agent-token JWT --upstream-key KEY [--seconds N] [--connections 32] (gateway --help for more) | micro [BenchmarkDotNet args]");
     return 2;
 }

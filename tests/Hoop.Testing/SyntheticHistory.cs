@@ -26,7 +26,8 @@ public sealed class SyntheticHistory(IEventStore store, string run, int identiti
             for (var n = 0; Interlocked.Read(ref written) < events && !cancellationToken.IsCancellationRequested; n++)
             {
                 var count = await AppendSessionAsync($"{run}-w{w}-s{n}", random, exchangesPerSession, cancellationToken);
-                progress?.Report(Interlocked.Add(ref written, count));
+                var total = Interlocked.Add(ref written, count); // not inside ?.: it would be skipped without progress
+                progress?.Report(total);
             }
         }, cancellationToken)));
         return written;

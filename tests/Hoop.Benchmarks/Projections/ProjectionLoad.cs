@@ -1,0 +1,137 @@
+using System.Diagnostics;
+using System.Diagnostics.Metrics;
+using System.Globalization;
+using Hoop.Contracts.Serialization;
+using Hoop.Silo.EventStore;
+using Hoop.Silo.Projections;
+using Hoop.Testing;
+using Microsoft.Extensions.Logging.Abstractions;
+using Npgsql;
+
+namespace Hoop.Benchmarks.Projections;
+
+/// <summary>
+/// Rebuild throughput over a synthetic history, and the daemon's lag under append load.
+/// Prints <c>NAME VALUE UNIT</c> lines. Method: docs/BENCHMARKS.md.
+/// </summary>
+public static class ProjectionLoad
+{
+    public static async Task<int> RunAsync(string[] args, TextWriter output)
+    {
+        var connection = Option(args, "--conn") ?? throw new ArgumentException("--conn is required");
+        var events = long.Parse(Option(args, "--events") ?? "1000000", CultureInfo.InvariantCulture);
+        var seconds = double.Parse(Option(args, "--seconds") ?? "10", CultureInfo.InvariantCulture);
+        var writers = int.Parse(Option(args, "--writers") ?? "8", CultureInfo.InvariantCulture);
+
+        await using var dataSource = EventStoreServiceCollectionExtensions.CreateDataSource(connection);
+        var store = new PostgresEventStore(dataSource, EventTypeRegistry.Default, new EventStoreOptions(), TimeProvider.System,
+            NullLogger<PostgresEventStore>.Instance);
+        var options = new ProjectionOptions { PollInterval = TimeSpan.FromSeconds(1), WorkingHoursStartHour = 8, WorkingHoursEndHour = 18 };
+        IProjection[] projections = [new SessionSummariesProjection(), new AuditLogProjection(), new IdentityActivityProjection(options)];
+        var reader = new ProjectionEventReader(EventTypeRegistry.Default);
+
+        // 1. Synthetic history, sessions of 40 exchanges (about 200 events: one binary COPY each).
+        var run = Guid.NewGuid().ToString("N")[..6];
+        var clock = Stopwatch.StartNew();
+        var written = await new SyntheticHistory(store, $"h{run}", identities: 500).WriteAsync(events, writers: 4, exchangesPerSession: 40);
+        Write(output, "history_events", written, "events");
+        Write(output, "history_events_per_s", written / clock.Elapsed.TotalSeconds, "events/s");
+        await using (var analyze = dataSource.CreateCommand("VACUUM ANALYZE hoop.events"))
+            await analyze.ExecuteNonQueryAsync();
+        var logRows = await ScalarAsync(dataSource, "SELECT count(*) FROM hoop.events");
+
+        // 2. Rebuild each projection from event 0 (no other load), shadow table to swap.
+        var rebuilder = new ProjectionRebuilder(dataSource, projections, reader, options, TimeProvider.System, NullLogger<ProjectionRebuilder>.Instance);
+        var slowest = double.MaxValue;
+        foreach (var projection in projections)
+        {
+            await using var rebuild = await rebuilder.TryBeginAsync(projection, CancellationToken.None)
+                ?? throw new InvalidOperationException($"a rebuild of {projection.Name} is already running");
+            var result = await rebuild.RunAsync(fresh: true, null, CancellationToken.None);
+            var rate = result.EventsThisRun / result.Elapsed.TotalSeconds;
+            slowest = Math.Min(slowest, rate);
+            Write(output, $"rebuild_{projection.Name}_events_per_s", rate, "events/s");
+            Write(output, $"rebuild_{projection.Name}_s", result.Elapsed.TotalSeconds, "s", "F2");
+        }
+
+        Write(output, "rebuild_log_rows", logRows, "events");
+        Write(output, "rebuild_events_per_s", slowest, "events/s");
+
+        // 3. Daemon lag under append load: W writers, each exchange in the gateway's three appends.
+        var lags = new List<double>();
+        var recording = false;
+        using var listener = new MeterListener();
+        listener.InstrumentPublished = (instrument, l) =>
+        {
+            if (instrument.Meter.Name == ProjectionDaemon.MeterName && instrument.Name == ProjectionDaemon.LagInstrument)
+                l.EnableMeasurementEvents(instrument);
+        };
+        listener.SetMeasurementEventCallback<double>((_, value, _, _) =>
+        {
+            if (Volatile.Read(ref recording))
+                lock (lags) lags.Add(value);
+        });
+        listener.Start();
+
+        using var daemon = new ProjectionDaemon(dataSource, projections, reader, options, TimeProvider.System,
+            NullLogger<ProjectionDaemon>.Instance, "bench");
+        await daemon.StartAsync(CancellationToken.None);
+        await daemon.Listening;
+
+        var load = new SyntheticHistory(store, $"l{run}");
+        long appended = 0;
+        using var stop = new CancellationTokenSource();
+        var warmup = TimeSpan.FromSeconds(Math.Min(2, seconds / 4));
+        var loadClock = Stopwatch.StartNew();
+        var tasks = Enumerable.Range(0, writers).Select(w => Task.Run(async () =>
+        {
+            for (var s = 0; !stop.IsCancellationRequested; s++)
+            {
+                long version = 0;
+                for (var x = 0; x < 50 && !stop.IsCancellationRequested; x++)
+                {
+                    var count = await load.AppendExchangeAsync($"l{run}-w{w}-s{s}", $"l{run}-user{w}", version, $"x{x}");
+                    version += count;
+                    if (loadClock.Elapsed > warmup)
+                        Interlocked.Add(ref appended, count);
+                }
+            }
+        })).ToArray();
+
+        await Task.Delay(warmup);
+        Volatile.Write(ref recording, true);
+        await Task.Delay(TimeSpan.FromSeconds(seconds));
+        Volatile.Write(ref recording, false);
+        var loadSeconds = loadClock.Elapsed.TotalSeconds - warmup.TotalSeconds;
+        await stop.CancelAsync();
+        await Task.WhenAll(tasks);
+        await daemon.StopAsync(CancellationToken.None);
+
+        double[] sorted;
+        lock (lags) sorted = lags.Order().ToArray();
+        if (sorted.Length == 0)
+            throw new InvalidOperationException("the daemon applied nothing during the load");
+        Write(output, "projection_load_events_per_s", appended / loadSeconds, "events/s");
+        Write(output, "projection_lag_samples", sorted.Length, "events");
+        Write(output, "projection_lag_p50_ms", Percentile(sorted, 0.50), "ms", "F1");
+        Write(output, "projection_lag_p99_ms", Percentile(sorted, 0.99), "ms", "F1");
+        return 0;
+    }
+
+    private static double Percentile(double[] sorted, double p) => sorted[Math.Min(sorted.Length - 1, (int)(p * sorted.Length))];
+
+    private static async Task<long> ScalarAsync(NpgsqlDataSource dataSource, string sql)
+    {
+        await using var command = dataSource.CreateCommand(sql);
+        return (long)(await command.ExecuteScalarAsync())!;
+    }
+
+    private static void Write(TextWriter output, string name, double value, string unit, string format = "F0") =>
+        output.WriteLine(string.Create(CultureInfo.InvariantCulture, $"{name} {value.ToString(format, CultureInfo.InvariantCulture)} {unit}"));
+
+    private static string? Option(string[] args, string name)
+    {
+        var i = Array.IndexOf(args, name);
+        return i >= 0 && i + 1 < args.Length ? args[i + 1] : null;
+    }
+}
