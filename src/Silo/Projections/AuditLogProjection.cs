@@ -1,3 +1,4 @@
+using System.Collections.Frozen;
 using System.Globalization;
 using Hoop.Contracts.Events;
 using Npgsql;
@@ -17,11 +18,11 @@ public sealed class AuditLogProjection : IProjection
     public const string ProjectionName = "audit_log";
 
     /// <summary>The kinds of entries, as stored in <c>audit_log.kind</c>.</summary>
-    public static readonly IReadOnlySet<string> Kinds = new HashSet<string>(StringComparer.Ordinal)
+    public static readonly FrozenSet<string> Kinds = new[]
     {
         "request_blocked", "approval_requested", "approval_granted", "approval_denied", "approval_expired",
         "identity_revoked", "identity_restored", "access_denied", "risk_signal",
-    };
+    }.ToFrozenSet(StringComparer.Ordinal);
 
     private const string Insert = """
         INSERT INTO {0} (seq, at, kind, identity, actor, reason, rule, connection, session_id, exchange_id, approval_id, stream_id)

@@ -31,8 +31,11 @@ public sealed record ProjectionOptions
     /// <summary>Hour (1-24) at which the working day ends (exclusive).</summary>
     public int? WorkingHoursEndHour { get; init; }
 
-    /// <summary>Working days. Default Monday to Friday.</summary>
-    public DayOfWeek[] WorkingDays { get; init; } =
+    /// <summary>Working days (e.g. <c>["Monday", "Tuesday"]</c>). Unset: Monday to Friday.</summary>
+    /// <remarks>No default array here: the configuration binder would append configured days to it.</remarks>
+    public DayOfWeek[]? WorkingDays { get; init; }
+
+    private static readonly DayOfWeek[] Weekdays =
         [DayOfWeek.Monday, DayOfWeek.Tuesday, DayOfWeek.Wednesday, DayOfWeek.Thursday, DayOfWeek.Friday];
 
     /// <summary>Time zone of the working hours (IANA or Windows id). Default UTC.</summary>
@@ -77,6 +80,6 @@ public sealed record ProjectionOptions
         if (WorkingHoursStartHour is not { } start || WorkingHoursEndHour is not { } end)
             return null;
         var local = TimeZoneInfo.ConvertTime(hourUtc, TimeZoneInfo.FindSystemTimeZoneById(WorkingHoursTimeZone));
-        return !WorkingDays.Contains(local.DayOfWeek) || local.Hour < start || local.Hour >= end;
+        return !(WorkingDays ?? Weekdays).Contains(local.DayOfWeek) || local.Hour < start || local.Hour >= end;
     }
 }

@@ -6,7 +6,7 @@ using Npgsql;
 namespace Hoop.Silo.Projections;
 
 /// <summary>Rebuilds started over HTTP: run in the background on this silo, cancelled when it stops.</summary>
-public sealed partial class ProjectionRebuilds(ProjectionRebuilder rebuilder, ILogger<ProjectionRebuilds> logger) : IAsyncDisposable
+public sealed partial class ProjectionRebuilds(ProjectionRebuilder rebuilder, ILogger<ProjectionRebuilds> logger) : IAsyncDisposable, IDisposable
 {
     private readonly CancellationTokenSource _stopping = new();
     private readonly ConcurrentDictionary<string, Task> _running = new(StringComparer.Ordinal);
@@ -58,8 +58,10 @@ public sealed partial class ProjectionRebuilds(ProjectionRebuilder rebuilder, IL
     {
         await _stopping.CancelAsync();
         await Task.WhenAll(_running.Values);
-        _stopping.Dispose();
     }
+
+    /// <summary>Cancels running rebuilds without waiting (a container disposed synchronously).</summary>
+    public void Dispose() => _stopping.Cancel();
 
     [LoggerMessage(EventId = 4201, Level = LogLevel.Warning, Message = "Rebuild of {Projection} stopped with the silo; start it again to resume")]
     private static partial void LogInterrupted(ILogger logger, string projection);
