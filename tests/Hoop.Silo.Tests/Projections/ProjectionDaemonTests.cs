@@ -95,4 +95,48 @@ public sealed class ProjectionDaemonTests(ProjectionFixture db) : IClassFixture<
             await firstSource.DisposeAsync();
         }
     }
+
+    [Fact]
+    public async Task When_the_leaders_connection_is_killed_a_leader_is_back_within_seconds_and_nothing_is_applied_twice()
+    {
+        var options = ProjectionFixture.Options(batchSize: 100);
+        var history = new SyntheticHistory(db.CreateStore(), "crash");
+        var random = new Random(13);
+        var (first, firstSource) = await db.StartDaemonAsync("crash-1", options);
+        var (second, secondSource) = await db.StartDaemonAsync("crash-2", options);
+        try
+        {
+            for (var i = 0; i < 20; i++)
+                await history.AppendSessionAsync($"crash-a{i}", random, 5);
+            await db.WaitCaughtUpAsync(AuditLogProjection.ProjectionName);
+
+            // The backend holding the leader lock dies, as when a silo's host vanishes.
+            var killed = await db.ScalarAsync($"""
+                SELECT count(pg_terminate_backend(pid)) FROM pg_locks
+                WHERE locktype = 'advisory' AND granted AND classid = {0x486F_7050}
+                  AND database = (SELECT oid FROM pg_database WHERE datname = current_database())
+                """);
+            Assert.Equal(Names.Length, killed);
+            for (var i = 0; i < 20; i++)
+                await history.AppendSessionAsync($"crash-b{i}", random, 5);
+
+            var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(5);
+            foreach (var name in Names)
+                await db.WaitCaughtUpAsync(name, deadline - DateTime.UtcNow);
+            foreach (var name in Names)
+                Assert.True(first.IsLeader(name) ^ second.IsLeader(name), $"{name}: exactly one leader again");
+            Assert.Equal(await HandledEventsAsync(AuditLogProjection.ProjectionName), await db.ScalarAsync("SELECT count(*) FROM hoop.audit_log"));
+            Assert.Equal(await db.ScalarAsync("SELECT count(*) FROM hoop.events WHERE type = 'ExchangeStarted'"),
+                await db.ScalarAsync("SELECT sum(exchanges) FROM hoop.session_summaries"));
+        }
+        finally
+        {
+            await second.StopAsync(CancellationToken.None);
+            second.Dispose();
+            await secondSource.DisposeAsync();
+            await first.StopAsync(CancellationToken.None);
+            first.Dispose();
+            await firstSource.DisposeAsync();
+        }
+    }
 }
