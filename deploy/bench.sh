@@ -5,7 +5,7 @@
 #
 #   deploy/bench.sh                 full run (about 4 minutes of measurement, plus micro-benchmarks)
 #   deploy/bench.sh --quick         short run (seconds per scenario), no micro-benchmarks
-#   deploy/bench.sh --only gateway  only that section: append, silo, mask or gateway (repeatable)
+#   deploy/bench.sh --only gateway  only that section: append, silo, projections, mask or gateway (repeatable)
 #
 # Event store and silo: its own PostgreSQL with default (durable) settings in .data/bench-pg
 # on 127.0.0.1:5545, fresh each run, stopped at the end.
@@ -25,7 +25,7 @@ while (($# > 0)); do
     case "$1" in
         --quick) quick=true ;;
         --only)
-            [[ $# -ge 2 && "$2" =~ ^(append|silo|mask|gateway)$ ]] || hoop_die "--only needs append, silo, mask or gateway"
+            [[ $# -ge 2 && "$2" =~ ^(append|silo|projections|mask|gateway)$ ]] || hoop_die "--only needs append, silo, projections, mask or gateway"
             only+=("$2")
             shift
             ;;
@@ -90,7 +90,7 @@ trap 'exit 130' INT TERM
 
 hoop_info "Machine: $(nproc) cores, $(awk '/MemTotal/ { printf "%.0f GiB", $2 / 1048576 }' /proc/meminfo), $(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n 1)"
 
-if wanted append || wanted silo; then
+if wanted append || wanted silo || wanted projections; then
     hoop_pg_stop "$PG_DIR" >/dev/null
     rm -rf "$PG_DIR"
     hoop_pg_start "$PG_DIR" "$PG_PORT" >>"$log"
@@ -112,6 +112,16 @@ if wanted silo; then
     $quick && calls=500 && approvals=10
     dotnet "$BENCH_DLL" silo --conn "$conn" \
         --policy "$HOOP_ROOT/deploy/config/policy.json" --calls "$calls" --approvals "$approvals" | tee -a "$log"
+fi
+
+if wanted projections; then
+    # A synthetic history (1M events; 200k with --quick), each projection rebuilt from event 0,
+    # then the daemon's lag while 16 writers append exchanges as the gateway does.
+    history=1000000
+    lag_seconds=10
+    $quick && history=200000 && lag_seconds=3
+    hoop_info "Projections: ${history} events of history, rebuilds, daemon lag under load (${lag_seconds}s)"
+    dotnet "$BENCH_DLL" projections --conn "$conn" --events "$history" --seconds "$lag_seconds" --writers 16 | tee -a "$log"
 fi
 
 if wanted mask; then

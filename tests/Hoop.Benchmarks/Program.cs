@@ -2,14 +2,17 @@ using BenchmarkDotNet.Running;
 using Hoop.Benchmarks.EventStore;
 using Hoop.Benchmarks.Gateway;
 using Hoop.Benchmarks.Masking;
+using Hoop.Benchmarks.Projections;
 using Hoop.Benchmarks.Silo;
 
 // hoop benchmarks:
 //   append --conn CONNSTR [--seconds N]   load figures for the event store (deploy/bench.sh)
 //   silo --conn CONNSTR --policy FILE     grain call round trip and cross-silo approval release
+//   projections --conn CONNSTR [--events N] [--seconds N] [--writers W]
+//                                         synthetic history, rebuild throughput, daemon lag under load
 //   gateway --direct URL --gateway URL [--nginx URL] --agent-token JWT --upstream-key KEY [--seconds N] [--connections 32]
 //                                         the same requests direct, through nginx and through the gateway
-//   streams --gateway URL --agent-token JWT --pid PID [--streams 1000] [--chunk-delay-ms 250]
+//   streams --gateway URL --agent-token JWT --pid PID [--streams 1000] [--chunk-delay-ms 1000] [--ramp-ms 10000]
 //                                         gateway RSS with that many slow streams open at once
 //   mask [--seconds N]                   masking throughput (MB/s) and added time per streamed chunk, one thread
 //   micro [BenchmarkDotNet args]          BenchmarkDotNet micro-benchmarks
@@ -18,6 +21,7 @@ return args.FirstOrDefault() switch
     "append" => await AppendLoad.RunAsync(args[1..], Console.Out),
     "silo" => await SiloLoad.RunAsync(args[1..], Console.Out),
     "gateway" => await GatewayLoad.RunAsync(args[1..], Console.Out),
+    "projections" => await ProjectionLoad.RunAsync(args[1..], Console.Out),
     "mask" => await MaskLoad.RunAsync(args[1..], Console.Out),
     "streams" => await StreamsLoad.RunAsync(args[1..], Console.Out),
     "micro" => RunMicro(args[1..]),
@@ -32,6 +36,6 @@ static int RunMicro(string[] args)
 
 static int Usage()
 {
-    Console.Error.WriteLine("usage: Hoop.Benchmarks append --conn CONNSTR [--seconds N] | silo --conn CONNSTR --policy FILE | gateway --direct URL --gateway URL [--nginx URL] --agent-token JWT --upstream-key KEY [--seconds N] [--connections 32] (gateway --help for more) | streams --gateway URL --agent-token JWT --pid PID [--streams 1000] | mask [--seconds N] | micro [BenchmarkDotNet args]");
+    Console.Error.WriteLine("usage: Hoop.Benchmarks append --conn CONNSTR [--seconds N] | silo --conn CONNSTR --policy FILE | projections --conn CONNSTR [--events N] [--seconds N] | gateway --direct URL --gateway URL [--nginx URL] --agent-token JWT --upstream-key KEY [--seconds N] [--connections 32] (gateway --help for more) | streams --gateway URL --agent-token JWT --pid PID [--streams 1000] | mask [--seconds N] | micro [BenchmarkDotNet args]");
     return 2;
 }

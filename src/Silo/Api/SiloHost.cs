@@ -6,6 +6,7 @@ using Hoop.Contracts.Serialization;
 using Hoop.Silo.Cli;
 using Hoop.Silo.Grains;
 using Hoop.Silo.Policy;
+using Hoop.Silo.Projections;
 using Hoop.Silo.EventStore;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
@@ -29,6 +30,7 @@ public static class SiloHost
         builder.Services.AddHoopEventStore(builder.Configuration);
         builder.Services.AddHoopPolicy(builder.Configuration);
         builder.Services.AddHoopGrains(builder.Configuration);
+        builder.Services.AddHoopProjections(builder.Configuration);
         builder.Services.AddProblemDetails();
         builder.Services.AddExceptionHandler<SiloExceptionHandler>();
         builder.Services.AddHoopSiloAuth(builder.Configuration);
@@ -51,6 +53,7 @@ public static class SiloHost
         app.MapSlackInteractions();
         app.MapInternalEndpoints();
         app.MapApiEndpoints();
+        app.MapProjectionEndpoints();
         return app;
     }
 

@@ -3,6 +3,7 @@ using Hoop.Contracts.EventStore;
 using Hoop.Silo.Api;
 using Hoop.Silo.EventStore;
 using Hoop.Silo.EventStore.Migrations;
+using Hoop.Silo.Projections;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
@@ -12,7 +13,7 @@ using Npgsql;
 namespace Hoop.Silo.Cli;
 
 /// <summary>
-/// <c>hoop-silo serve|migrate|verify|timeline ID</c>. Exit codes: 0 done, 1 the check failed
+/// <c>hoop-silo serve|migrate|verify|rebuild NAME|timeline ID</c>. Exit codes: 0 done, 1 the check failed
 /// or nothing was found, 2 bad usage, bad configuration or the database is unusable.
 /// </summary>
 public static class SiloCli
@@ -27,6 +28,8 @@ public static class SiloCli
           serve            run the silo (HTTP API; default when no command is given)
           migrate          apply pending schema migrations to ConnectionStrings:Hoop
           verify           recompute every event hash chain and report the first broken link
+          rebuild NAME     rebuild projection NAME from event 0 while the silos keep serving, then swap
+                           it in (resumes an interrupted rebuild; --fresh starts over)
           timeline ID      print session ID's events in order
 
         Configuration comes from appsettings.json, environment variables (ConnectionStrings__Hoop,
@@ -48,6 +51,10 @@ public static class SiloCli
                     return await WithServicesAsync(rest, sp => MigrateAsync(sp, stdout, cancellationToken));
                 case "verify":
                     return await WithServicesAsync(rest, sp => VerifyAsync(sp, stdout, stderr, cancellationToken));
+                case "rebuild" when rest.Length > 0 && !rest[0].StartsWith('-'):
+                    var fresh = rest[1..].Contains("--fresh");
+                    return await WithServicesAsync(rest[1..].Where(a => a != "--fresh").ToArray(),
+                        sp => RebuildAsync(sp, rest[0], fresh, stdout, stderr, cancellationToken));
                 case "timeline" when rest.Length > 0 && !rest[0].StartsWith('-'):
                     return await WithServicesAsync(rest[1..], sp => TimelineAsync(sp, rest[0], stdout, stderr, cancellationToken));
                 case "help" or "--help" or "-h":
@@ -77,6 +84,7 @@ public static class SiloCli
         builder.Logging.ClearProviders();
         builder.Logging.AddSimpleConsole(o => o.SingleLine = true).SetMinimumLevel(LogLevel.Warning);
         builder.Services.AddHoopEventStore(builder.Configuration);
+        builder.Services.AddHoopProjections(builder.Configuration, runDaemon: false);
         await using var services = builder.Services.BuildServiceProvider();
         return await run(services);
     }
@@ -97,10 +105,10 @@ public static class SiloCli
             return problem;
 
         var store = services.GetRequiredService<IEventStore>();
-        var progress = new Progress<VerificationProgress>(p =>
-            stderr.Write(string.Create(CultureInfo.InvariantCulture, $"\rverified {p.EventsChecked:N0} / {p.EventsTotal:N0} events")));
-        var result = await store.VerifyAsync(progress, cancellationToken);
-        stderr.WriteLine();
+        var bar = new ProgressBar(stderr, ProgressBar.IsTerminal(stderr), services.GetRequiredService<TimeProvider>(), "verify");
+        var result = await store.VerifyAsync(new SyncProgress<VerificationProgress>(p => bar.Report(p.EventsChecked, p.EventsTotal)), cancellationToken);
+        bar.Report(result.EventsChecked, result.EventsChecked, force: true);
+        bar.Finish();
 
         if (result.FirstBroken is { } broken)
         {
@@ -111,6 +119,41 @@ public static class SiloCli
 
         stdout.WriteLine($"OK: {result.StreamsChecked} streams, {result.EventsChecked} events; every hash chain verifies.");
         return Ok;
+    }
+
+    private static async Task<int> RebuildAsync(
+        IServiceProvider services, string name, bool fresh, TextWriter stdout, TextWriter stderr, CancellationToken cancellationToken)
+    {
+        if (await RequireCurrentSchemaAsync(services, stderr, cancellationToken) is { } problem)
+            return problem;
+
+        var rebuilder = services.GetRequiredService<ProjectionRebuilder>();
+        if (rebuilder.Find(name) is not { } projection)
+        {
+            stderr.WriteLine($"hoop-silo: no projection '{name}'; known: {string.Join(", ", rebuilder.Projections.Select(p => p.Name))}.");
+            return Unusable;
+        }
+
+        await using var rebuild = await rebuilder.TryBeginAsync(projection, cancellationToken);
+        if (rebuild is null)
+        {
+            stderr.WriteLine($"hoop-silo: a rebuild of '{name}' is already running (see GET /api/projections).");
+            return Failed;
+        }
+
+        var bar = new ProgressBar(stderr, ProgressBar.IsTerminal(stderr), services.GetRequiredService<TimeProvider>(), $"rebuild {name}");
+        var result = await rebuild.RunAsync(fresh,
+            new SyncProgress<RebuildProgress>(p => bar.Report(p.EventsDone, p.EventsTotal, p.EventsAtStart, force: p.Swapped)), cancellationToken);
+        bar.Finish();
+        stdout.WriteLine(string.Create(CultureInfo.InvariantCulture,
+            $"OK: {name} rebuilt{(result.Resumed ? " (resumed)" : "")} and swapped in: {result.EventsDone:N0} events, checkpoint {result.Position}, {result.Elapsed.TotalSeconds:F1} s ({result.EventsThisRun / Math.Max(result.Elapsed.TotalSeconds, 0.001):N0} events/s)."));
+        return Ok;
+    }
+
+    /// <summary>An <see cref="IProgress{T}"/> that reports on the caller's thread (Progress&lt;T&gt; posts to the pool, out of order).</summary>
+    private sealed class SyncProgress<T>(Action<T> report) : IProgress<T>
+    {
+        public void Report(T value) => report(value);
     }
 
     private static async Task<int> TimelineAsync(

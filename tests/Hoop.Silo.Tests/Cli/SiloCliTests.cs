@@ -119,6 +119,33 @@ public sealed class SiloCliTests(PostgresFixture db) : IClassFixture<PostgresFix
     }
 
     [Fact]
+    public async Task Rebuild_shows_progress_as_plain_lines_and_swaps_the_projection_in()
+    {
+        await using var own = new IsolatedDatabase(db);
+        var store = await own.StoreAsync();
+        var history = new SyntheticHistory(store, "cli");
+        var random = new Random(2);
+        for (var i = 0; i < 20; i++)
+            await history.AppendSessionAsync($"cli-{i}", random, 10);
+        var connection = $"--ConnectionStrings:Hoop={own.ConnectionString}";
+
+        var rebuild = await Run("rebuild", "session_summaries", connection, "--Hoop:Projections:RebuildBatchSize=100");
+        var unknown = await Run("rebuild", "nope", connection);
+        var verify = await Run("verify", connection);
+
+        Assert.Equal(SiloCli.Ok, rebuild.Code);
+        Assert.Contains("OK: session_summaries rebuilt and swapped in", rebuild.Out, StringComparison.Ordinal);
+        Assert.Matches(@"rebuild session_summaries: +[0-9,]+ / [0-9,]+ events +\d+% +[0-9,]+ events/s +ETA ", rebuild.Err);
+        Assert.DoesNotContain("\r", rebuild.Err, StringComparison.Ordinal);
+        await using (var count = (await own.RawDataSourceAsync()).CreateCommand("SELECT count(*) FROM hoop.session_summaries"))
+            Assert.Equal(20L, await count.ExecuteScalarAsync());
+        Assert.Equal(SiloCli.Unusable, unknown.Code);
+        Assert.Contains("known: session_summaries, audit_log, identity_activity", unknown.Err, StringComparison.Ordinal);
+        Assert.Equal(SiloCli.Ok, verify.Code);
+        Assert.Matches(@"verify: +[0-9,]+ / [0-9,]+ events", verify.Err);
+    }
+
+    [Fact]
     public async Task Unknown_command_prints_usage_and_exit_code_two()
     {
         var (code, _, err) = await Run("frobnicate");

@@ -64,6 +64,63 @@ public static class SchemaMigrations
             );
             CREATE INDEX reminders_due ON hoop.reminders (due_at);
             """),
+        new(3, "projections", """
+            -- Read models kept by the projection daemon (src/Silo/Projections), each written in
+            -- the same transaction as its checkpoint in projection_progress. Index names are
+            -- left to PostgreSQL: a rebuild copies a table with LIKE ... INCLUDING ALL and
+            -- renames the copy in, so fixed names would collide.
+            CREATE TABLE hoop.session_summaries (
+                session_id        text        PRIMARY KEY,
+                identity          text,
+                connection        text,
+                started_at        timestamptz NOT NULL,
+                last_activity_at  timestamptz NOT NULL,
+                exchanges         integer     NOT NULL DEFAULT 0,
+                blocked           integer     NOT NULL DEFAULT 0,
+                approvals         integer     NOT NULL DEFAULT 0,
+                masks             integer     NOT NULL DEFAULT 0,
+                input_tokens      bigint      NOT NULL DEFAULT 0,
+                output_tokens     bigint      NOT NULL DEFAULT 0,
+                status            text        NOT NULL DEFAULT 'open',
+                closed_reason     text
+            );
+            CREATE INDEX ON hoop.session_summaries (started_at DESC, session_id DESC);
+            CREATE INDEX ON hoop.session_summaries (identity, started_at DESC, session_id DESC);
+
+            -- One row per decision event; seq is the event's, so an event cannot be entered twice.
+            CREATE TABLE hoop.audit_log (
+                seq          bigint      PRIMARY KEY,
+                at           timestamptz NOT NULL,
+                kind         text        NOT NULL,
+                identity     text,
+                actor        text,
+                reason       text,
+                rule         text,
+                connection   text,
+                session_id   text,
+                exchange_id  text,
+                approval_id  text,
+                stream_id    text        NOT NULL
+            );
+            CREATE INDEX ON hoop.audit_log (identity, seq DESC);
+            CREATE INDEX ON hoop.audit_log (approval_id) WHERE approval_id IS NOT NULL;
+
+            -- outside_working_hours is null while Hoop:Projections:WorkingHours is not configured.
+            CREATE TABLE hoop.identity_activity (
+                identity               text        NOT NULL,
+                hour                   timestamptz NOT NULL,
+                requests               bigint      NOT NULL DEFAULT 0,
+                input_tokens           bigint      NOT NULL DEFAULT 0,
+                output_tokens          bigint      NOT NULL DEFAULT 0,
+                blocked                bigint      NOT NULL DEFAULT 0,
+                outside_working_hours  boolean,
+                PRIMARY KEY (identity, hour)
+            );
+
+            ALTER TABLE hoop.projection_progress
+                ADD COLUMN events_done bigint NOT NULL DEFAULT 0,
+                ADD COLUMN owner       text;
+            """),
     ];
 
     public static int Latest => All[^1].Version;

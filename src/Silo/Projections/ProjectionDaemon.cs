@@ -1,0 +1,276 @@
+using System.Collections.Concurrent;
+using System.Diagnostics.Metrics;
+using Hoop.Contracts.EventStore;
+using Hoop.Silo.EventStore;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+using Npgsql;
+
+namespace Hoop.Silo.Projections;
+
+/// <summary>
+/// Keeps every projection up to date on this silo, Marten's async daemon reduced to what Hoop
+/// needs. Per projection, the silo holding its session advisory lock is the leader and the
+/// only one applying it; the others retry the lock, so when the leader dies (its connection
+/// drops, releasing the lock) another takes over from the checkpoint. The leader reads the
+/// log after its checkpoint in safe order, applies each batch in the transaction that moves
+/// the checkpoint (refusing if the checkpoint moved under it), and once caught up waits for a
+/// <c>hoop_events</c> notification or the poll interval.
+/// </summary>
+public sealed partial class ProjectionDaemon : BackgroundService
+{
+    /// <summary>The meter's name (<c>System.Diagnostics.Metrics</c>).</summary>
+    public const string MeterName = "Hoop.Silo";
+
+    /// <summary>Histogram of milliseconds from an event's append to the commit of its projection, per projection.</summary>
+    public const string LagInstrument = "hoop.projection.lag";
+
+    private readonly NpgsqlDataSource _dataSource;
+    private readonly IReadOnlyList<IProjection> _projections;
+    private readonly ProjectionEventReader _reader;
+    private readonly ProjectionOptions _options;
+    private readonly TimeProvider _time;
+    private readonly ILogger _logger;
+    private readonly Meter? _ownMeter;
+    private readonly Histogram<double> _lag;
+    private readonly ConcurrentDictionary<string, WorkerState> _states = new(StringComparer.Ordinal);
+    private readonly WakeSignal[] _signals;
+    private readonly TaskCompletionSource _listening = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+    public ProjectionDaemon(
+        NpgsqlDataSource dataSource,
+        IEnumerable<IProjection> projections,
+        ProjectionEventReader reader,
+        ProjectionOptions options,
+        TimeProvider time,
+        ILogger<ProjectionDaemon> logger,
+        string owner,
+        IMeterFactory? meters = null)
+    {
+        _dataSource = dataSource;
+        _projections = projections.ToList();
+        _reader = reader;
+        _options = options;
+        _time = time;
+        _logger = logger;
+        Owner = owner;
+        var meter = meters?.Create(MeterName) ?? (_ownMeter = new Meter(MeterName));
+        _lag = meter.CreateHistogram<double>(LagInstrument, "ms", "From an event's append to the commit of its projection");
+        _signals = _projections.Select(_ => new WakeSignal()).ToArray();
+        foreach (var projection in _projections)
+            _states[projection.Name] = new WorkerState();
+    }
+
+    /// <summary>This daemon's name in <c>projection_progress.owner</c>.</summary>
+    public string Owner { get; }
+
+    /// <summary>Completes once the first LISTEN is in place.</summary>
+    public Task Listening => _listening.Task;
+
+    /// <summary>Whether this daemon currently leads <paramref name="projection"/>.</summary>
+    public bool IsLeader(string projection) => _states.TryGetValue(projection, out var s) && s.IsLeader;
+
+    /// <summary>Events of <paramref name="projection"/> this daemon has applied (committed) since it started.</summary>
+    public long Applied(string projection) => _states.TryGetValue(projection, out var s) ? Interlocked.Read(ref s.Applied) : 0;
+
+    /// <summary>Wakes every caught-up leader now (as a notification would).</summary>
+    public void Wake()
+    {
+        foreach (var signal in _signals)
+            signal.Set();
+    }
+
+    protected override Task ExecuteAsync(CancellationToken stoppingToken)
+    {
+        var work = new List<Task> { ListenAsync(stoppingToken) };
+        for (var i = 0; i < _projections.Count; i++)
+        {
+            var (projection, signal) = (_projections[i], _signals[i]);
+            work.Add(Task.Run(() => RunAsync(projection, signal, stoppingToken), CancellationToken.None));
+        }
+
+        return Task.WhenAll(work);
+    }
+
+    public override void Dispose()
+    {
+        base.Dispose();
+        _ownMeter?.Dispose();
+    }
+
+    private async Task RunAsync(IProjection projection, WakeSignal signal, CancellationToken stoppingToken)
+    {
+        var state = _states[projection.Name];
+        var types = projection.EventTypes.ToArray();
+        while (!stoppingToken.IsCancellationRequested)
+        {
+            NpgsqlConnection? connection = null;
+            try
+            {
+                connection = await _dataSource.OpenConnectionAsync(stoppingToken);
+                while (!await ProjectionLocks.TryLockAsync(connection, ProjectionLocks.LeaderClass, projection.Name, stoppingToken))
+                    await Task.Delay(_options.LeaderRetryInterval, _time, stoppingToken);
+
+                state.IsLeader = true;
+                LogLeader(_logger, projection.Name, Owner);
+                await ProjectionProgress.EnsureAsync(connection, projection.Name, "live", stoppingToken);
+                var position = (await ProjectionProgress.ReadAsync(connection, projection.Name, forUpdate: false, stoppingToken))!.Value.Position;
+                await LeadAsync(connection, projection, types, position, state, signal, stoppingToken);
+            }
+            catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
+            {
+                break;
+            }
+            catch (Exception e) when (e is NpgsqlException or TimeoutException or InvalidOperationException or IOException
+                                          or EventStoreUnavailableException or InvalidDataException)
+            {
+                LogFailed(_logger, projection.Name, e);
+                await ReleaseAsync(connection, projection, state);
+                connection = null;
+                try
+                {
+                    await Task.Delay(_options.LeaderRetryInterval, _time, stoppingToken);
+                }
+                catch (OperationCanceledException)
+                {
+                    break;
+                }
+            }
+            finally
+            {
+                await ReleaseAsync(connection, projection, state);
+            }
+        }
+    }
+
+    private async Task LeadAsync(
+        NpgsqlConnection connection, IProjection projection, string[] types, GlobalPosition position, WorkerState state,
+        WakeSignal signal, CancellationToken stoppingToken)
+    {
+        var table = $"hoop.{projection.Name}";
+        var backoff = TimeSpan.FromMilliseconds(2);
+        while (!stoppingToken.IsCancellationRequested)
+        {
+            var page = await _reader.ReadAsync(connection, position, _options.BatchSize, types, stoppingToken);
+            if (page.Scanned == 0)
+            {
+                // Caught up. A notification may name events not yet readable (an older
+                // transaction is still in flight), so re-read soon after one, backing off.
+                if (await signal.WaitAsync(backoff < _options.PollInterval ? backoff : _options.PollInterval, _time, stoppingToken))
+                    backoff = TimeSpan.FromMilliseconds(2);
+                else
+                    backoff *= 2;
+                continue;
+            }
+
+            var moved = await ProjectionProgress.ApplyAsync(
+                connection, projection, projection.Name, table, position, page, "live", Owner, stoppingToken);
+            if (moved is { } actual)
+            {
+                // A rebuild swapped in (or another writer moved the checkpoint): go on from there.
+                LogCheckpointMoved(_logger, projection.Name, position.ToString(), actual.ToString());
+                position = actual;
+                continue;
+            }
+
+            var now = _time.GetUtcNow();
+            foreach (var e in page.Events)
+                _lag.Record((now - e.At).TotalMilliseconds, new KeyValuePair<string, object?>("projection", projection.Name));
+            Interlocked.Add(ref state.Applied, page.Events.Count);
+            position = page.Next;
+            backoff = TimeSpan.FromMilliseconds(2);
+        }
+    }
+
+    private async Task ReleaseAsync(NpgsqlConnection? connection, IProjection projection, WorkerState state)
+    {
+        var held = state.IsLeader;
+        state.IsLeader = false;
+        await ProjectionLocks.ReleaseAsync(connection, ProjectionLocks.LeaderClass, projection.Name, held);
+    }
+
+    private async Task ListenAsync(CancellationToken stoppingToken)
+    {
+        var delay = TimeSpan.FromMilliseconds(100);
+        while (!stoppingToken.IsCancellationRequested)
+        {
+            try
+            {
+                await using var connection = await _dataSource.OpenConnectionAsync(stoppingToken);
+                connection.Notification += (_, _) => Wake();
+                await using (var listen = new NpgsqlCommand($"LISTEN {PostgresEventStore.NotificationChannel}", connection))
+                    await listen.ExecuteNonQueryAsync(stoppingToken);
+                _listening.TrySetResult();
+                Wake();
+                delay = TimeSpan.FromMilliseconds(100);
+                while (!stoppingToken.IsCancellationRequested)
+                    await connection.WaitAsync(stoppingToken);
+            }
+            catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
+            {
+                break;
+            }
+            catch (Exception e) when (e is NpgsqlException or TimeoutException or IOException or InvalidOperationException)
+            {
+                LogListenLost(_logger, e);
+                try
+                {
+                    await Task.Delay(delay, _time, stoppingToken);
+                }
+                catch (OperationCanceledException)
+                {
+                    break;
+                }
+
+                delay = TimeSpan.FromMilliseconds(Math.Min(delay.TotalMilliseconds * 2, 5000));
+            }
+        }
+    }
+
+    private sealed class WorkerState
+    {
+        public volatile bool IsLeader;
+        public long Applied;
+    }
+
+    [LoggerMessage(EventId = 4001, Level = LogLevel.Information, Message = "Projection {Projection}: {Owner} is now the leader")]
+    private static partial void LogLeader(ILogger logger, string projection, string owner);
+
+    [LoggerMessage(EventId = 4002, Level = LogLevel.Warning, Message = "Projection {Projection} failed; retrying")]
+    private static partial void LogFailed(ILogger logger, string projection, Exception exception);
+
+    [LoggerMessage(EventId = 4003, Level = LogLevel.Information,
+        Message = "Projection {Projection}: checkpoint moved from {Expected} to {Actual} (a rebuild swapped in); going on from there")]
+    private static partial void LogCheckpointMoved(ILogger logger, string projection, string expected, string actual);
+
+    [LoggerMessage(EventId = 4004, Level = LogLevel.Warning, Message = "Lost the projections' hoop_events LISTEN connection; polling until it is back")]
+    private static partial void LogListenLost(ILogger logger, Exception exception);
+}
+
+/// <summary>An auto-reset wake-up: <see cref="Set"/> releases the next (or current) <see cref="WaitAsync"/> once.</summary>
+internal sealed class WakeSignal
+{
+    private TaskCompletionSource _tcs = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+    public void Set() => Volatile.Read(ref _tcs).TrySetResult();
+
+    /// <summary>True when woken, false when <paramref name="timeout"/> passed first.</summary>
+    public async Task<bool> WaitAsync(TimeSpan timeout, TimeProvider time, CancellationToken cancellationToken)
+    {
+        var current = Volatile.Read(ref _tcs);
+        if (!current.Task.IsCompleted)
+        {
+            try
+            {
+                await current.Task.WaitAsync(timeout, time, cancellationToken);
+            }
+            catch (TimeoutException)
+            {
+                return false;
+            }
+        }
+
+        Interlocked.CompareExchange(ref _tcs, new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously), current);
+        return true;
+    }
+}
