@@ -39,6 +39,9 @@ public sealed class StackHarness : IAsyncDisposable
     /// <summary>The fake Slack the silos post approvals to (users U0SECURITY = sam in security, U0ALICE = alice in agents).</summary>
     public FakeSlack Slack { get; }
 
+    /// <summary>The log lines (Information and above) of every silo and gateway of the stack.</summary>
+    public CapturedLogs Logs { get; } = new();
+
     public IReadOnlyList<Uri> SiloUrls => _silos.Select(s => new Uri(s.Urls.First())).ToList();
 
     public IReadOnlyList<Uri> GatewayUrls => _gateways.Select(g => new Uri(g.Urls.First())).ToList();
@@ -111,7 +114,7 @@ public sealed class StackHarness : IAsyncDisposable
 
             for (var i = 0; i < silos; i++)
             {
-                var silo = SiloHost.Build(["--urls", "http://127.0.0.1:0"], b => Configure(b, settings, ("ConnectionStrings:Hoop", connectionString)));
+                var silo = SiloHost.Build(["--urls", "http://127.0.0.1:0"], b => harness.Configure(b, settings, ("ConnectionStrings:Hoop", connectionString)));
                 await silo.StartAsync();
                 harness._silos.Add(silo);
             }
@@ -119,7 +122,7 @@ public sealed class StackHarness : IAsyncDisposable
             var siloList = string.Join(',', harness.SiloUrls.Select(u => u.ToString().TrimEnd('/')));
             for (var i = 0; i < gateways; i++)
             {
-                var gateway = GatewayHost.Build(["--urls", "http://127.0.0.1:0"], b => Configure(b, settings, ("Hoop:Silos", siloList),
+                var gateway = GatewayHost.Build(["--urls", "http://127.0.0.1:0"], b => harness.Configure(b, settings, ("Hoop:Silos", siloList),
                     ("Hoop:Gateway:GatewayId", $"gw-test-{i}")));
                 await gateway.StartAsync();
                 harness._gateways.Add(gateway);
@@ -134,9 +137,10 @@ public sealed class StackHarness : IAsyncDisposable
         }
     }
 
-    private static void Configure(WebApplicationBuilder builder, Dictionary<string, string?> settings, params (string Key, string Value)[] extra)
+    private void Configure(WebApplicationBuilder builder, Dictionary<string, string?> settings, params (string Key, string Value)[] extra)
     {
         builder.Logging.SetMinimumLevel(LogLevel.Warning);
+        Logs.AddTo(builder.Logging);
         builder.Configuration.AddInMemoryCollection(settings);
         builder.Configuration.AddInMemoryCollection(extra.Select(e => new KeyValuePair<string, string?>(e.Key, e.Value)));
     }

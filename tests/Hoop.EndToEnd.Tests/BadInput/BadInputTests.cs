@@ -4,6 +4,7 @@ using System.Net.Sockets;
 using System.Text;
 using Hoop.Contracts.Policy;
 using Hoop.EndToEnd.Tests.Gateway;
+using Hoop.Fakes.Slack;
 using Hoop.Gateway;
 using Hoop.Silo.Api;
 using Hoop.Testing;
@@ -95,7 +96,26 @@ public sealed class BadInputTests(BadInputFixture fixture) : IClassFixture<BadIn
         ["internal unknown path without the key"] = (401, t => t.Client(0).GetAsync("/internal/no/such/route")),
         ["internal call with a malformed body"] = (400, t => t.InternalAsync("/internal/sessions/s1/exchanges", "{\"exchangeId\":")),
         ["internal call with a bad session id"] = (400, t => t.InternalAsync("/internal/sessions/bad%20id%2F/exchanges", "{}")),
+
+        // ---- Slack endpoint
+        ["Slack click without signature headers"] = (401, t => t.Client(0).PostAsync("/slack/interactions", new FormUrlEncodedContent([new("payload", "{}")]))),
+        ["Slack click with a bad signature"] = (401, t => t.SlackAsync(SlackClicker.Click("not-the-signing-secret-0123456789", true, "apr_1", "U0SECURITY", StackHarness.SlackChannel))),
+        ["Slack click older than five minutes"] = (401, t => t.SlackAsync(SlackClicker.Click(StackHarness.SlackSigningSecret, true, "apr_1", "U0SECURITY", StackHarness.SlackChannel, at: DateTimeOffset.UtcNow.AddMinutes(-6)))),
+        ["Slack click from the future"] = (401, t => t.SlackAsync(SlackClicker.Click(StackHarness.SlackSigningSecret, true, "apr_1", "U0SECURITY", StackHarness.SlackChannel, at: DateTimeOffset.UtcNow.AddMinutes(6)))),
+        ["Slack click, signed, payload not JSON"] = (400, t => t.SlackAsync(SlackClicker.Sign(StackHarness.SlackSigningSecret, "payload=" + Uri.EscapeDataString("{not json")))),
+        ["Slack click, signed, no payload"] = (400, t => t.SlackAsync(SlackClicker.Sign(StackHarness.SlackSigningSecret, "something=else"))),
+        ["Slack click, signed, payload of another type"] = (400, t => t.SlackAsync(SlackClicker.Sign(StackHarness.SlackSigningSecret, "payload=" + Uri.EscapeDataString("{\"type\":\"view_submission\"}")))),
+        ["Slack click over 64 KiB"] = (413, t => t.SlackAsync(SlackClicker.Sign(StackHarness.SlackSigningSecret, "payload=" + new string('x', 70 * 1024)))),
     };
+
+    private async Task<HttpResponseMessage> SlackAsync(SignedClick click)
+    {
+        using var client = Client(0);
+        using var request = click.ToRequest(Stack.SiloUrls[0]);
+        var response = await client.SendAsync(request);
+        await response.Content.LoadIntoBufferAsync();
+        return response;
+    }
 
     private string Auditor => Stack.Tokens.Mint("audrey", ["audit"], ["hoop:auditor"]);
 
@@ -198,5 +218,55 @@ public sealed class BadInputTests(BadInputFixture fixture) : IClassFixture<BadIn
         var named = error is PolicyException ? error.Message.Contains("connections", StringComparison.Ordinal) || error.Message.Contains("ruels", StringComparison.Ordinal) || error.Message.Contains("JSON", StringComparison.OrdinalIgnoreCase)
             : error.Message.Contains(key.Split(':')[^1], StringComparison.Ordinal) || error.Message.Contains(key, StringComparison.Ordinal);
         Assert.True(named, $"{key}: the error does not name the key: {error.Message}");
+    }
+
+    /// <summary>
+    /// Secrets go through the stack (streamed, JSON, refused), and then the upstream credential,
+    /// the Slack bot token and signing secret, the cluster key, the agent's token and every seeded
+    /// secret appear 0 times in the store's events, the hosts' logs and every response this class
+    /// has seen (whichever of its tests ran before).
+    /// </summary>
+    [Fact]
+    public async Task Secret_scan_finds_no_credential_or_seeded_secret_in_events_logs_or_responses()
+    {
+        var agentToken = Stack.Tokens.Mint("scan-agent", ["agents"]);
+        using var agent = new HttpClient { BaseAddress = Stack.GatewayUrls[0], Timeout = TimeSpan.FromSeconds(30) };
+        agent.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", agentToken);
+        string[] seeded =
+        [
+            "4111 1111 1111 1111", "AKIAIOSFODNN7EXAMPLE", "alice.smith@example.com", "hunter2-Very-Secret",
+            "ghp_a1B2c3D4e5F6g7H8i9J0k1L2m3N4o5P6q7R8", "123-45-6789", "(415) 555-2671",
+        ];
+        var prompt = $"card {seeded[0]} key {seeded[1]} mail {seeded[2]} password={seeded[3]} token {seeded[4]} ssn {seeded[5]} call {seeded[6]}";
+        foreach (var stream in new[] { true, false })
+        {
+            using var response = await agent.PostAsync("/claude/v1/messages", AgentTraffic.Messages(prompt, stream));
+            Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+            fixture.Seen.Enqueue(await response.Content.ReadAsStringAsync());
+            foreach (var header in response.Headers.Concat(response.Content.Headers))
+                fixture.Seen.Enqueue(string.Join(", ", header.Value));
+        }
+
+        // A request that fails upstream-side and one refused by the gateway, with the secrets in them.
+        using (var refused = await agent.PostAsync("/claude/v1/messages", new StringContent("{\"broken\": \"" + seeded[0], Encoding.UTF8, "application/json")))
+            fixture.Seen.Enqueue(await refused.Content.ReadAsStringAsync());
+        await Task.Delay(500); // completion is recorded just after the answer ends
+
+        var events = await fixture.AllEventTextAsync();
+        var logs = string.Join('\n', Stack.Logs.Lines);
+        var responses = string.Join('\n', fixture.Seen);
+        string[] credentials =
+        [
+            StackHarness.UpstreamApiKey, StackHarness.SlackBotToken, StackHarness.SlackSigningSecret, TokenFactory.TestClusterKey, agentToken,
+        ];
+        foreach (var secret in credentials.Concat(seeded))
+        {
+            Assert.False(events.Contains(secret, StringComparison.Ordinal), $"events hold '{secret[..6]}…'");
+            Assert.False(logs.Contains(secret, StringComparison.Ordinal), $"logs hold '{secret[..6]}…'");
+            Assert.False(responses.Contains(secret, StringComparison.Ordinal), $"responses hold '{secret[..6]}…'");
+        }
+
+        Assert.Contains("[MASKED:card]", events, StringComparison.Ordinal);
+        Assert.NotEmpty(Stack.Logs.Lines);
     }
 }
