@@ -244,13 +244,15 @@ if wanted gateway; then
 
     # Memory with many slow streams open at once through one gateway (the fake upstream pauses
     # between events when asked to by a header).
+    # --quick opens the same 1,000 streams over 5 s with shorter pauses (each lasts ~8 s).
     streams=1000
-    $quick && streams=200
+    stream_args=()
+    $quick && stream_args=(--ramp-ms 5000 --chunk-delay-ms 500)
     gateway_pid="$(cat .data/run/gateway-0.pid 2>/dev/null || true)"
     if [[ -n "$gateway_pid" ]]; then
         hoop_info "Gateway: $streams slow streams at once, resident memory of the gateway"
         if ! dotnet "$BENCH_DLL" streams --gateway http://127.0.0.1:5600/claude --agent-token "$token" \
-            --pid "$gateway_pid" --streams "$streams" 2>&1 | tee -a "$log"; then
+            --pid "$gateway_pid" --streams "$streams" "${stream_args[@]}" 2>&1 | tee -a "$log"; then
             hoop_warn "some slow streams failed (above)"
         fi
     else
