@@ -258,18 +258,17 @@ public sealed class GatewayTests(GatewayFixture fixture) : IClassFixture<Gateway
     }
 
     [Fact]
-    public async Task Malformed_json_is_recorded_as_raw_text_and_answered_by_the_upstream_not_a_500()
+    public async Task Malformed_json_is_refused_by_the_gateway_with_400_before_anything_is_recorded_or_forwarded()
     {
         using var agent = Stack.Agent(NewSubject());
 
         using var response = await agent.PostAsync("/claude/v1/messages", new StringContent("{\"messages\": [oops", Encoding.UTF8, "application/json"));
 
         Assert.Equal(HttpStatusCode.BadRequest, response.StatusCode);
-        Assert.Contains("invalid_request_error", await response.Content.ReadAsStringAsync(), StringComparison.Ordinal);
-        var timeline = await TimelineEndingAsync(response.Headers.GetValues("X-Hoop-Session").Single(), "ExchangeCompleted");
-        var started = timeline.Last(t => t.Type == "ExchangeStarted");
-        Assert.Equal("{\"messages\": [oops", started.Data.GetProperty("promptText").GetString());
-        Assert.Equal(400, timeline[^1].Data.GetProperty("status").GetInt32());
+        Assert.Equal("application/problem+json", response.Content.Headers.ContentType?.MediaType);
+        Assert.Contains("not valid JSON", await response.Content.ReadAsStringAsync(), StringComparison.Ordinal);
+        Assert.False(response.Headers.Contains("X-Hoop-Session"));
+        Assert.Empty(Stack.Upstream.Requests);
     }
 
     [Fact]
