@@ -115,11 +115,11 @@ if wanted silo; then
 fi
 
 if wanted projections; then
-    # A synthetic history (1M events; 200k with --quick), each projection rebuilt from event 0,
+    # A synthetic history (1M events; 100k with --quick), each projection rebuilt from event 0,
     # then the daemon's lag while 16 writers append exchanges as the gateway does.
     history=1000000
     lag_seconds=10
-    $quick && history=200000 && lag_seconds=3
+    $quick && history=100000 && lag_seconds=3
     hoop_info "Projections: ${history} events of history, rebuilds, daemon lag under load (${lag_seconds}s)"
     dotnet "$BENCH_DLL" projections --conn "$conn" --events "$history" --seconds "$lag_seconds" --writers 16 | tee -a "$log"
 fi

@@ -41,7 +41,7 @@ public sealed record MaskOptions(
     int BudgetMs = MaskOptions.DefaultBudgetMs)
 {
     public const int DefaultMaxHoldChars = 16 * 1024;
-    public const int DefaultBudgetMs = 250;
+    public const int DefaultBudgetMs = 2000;
 
     public static MaskOptions Default { get; } = new();
 
