@@ -157,9 +157,17 @@ public sealed partial class ProjectionDaemon : BackgroundService
                 // Caught up. A notification may name events not yet readable (an older
                 // transaction is still in flight), so re-read soon after one, backing off.
                 if (await signal.WaitAsync(backoff < _options.PollInterval ? backoff : _options.PollInterval, _time, stoppingToken))
+                {
+                    // Let the appends of the next few milliseconds join this batch: one read and
+                    // one commit for many events, instead of one per notification.
+                    if (_options.WakeCoalesce > TimeSpan.Zero)
+                        await Task.Delay(_options.WakeCoalesce, _time, stoppingToken);
                     backoff = TimeSpan.FromMilliseconds(2);
+                }
                 else
+                {
                     backoff *= 2;
+                }
                 continue;
             }
 

@@ -12,6 +12,9 @@ public sealed record ProjectionOptions
     /// </summary>
     public TimeSpan PollInterval { get; init; } = TimeSpan.FromSeconds(1);
 
+    /// <summary>How long a woken leader waits for more appends before reading, so that they make one batch (0: none).</summary>
+    public TimeSpan WakeCoalesce { get; init; } = TimeSpan.FromMilliseconds(15);
+
     /// <summary>How often a silo that is not the leader of a projection tries to become it. Default 1 second.</summary>
     public TimeSpan LeaderRetryInterval { get; init; } = TimeSpan.FromSeconds(1);
 
@@ -52,6 +55,8 @@ public sealed record ProjectionOptions
 
         Positive(PollInterval, nameof(PollInterval));
         Positive(LeaderRetryInterval, nameof(LeaderRetryInterval));
+        if (WakeCoalesce < TimeSpan.Zero || WakeCoalesce > TimeSpan.FromSeconds(1))
+            throw new InvalidOperationException($"Hoop:Projections:WakeCoalesce must be between 0 and 1 second (e.g. 00:00:00.015); it is {WakeCoalesce}.");
         if (BatchSize is < 1 or > 100_000)
             throw new InvalidOperationException($"Hoop:Projections:BatchSize must be between 1 and 100000; it is {BatchSize}.");
         if (RebuildBatchSize is < 1 or > 100_000)
