@@ -29,6 +29,7 @@ public static class GrainsServiceCollectionExtensions
         services.AddSingleton(new GrainType(typeof(IApprovalGrain), typeof(ApprovalGrain), ApprovalGrain.StreamPrefix,
             c => new ApprovalGrain(c), (r, k) => new ApprovalGrainReference(r, k)));
 
+        services.TryAddSingleton(sp => new RiskPatterns(sp.GetRequiredService<Hoop.Contracts.Policy.PolicyDocument>()));
         services.AddSingleton<GrainRuntime>();
         services.AddSingleton<IGrainFactory>(sp => sp.GetRequiredService<GrainRuntime>());
         services.AddSingleton<ReminderTable>();
