@@ -34,6 +34,9 @@ public static class GrainsServiceCollectionExtensions
         services.AddSingleton<IGrainFactory>(sp => sp.GetRequiredService<GrainRuntime>());
         services.AddSingleton<ReminderTable>();
         services.AddSingleton<IReminderHandler, ApprovalExpiryHandler>();
+        services.AddSingleton<Hoop.Silo.Identity.IdentityChangeFeed>();
+        services.AddSingleton<IStreamAppendObserver>(sp => sp.GetRequiredService<Hoop.Silo.Identity.IdentityChangeFeed>());
+        services.AddSingleton<IHostedService>(sp => sp.GetRequiredService<Hoop.Silo.Identity.IdentityChangeFeed>());
         services.AddSingleton<HoopEventsListener>();
         services.AddSingleton<ReminderSweeper>();
         services.AddSingleton<IHostedService>(sp => sp.GetRequiredService<HoopEventsListener>());
