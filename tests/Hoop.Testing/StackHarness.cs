@@ -43,7 +43,7 @@ public sealed class StackHarness : IAsyncDisposable
     /// <c>claude-fragile</c> has a masking rule that backtracks catastrophically on runs of x (its
     /// masking fails, closed).
     /// </summary>
-    public static string PolicyJson(Uri upstream, string credentialFile) => $$"""
+    public static string PolicyJson(Uri upstream, string credentialFile, string? identityControls = null) => $$"""
         {
           "connections": [
             { "name": "claude", "upstream": "{{upstream.GetLeftPart(UriPartial.Authority)}}",
@@ -67,10 +67,12 @@ public sealed class StackHarness : IAsyncDisposable
               "match": { "keywords": ["quick approval"] } }
           ],
           "approverGroups": [ { "name": "security", "identityGroups": ["security"], "approvalsRequired": 1 } ]
+          {{(identityControls is null ? "" : ", \"identityControls\": " + identityControls)}}
         }
         """;
 
-    public static async Task<StackHarness> StartAsync(string connectionString, int silos = 1, int gateways = 1)
+    /// <summary>Starts the stack; <paramref name="identityControls"/> is the policy's <c>identityControls</c> section (JSON), none when null.</summary>
+    public static async Task<StackHarness> StartAsync(string connectionString, int silos = 1, int gateways = 1, string? identityControls = null)
     {
         var dir = new TempDirectory("hoop-stack-");
         var tokens = new TokenFactory();
@@ -81,7 +83,7 @@ public sealed class StackHarness : IAsyncDisposable
             var credentialFile = dir.File("claude-api-key");
             await File.WriteAllTextAsync(credentialFile, UpstreamApiKey);
             var settings = TokenFactory.AuthConfiguration(tokens.WritePublicKeyPem(dir.Path));
-            settings["Hoop:Policy"] = PolicyJson(upstream.BaseAddress, credentialFile);
+            settings["Hoop:Policy"] = PolicyJson(upstream.BaseAddress, credentialFile, identityControls);
             settings["Hoop:Actors:ReminderInterval"] = "00:00:00.200";
 
             for (var i = 0; i < silos; i++)
