@@ -196,7 +196,11 @@ public sealed class SessionGrain(GrainContext context) : EventSourcedGrain<Sessi
     private async Task<ExchangeDecision> DecisionOfAsync(string exchangeId, ExchangeState exchange, CancellationToken cancellationToken)
     {
         if (exchange.Stage == Stage.Blocked)
-            return new ExchangeDecision(DecisionKind.Block, Key, exchangeId, exchange.Rule, exchange.Reason);
+        {
+            // A repeated call over a budget: the wait is not recorded, so ask for a retry in a second (the next call re-decides).
+            int? retryAfter = exchange.Rule is PolicyRuleIds.RateLimit or PolicyRuleIds.TokenBudget ? 1 : null;
+            return new ExchangeDecision(DecisionKind.Block, Key, exchangeId, exchange.Rule, exchange.Reason, RetryAfterSeconds: retryAfter);
+        }
         if (exchange.ApprovalId is { } approvalId)
         {
             var approval = await Context.Grains.Get<IApprovalGrain>(approvalId).GetAsync(cancellationToken);
