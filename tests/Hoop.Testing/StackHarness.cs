@@ -71,8 +71,12 @@ public sealed class StackHarness : IAsyncDisposable
         }
         """;
 
-    /// <summary>Starts the stack; <paramref name="identityControls"/> is the policy's <c>identityControls</c> section (JSON), none when null.</summary>
-    public static async Task<StackHarness> StartAsync(string connectionString, int silos = 1, int gateways = 1, string? identityControls = null)
+    /// <summary>
+    /// Starts the stack; <paramref name="identityControls"/> is the policy's <c>identityControls</c> section (JSON), none when null;
+    /// <paramref name="moreSettings"/> are added to every silo's and gateway's configuration.
+    /// </summary>
+    public static async Task<StackHarness> StartAsync(string connectionString, int silos = 1, int gateways = 1, string? identityControls = null,
+        IReadOnlyDictionary<string, string?>? moreSettings = null)
     {
         var dir = new TempDirectory("hoop-stack-");
         var tokens = new TokenFactory();
@@ -85,6 +89,8 @@ public sealed class StackHarness : IAsyncDisposable
             var settings = TokenFactory.AuthConfiguration(tokens.WritePublicKeyPem(dir.Path));
             settings["Hoop:Policy"] = PolicyJson(upstream.BaseAddress, credentialFile, identityControls);
             settings["Hoop:Actors:ReminderInterval"] = "00:00:00.200";
+            foreach (var (key, value) in moreSettings ?? new Dictionary<string, string?>())
+                settings[key] = value;
 
             for (var i = 0; i < silos; i++)
             {

@@ -102,6 +102,8 @@ public sealed partial class AgentProxy(
 
         // Watches the identity from before the verdict, so a revocation that lands between the
         // silo's decision and the end of the answer still reaches this request.
+        if (revocations.IsRevoked(caller.Subject))
+            await RefreshRevocationAsync(caller.Subject, aborted);
         using var revocation = revocations.Watch(caller.Subject);
 
         ExchangeDecision decision;
@@ -222,6 +224,24 @@ public sealed partial class AgentProxy(
                 await GatewayProblems.WriteAsync(http, 403, GatewayProblems.ApprovalExpired, "Approval expired",
                     "approval expired: nobody decided in time", rule: decision.Rule, approvalId: approvalId);
                 return false;
+        }
+    }
+
+    /// <summary>
+    /// Asks the silo (authoritative, caught up) whether an identity this gateway holds revoked
+    /// still is: a restore this gateway missed (its feeds were down while a silo restarted) must
+    /// not keep the identity out. Unreachable silos leave what the gateway knows.
+    /// </summary>
+    private async Task RefreshRevocationAsync(string subject, CancellationToken ct)
+    {
+        try
+        {
+            var identity = await silo.GetIdentityAsync(subject, ct);
+            revocations.Apply(new Hoop.Contracts.Wire.IdentityChange(subject, identity.Revoked, identity.Version));
+        }
+        catch (Exception e) when (e is SiloUnavailableException or SiloRefusedException)
+        {
+            LogAuditUnavailable(logger, subject, e);
         }
     }
 
