@@ -29,6 +29,7 @@ public sealed partial class IdentityGrain(GrainContext context) : EventSourcedGr
     private const int MaxEvidence = 20;
 
     private long _unrecordedRequests;
+    private string? _lastCounted; // a call re-run after a lost append race counts its request once
 
     public sealed record Admitted(DateTimeOffset At, string ExchangeId, string Connection, string? Source, IReadOnlyList<string> Extraction);
 
@@ -150,10 +151,11 @@ public sealed partial class IdentityGrain(GrainContext context) : EventSourcedGr
         return true;
     }
 
-    private bool SeenDue(IReadOnlyList<string> groups, out IReadOnlyList<string> sorted)
+    private bool SeenDue(IReadOnlyList<string> groups, out IReadOnlyList<string> sorted, bool count = true)
     {
         sorted = groups.Distinct(StringComparer.Ordinal).Order(StringComparer.Ordinal).ToList();
-        _unrecordedRequests++;
+        if (count)
+            _unrecordedRequests++;
         return Version == 0
             || !sorted.SequenceEqual(State.Groups, StringComparer.Ordinal)
             || State.LastSeen is not { } last || Now - last >= SeenRecordInterval;
@@ -174,7 +176,9 @@ public sealed partial class IdentityGrain(GrainContext context) : EventSourcedGr
             return Restricted(now) ?? Admission.Allow; // a re-run of a request already let through
 
         var events = new List<object>(3);
-        if (SeenDue(request.Groups, out var groups))
+        var repeat = string.Equals(_lastCounted, request.ExchangeId, StringComparison.Ordinal);
+        _lastCounted = request.ExchangeId;
+        if (SeenDue(request.Groups, out var groups, count: !repeat))
             events.Add(new IdentitySeen(Key, groups, _unrecordedRequests));
 
         var verdict = Restricted(now) is { Kind: AdmissionKind.Block } blocked ? blocked : null;
