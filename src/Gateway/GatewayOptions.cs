@@ -21,6 +21,9 @@ public sealed record GatewayOptions
     /// <summary>...or after this long, whichever comes first.</summary>
     public TimeSpan ChunkBatchWindow { get; init; } = TimeSpan.FromMilliseconds(20);
 
+    /// <summary>What happens to an answer still streaming when its identity is revoked: <c>cut</c> (default) or <c>finish</c>.</summary>
+    public RevokeInFlight RevokeInFlight { get; init; } = RevokeInFlight.Cut;
+
     /// <summary>Throws with a message naming the bad key when a value is out of range.</summary>
     public void Validate()
     {
@@ -34,5 +37,17 @@ public sealed record GatewayOptions
             throw new InvalidOperationException($"Hoop:Gateway:ChunkBatchChars must be at least 64; it is {ChunkBatchChars}.");
         if (ChunkBatchWindow <= TimeSpan.Zero || ChunkBatchWindow > TimeSpan.FromSeconds(5))
             throw new InvalidOperationException("Hoop:Gateway:ChunkBatchWindow must be between 0 and 5 seconds (e.g. 00:00:00.020).");
+        if (!Enum.IsDefined(RevokeInFlight))
+            throw new InvalidOperationException("Hoop:Gateway:RevokeInFlight must be \"cut\" or \"finish\".");
     }
+}
+
+/// <summary>See <see cref="GatewayOptions.RevokeInFlight"/>.</summary>
+public enum RevokeInFlight
+{
+    /// <summary>The answer is cut at once and the exchange recorded as aborted (identity-revoked).</summary>
+    Cut,
+
+    /// <summary>The answer in flight finishes; only new and held requests are refused.</summary>
+    Finish,
 }

@@ -54,7 +54,7 @@ public sealed class StackHarness : IAsyncDisposable
     /// <c>claude-fragile</c> has a masking rule that backtracks catastrophically on runs of x (its
     /// masking fails, closed).
     /// </summary>
-    public static string PolicyJson(Uri upstream, string credentialFile) => $$"""
+    public static string PolicyJson(Uri upstream, string credentialFile, string? identityControls = null) => $$"""
         {
           "connections": [
             { "name": "claude", "upstream": "{{upstream.GetLeftPart(UriPartial.Authority)}}",
@@ -78,6 +78,7 @@ public sealed class StackHarness : IAsyncDisposable
               "match": { "keywords": ["quick approval"] } }
           ],
           "approverGroups": [ { "name": "security", "identityGroups": ["security"], "approvalsRequired": 1 } ]
+          {{(identityControls is null ? "" : ", \"identityControls\": " + identityControls)}}
         }
         """;
 
@@ -90,7 +91,12 @@ public sealed class StackHarness : IAsyncDisposable
         }
         """;
 
-    public static async Task<StackHarness> StartAsync(string connectionString, int silos = 1, int gateways = 1)
+    /// <summary>
+    /// Starts the stack; <paramref name="identityControls"/> is the policy's <c>identityControls</c> section (JSON), none when null;
+    /// <paramref name="moreSettings"/> are added to every silo's and gateway's configuration.
+    /// </summary>
+    public static async Task<StackHarness> StartAsync(string connectionString, int silos = 1, int gateways = 1, string? identityControls = null,
+        IReadOnlyDictionary<string, string?>? moreSettings = null)
     {
         var dir = new TempDirectory("hoop-stack-");
         var tokens = new TokenFactory();
@@ -106,11 +112,13 @@ public sealed class StackHarness : IAsyncDisposable
             var credentialFile = dir.File("claude-api-key");
             await File.WriteAllTextAsync(credentialFile, UpstreamApiKey);
             var settings = TokenFactory.AuthConfiguration(tokens.WritePublicKeyPem(dir.Path));
-            settings["Hoop:Policy"] = WithSlack(PolicyJson(upstream.BaseAddress, credentialFile), slack.ApiBaseUrl);
+            settings["Hoop:Policy"] = WithSlack(PolicyJson(upstream.BaseAddress, credentialFile, identityControls), slack.ApiBaseUrl);
             settings["Hoop:Actors:ReminderInterval"] = "00:00:00.200";
             settings["Hoop:Slack:OutboxPollInterval"] = "00:00:00.200";
             settings["Hoop:Slack:OutboxMaxRetryDelay"] = "00:00:01";
             settings["Hoop:Slack:RetryBaseDelay"] = "00:00:00.050";
+            foreach (var (key, value) in moreSettings ?? new Dictionary<string, string?>())
+                settings[key] = value;
 
             for (var i = 0; i < silos; i++)
             {

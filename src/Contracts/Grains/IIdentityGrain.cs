@@ -1,3 +1,5 @@
+using Hoop.Contracts.Events;
+
 namespace Hoop.Contracts.Grains;
 
 /// <summary>What the gateway knows of one caller (stream <c>identity-{sub}</c>).</summary>
@@ -6,8 +8,19 @@ public interface IIdentityGrain : IGrainWithStringKey
     /// <summary>Counts a request; records <c>IdentitySeen</c> only on first sight, on a change of groups, or hourly.</summary>
     Task SeenAsync(IReadOnlyList<string> groups, CancellationToken cancellationToken = default);
 
+    /// <summary>
+    /// Decides, for the identity, whether a request may go on: revoked, an active risk response,
+    /// the requests-per-minute and tokens-per-day budgets; records the admitted request and raises
+    /// any risk signal it completes. Idempotent per exchange id.
+    /// </summary>
+    Task<Admission> AdmitAsync(AdmitRequest request, CancellationToken cancellationToken = default);
+
+    /// <summary>Counts the tokens an exchange used against the daily budget (once per exchange id).</summary>
+    Task RecordUsageAsync(string exchangeId, TokenUsage usage, CancellationToken cancellationToken = default);
+
     Task AccessDeniedAsync(string connection, string reason, CancellationToken cancellationToken = default);
 
+    /// <summary>Refused with 404 when the identity was never seen (its stream is empty).</summary>
     Task RevokeAsync(string reason, string by, CancellationToken cancellationToken = default);
 
     Task RestoreAsync(string reason, string by, CancellationToken cancellationToken = default);
@@ -34,4 +47,48 @@ public sealed record IdentitySnapshot(
     DateTimeOffset? LastSeen,
     long Requests,
     int AccessDenials,
-    long Version);
+    long Version,
+    IdentityUsage? Usage = null,
+    IReadOnlyList<RiskSignalView>? RecentSignals = null,
+    RiskRestriction? Restriction = null);
+
+/// <summary>What the identity used against its budgets (null limits: unlimited).</summary>
+public sealed record IdentityUsage(int RequestsLastMinute, int? RequestsPerMinute, long TokensToday, long? TokensPerDay);
+
+/// <summary>A raised risk signal as the identity API shows it.</summary>
+public sealed record RiskSignalView(DateTimeOffset At, string Signal, string Detail, IReadOnlyList<string> Evidence, string Response, DateTimeOffset? Until);
+
+/// <summary>A risk response in force: <c>approve</c> or <c>block</c> until <see cref="Until"/>, decided by rule <c>risk-{signal}</c>.</summary>
+public sealed record RiskRestriction(string Response, string Signal, DateTimeOffset Until);
+
+/// <summary>What the session grain asks the identity grain about a request; <see cref="PromptText"/> is masked and never stored by it.</summary>
+public sealed record AdmitRequest(
+    string ExchangeId,
+    string SessionId,
+    IReadOnlyList<string> Groups,
+    string Connection,
+    string PromptText,
+    string? Source = null);
+
+public enum AdmissionKind
+{
+    Allow,
+    Block,
+    RequireApproval,
+}
+
+/// <summary>
+/// The identity's verdict: Block names the <see cref="Rule"/> (<c>identity-revoked</c>,
+/// <c>rate-limit</c>, <c>token-budget</c>, <c>risk-*</c>) and, for budgets, when to retry;
+/// RequireApproval comes from a risk response and names its approver group and timeout.
+/// </summary>
+public sealed record Admission(
+    AdmissionKind Kind,
+    string? Rule = null,
+    string? Reason = null,
+    TimeSpan? RetryAfter = null,
+    string? ApproverGroup = null,
+    TimeSpan? Timeout = null)
+{
+    public static Admission Allow { get; } = new(AdmissionKind.Allow);
+}

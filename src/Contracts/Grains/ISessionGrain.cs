@@ -43,7 +43,8 @@ public sealed record BeginExchange(
     string? CorrelationId = null,
     string? GatewayId = null,
     string? ApprovalId = null,
-    IReadOnlyList<MaskCount>? Masks = null);
+    IReadOnlyList<MaskCount>? Masks = null,
+    string? SourceAddress = null);
 
 /// <summary>How many matches of a detector were masked (never the values).</summary>
 public sealed record MaskCount(string Detector, int Count);
@@ -57,7 +58,8 @@ public enum DecisionKind
 
 /// <summary>
 /// The silo's verdict on an exchange. Block names the <see cref="Rule"/>; RequireApproval
-/// carries the <see cref="ApprovalId"/> and when it expires.
+/// carries the <see cref="ApprovalId"/> and when it expires. A block with
+/// <see cref="RetryAfterSeconds"/> is a budget (rule <c>rate-limit</c> or <c>token-budget</c>): 429.
 /// </summary>
 public sealed record ExchangeDecision(
     DecisionKind Kind,
@@ -66,7 +68,8 @@ public sealed record ExchangeDecision(
     string? Rule = null,
     string? Reason = null,
     string? ApprovalId = null,
-    DateTimeOffset? ExpiresAt = null);
+    DateTimeOffset? ExpiresAt = null,
+    int? RetryAfterSeconds = null);
 
 public enum SessionStatus
 {

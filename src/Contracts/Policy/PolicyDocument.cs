@@ -10,8 +10,12 @@ public sealed record PolicyDocument(
     IReadOnlyList<ConnectionPolicy> Connections,
     IReadOnlyList<PolicyRule> Rules,
     IReadOnlyList<ApproverGroup> ApproverGroups,
-    SlackSettings? Slack = null)
+    SlackSettings? Slack = null,
+    IdentityControls? IdentityControls = null)
 {
+    /// <summary>Budgets and risk signals (<see cref="Policy.IdentityControls.None"/> when the policy has none).</summary>
+    public IdentityControls Controls => IdentityControls ?? Policy.IdentityControls.None;
+
     /// <summary>Reads and validates the policy file at <paramref name="path"/>; relative references in it resolve against its directory.</summary>
     public static PolicyDocument Load(string path)
     {

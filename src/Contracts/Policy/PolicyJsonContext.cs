@@ -13,6 +13,62 @@ internal sealed class PolicyFileModel
     public List<RuleModel?>? Rules { get; init; }
     public List<ApproverGroupModel?>? ApproverGroups { get; init; }
     public SlackModel? Slack { get; init; }
+    public IdentityControlsModel? IdentityControls { get; init; }
+
+    [JsonExtensionData]
+    public Dictionary<string, JsonElement>? Unknown { get; set; }
+}
+
+internal sealed class IdentityControlsModel
+{
+    public LimitsModel? Limits { get; init; }
+    public Dictionary<string, LimitsModel?>? GroupLimits { get; init; }
+    public SignalsModel? Signals { get; init; }
+
+    [JsonExtensionData]
+    public Dictionary<string, JsonElement>? Unknown { get; set; }
+}
+
+internal sealed class LimitsModel
+{
+    public int? RequestsPerMinute { get; init; }
+    public long? TokensPerDay { get; init; }
+
+    [JsonExtensionData]
+    public Dictionary<string, JsonElement>? Unknown { get; set; }
+}
+
+internal sealed class SignalsModel
+{
+    public SignalModel? RateSpike { get; init; }
+    public SignalModel? OffHours { get; init; }
+    public SignalModel? Extraction { get; init; }
+    public SignalModel? Sprawl { get; init; }
+
+    [JsonExtensionData]
+    public Dictionary<string, JsonElement>? Unknown { get; set; }
+}
+
+/// <summary>Every signal's keys in one shape; the reader says which belong to which signal.</summary>
+internal sealed class SignalModel
+{
+    public string? Response { get; init; }
+    public string? For { get; init; }
+    public string? ApproverGroup { get; init; }
+    public string? Timeout { get; init; }
+    public string? Window { get; init; }
+    public string? Baseline { get; init; }
+    public double? Factor { get; init; }
+    public int? MinRequests { get; init; }
+    public long? MinTokens { get; init; }
+    public string? TimeZone { get; init; }
+    public List<string?>? Days { get; init; }
+    public string? Start { get; init; }
+    public string? End { get; init; }
+    public Dictionary<string, string?>? Patterns { get; init; }
+    public int? Count { get; init; }
+    public int? MaxConnections { get; init; }
+    public int? MaxSources { get; init; }
 
     [JsonExtensionData]
     public Dictionary<string, JsonElement>? Unknown { get; set; }

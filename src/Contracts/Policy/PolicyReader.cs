@@ -62,15 +62,16 @@ internal sealed partial class PolicyReader
 
     private PolicyDocument Build(PolicyFileModel model, string sourceName)
     {
-        CheckUnknown(model.Unknown, "", "connections, rules, approverGroups, slack");
+        CheckUnknown(model.Unknown, "", "connections, rules, approverGroups, slack, identityControls");
 
         // Approver groups and rules first, so references to them can be checked.
         var groups = ReadApproverGroups(model.ApproverGroups);
         var rules = ReadRules(model.Rules, groups);
         var connections = ReadConnections(model.Connections);
         var slack = model.Slack is null ? null : ReadSlack(model.Slack, "slack", _baseDirectory, allowInclude: true, suffix: "");
+        var controls = model.IdentityControls is null ? null : ReadIdentityControls(model.IdentityControls, "identityControls", groups);
 
-        return new PolicyDocument(sourceName, connections, rules.Values.ToArray(), groups.Values.ToArray(), slack);
+        return new PolicyDocument(sourceName, connections, rules.Values.ToArray(), groups.Values.ToArray(), slack, controls);
     }
 
     // ---- approver groups ----
@@ -139,7 +140,7 @@ internal sealed partial class PolicyReader
                 id = null;
             }
 
-            if (id is PolicyRuleIds.UnknownConnection or PolicyRuleIds.IdentityRevoked)
+            if (PolicyRuleIds.IsReserved(id ?? ""))
             {
                 Add($"{path}.id", $"'{id}' is reserved for decisions Hoop makes itself; choose another id");
                 id = null;

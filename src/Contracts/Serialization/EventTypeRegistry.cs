@@ -70,6 +70,8 @@ public sealed class EventTypeRegistry
             (nameof(IdentityRevoked), context.IdentityRevoked),
             (nameof(IdentityRestored), context.IdentityRestored),
             (nameof(SessionAssigned), context.SessionAssigned),
+            (nameof(RequestAdmitted), context.RequestAdmitted),
+            (nameof(TokensUsed), context.TokensUsed),
             (nameof(ApprovalRequested), context.ApprovalRequested),
             (nameof(SlackMessagePosted), context.SlackMessagePosted),
             (nameof(ApprovalGranted), context.ApprovalGranted),

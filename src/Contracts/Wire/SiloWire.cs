@@ -66,3 +66,12 @@ public sealed record ExchangeReplay(
     double? DurationMs);
 
 public sealed record MaskReplay(string Detector, int Count, string Where);
+
+/// <summary>A change of an identity's revocation state, as the silos' change feed reports it to gateways.</summary>
+public sealed record IdentityChange(string Subject, bool Revoked, long Version);
+
+/// <summary>
+/// An answer of <c>GET /internal/identity-changes</c>: changes after the asked cursor, the next cursor,
+/// and <see cref="Reset"/> when the silo no longer has everything after the asked cursor (it restarted or it was too long ago).
+/// </summary>
+public sealed record IdentityChanges(string Feed, long Cursor, IReadOnlyList<IdentityChange> Changes, bool Reset = false);

@@ -8,6 +8,7 @@ using Hoop.Gateway.Forwarding;
 using Hoop.Gateway.Inspection;
 using Hoop.Gateway.Inspection.Masking;
 using Hoop.Gateway.Recording;
+using Hoop.Gateway.Revocation;
 using Hoop.Gateway.Routing;
 using Hoop.Gateway.SiloClient;
 using Hoop.Hosting.Auth;
@@ -31,7 +32,8 @@ public sealed partial class AgentProxy(
     MaskEngines masks,
     GatewayOptions options,
     string gatewayId,
-    ILogger<AgentProxy> logger)
+    ILogger<AgentProxy> logger,
+    RevokedIdentities revocations)
 {
     public const string SessionHeader = "X-Hoop-Session";
     public const string ExchangeHeader = "X-Hoop-Exchange";
@@ -113,7 +115,14 @@ public sealed partial class AgentProxy(
         }
 
         var begin = new BeginExchange(exchangeId, caller.Subject, caller.Groups, connection.Name, http.Request.Method, upstreamPath,
-            prompt, body.Length, http.Request.ContentType, http.TraceIdentifier, gatewayId, approvalToken, MaskEngines.Counts(requestMasks));
+            prompt, body.Length, http.Request.ContentType, http.TraceIdentifier, gatewayId, approvalToken, MaskEngines.Counts(requestMasks),
+            http.Connection.RemoteIpAddress?.ToString());
+
+        // Watches the identity from before the verdict, so a revocation that lands between the
+        // silo's decision and the end of the answer still reaches this request.
+        if (revocations.IsRevoked(caller.Subject))
+            await RefreshRevocationAsync(caller.Subject, aborted);
+        using var revocation = revocations.Watch(caller.Subject);
 
         ExchangeDecision decision;
         try
@@ -148,6 +157,11 @@ public sealed partial class AgentProxy(
 
         switch (decision.Kind)
         {
+            case DecisionKind.Block when decision.RetryAfterSeconds is { } retryAfter:
+                http.Response.Headers.RetryAfter = retryAfter.ToString(System.Globalization.CultureInfo.InvariantCulture);
+                await GatewayProblems.WriteAsync(http, 429, GatewayProblems.RateLimited, "Too many requests",
+                    decision.Reason ?? $"Over the identity's budget ({decision.Rule}).", rule: decision.Rule);
+                return;
             case DecisionKind.Block:
                 await GatewayProblems.WriteAsync(http, 403, GatewayProblems.Blocked, "Request blocked",
                     decision.Reason ?? $"Blocked by rule '{decision.Rule}'.", rule: decision.Rule, approvalId: decision.ApprovalId);
@@ -163,12 +177,19 @@ public sealed partial class AgentProxy(
                 }, aborted);
                 return;
             case DecisionKind.RequireApproval:
-                if (!await HoldAsync(http, decision, aborted))
+                if (!await HoldAsync(http, decision, revocation.Token, aborted))
                     return;
                 break;
         }
 
-        await ForwardAsync(http, connection, decision.SessionId, exchangeId, upstreamPath, body);
+        if (revocation.Revoked)
+        {
+            await RefuseRevokedAsync(http, decision.SessionId, exchangeId, decision.ApprovalId);
+            return;
+        }
+
+        await ForwardAsync(http, connection, decision.SessionId, exchangeId, upstreamPath, body,
+            options.RevokeInFlight == RevokeInFlight.Cut ? revocation.Token : CancellationToken.None);
     }
 
     /// <summary>Begins the exchange in the requested session, or the identity's current one (the silo starts the next when it closed).</summary>
@@ -178,16 +199,23 @@ public sealed partial class AgentProxy(
             : silo.BeginExchangeInCurrentSessionAsync(subject, begin, ct);
 
     /// <summary>Holds the request until the approval is decided; false when the answer was already written.</summary>
-    private async Task<bool> HoldAsync(HttpContext http, ExchangeDecision decision, CancellationToken aborted)
+    private async Task<bool> HoldAsync(HttpContext http, ExchangeDecision decision, CancellationToken revoked, CancellationToken aborted)
     {
         var approvalId = decision.ApprovalId!;
         var timeout = decision.ExpiresAt is { } expires
             ? expires - DateTimeOffset.UtcNow + TimeSpan.FromSeconds(2)
             : TimeSpan.FromMinutes(2);
         ApprovalSnapshot? snapshot;
+        using var held = CancellationTokenSource.CreateLinkedTokenSource(aborted, revoked);
         try
         {
-            snapshot = await silo.WaitForApprovalAsync(approvalId, timeout < TimeSpan.Zero ? TimeSpan.Zero : timeout, aborted);
+            snapshot = await silo.WaitForApprovalAsync(approvalId, timeout < TimeSpan.Zero ? TimeSpan.Zero : timeout, held.Token);
+        }
+        catch (OperationCanceledException) when (revoked.IsCancellationRequested && !aborted.IsCancellationRequested)
+        {
+            // Revoked while held: released at once as refused.
+            await RefuseRevokedAsync(http, decision.SessionId, decision.ExchangeId, approvalId);
+            return false;
         }
         catch (OperationCanceledException) when (aborted.IsCancellationRequested)
         {
@@ -217,9 +245,40 @@ public sealed partial class AgentProxy(
         }
     }
 
-    private async Task ForwardAsync(HttpContext http, ConnectionPolicy connection, string sessionId, string exchangeId, string path, byte[] body)
+    /// <summary>
+    /// Asks the silo (authoritative, caught up) whether an identity this gateway holds revoked
+    /// still is: a restore this gateway missed (its feeds were down while a silo restarted) must
+    /// not keep the identity out. Unreachable silos leave what the gateway knows.
+    /// </summary>
+    private async Task RefreshRevocationAsync(string subject, CancellationToken ct)
     {
-        var aborted = http.RequestAborted;
+        try
+        {
+            var identity = await silo.GetIdentityAsync(subject, ct);
+            revocations.Apply(new Hoop.Contracts.Wire.IdentityChange(subject, identity.Revoked, identity.Version));
+        }
+        catch (Exception e) when (e is SiloUnavailableException or SiloRefusedException)
+        {
+            LogAuditUnavailable(logger, subject, e);
+        }
+    }
+
+    /// <summary>403 identity-revoked, the exchange recorded as aborted for that reason.</summary>
+    private async Task RefuseRevokedAsync(HttpContext http, string sessionId, string exchangeId, string? approvalId)
+    {
+        await TryAbortAsync(sessionId, exchangeId, IdentityRevokedReason);
+        await GatewayProblems.WriteAsync(http, 403, GatewayProblems.IdentityRevoked, "Identity revoked",
+            "The identity was revoked; its requests are refused.", rule: PolicyRuleIds.IdentityRevoked, approvalId: approvalId);
+    }
+
+    private const string IdentityRevokedReason = "identity-revoked";
+
+    private async Task ForwardAsync(HttpContext http, ConnectionPolicy connection, string sessionId, string exchangeId, string path, byte[] body, CancellationToken revoked)
+    {
+        var clientAborted = http.RequestAborted;
+        // Cut on revocation (Hoop:Gateway:RevokeInFlight=cut): the upstream call and the relay stop together.
+        using var flow = CancellationTokenSource.CreateLinkedTokenSource(clientAborted, revoked);
+        var aborted = flow.Token;
         var clock = Stopwatch.StartNew();
         var target = new Uri(connection.Upstream.GetLeftPart(UriPartial.Authority) + connection.Upstream.AbsolutePath.TrimEnd('/') + path + http.Request.QueryString);
         using var request = new HttpRequestMessage(new HttpMethod(http.Request.Method), target);
@@ -251,7 +310,12 @@ public sealed partial class AgentProxy(
                 timeout ? "Upstream timeout" : "Upstream unreachable", e.Message);
             return;
         }
-        catch (OperationCanceledException) when (aborted.IsCancellationRequested)
+        catch (OperationCanceledException) when (revoked.IsCancellationRequested && !clientAborted.IsCancellationRequested)
+        {
+            await RefuseRevokedAsync(http, sessionId, exchangeId, null);
+            return;
+        }
+        catch (OperationCanceledException) when (clientAborted.IsCancellationRequested)
         {
             await TryAbortAsync(sessionId, exchangeId, "client-disconnected");
             return;
@@ -272,7 +336,15 @@ public sealed partial class AgentProxy(
                 await using var upstreamBody = await response.Content.ReadAsStreamAsync(aborted);
                 usage = await relay.RelayAsync(upstreamBody, response.Content.Headers.ContentType?.MediaType, http.Response, aborted);
             }
-            catch (Exception e) when (e is OperationCanceledException && aborted.IsCancellationRequested)
+            catch (Exception) when (revoked.IsCancellationRequested && !clientAborted.IsCancellationRequested)
+            {
+                // Revoked mid-answer: the client must not mistake what it got for a whole answer.
+                LogCutOnRevocation(logger, exchangeId);
+                http.Abort();
+                await TryAbortAsync(sessionId, exchangeId, IdentityRevokedReason, relay.Tally);
+                return;
+            }
+            catch (Exception e) when (e is OperationCanceledException && clientAborted.IsCancellationRequested)
             {
                 await TryAbortAsync(sessionId, exchangeId, "client-disconnected", relay.Tally);
                 return;
@@ -471,6 +543,9 @@ public sealed partial class AgentProxy(
 
     [LoggerMessage(EventId = 4005, Level = LogLevel.Error, Message = "Masking failed on {Connection} for exchange {ExchangeId}: failing closed")]
     private static partial void LogMaskingFailed(ILogger logger, string connection, string exchangeId, Exception exception);
+
+    [LoggerMessage(EventId = 4006, Level = LogLevel.Information, Message = "Exchange {ExchangeId} cut: its identity was revoked")]
+    private static partial void LogCutOnRevocation(ILogger logger, string exchangeId);
 
     [LoggerMessage(EventId = 4004, Level = LogLevel.Warning, Message = "Could not record the abort of {ExchangeId} ({Reason})")]
     private static partial void LogAbortNotRecorded(ILogger logger, string exchangeId, string reason, Exception exception);

@@ -17,6 +17,8 @@ public static class GatewayProblems
     public const string AuditUnavailable = "https://hoop.dev/problems/audit-unavailable";
     public const string Conflict = "https://hoop.dev/problems/conflict";
     public const string MaskingFailed = "https://hoop.dev/problems/masking-failed";
+    public const string RateLimited = "https://hoop.dev/problems/rate-limited";
+    public const string IdentityRevoked = "https://hoop.dev/problems/identity-revoked";
 
     public static Task WriteAsync(
         HttpContext http, int status, string type, string title, string detail,

@@ -227,6 +227,38 @@ public sealed class SiloClient : ISiloClient, IDisposable
         return false;
     }
 
+    /// <summary>
+    /// Long-polls silo <paramref name="silo"/> (an index into <see cref="RendezvousRouter.Silos"/>)
+    /// for revocation changes after <paramref name="after"/> of <paramref name="feed"/>, waiting up
+    /// to <paramref name="wait"/>. No failover: the caller watches every silo. Throws
+    /// <see cref="SiloUnavailableException"/> when the silo cannot answer.
+    /// </summary>
+    public async Task<IdentityChanges> IdentityChangesAsync(int silo, string? feed, long after, TimeSpan wait, CancellationToken cancellationToken)
+    {
+        var baseUri = _router.Silos[silo];
+        var query = $"internal/identity-changes?after={after.ToString(CultureInfo.InvariantCulture)}&timeoutMs={(long)wait.TotalMilliseconds}"
+            + (feed is null ? "" : "&feed=" + Uri.EscapeDataString(feed));
+        var call = new Call("IdentityChanges", "", HttpMethod.Get, query, null);
+        using var timeout = new CancellationTokenSource(wait + _options.CallTimeout, _time);
+        using var linked = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, timeout.Token);
+        try
+        {
+            using var request = CreateRequest(call, new Uri(baseUri.AbsoluteUri + query, UriKind.Absolute));
+            using var response = await _invoker.SendAsync(request, linked.Token);
+            if (!response.IsSuccessStatusCode)
+                throw new SiloUnavailableException($"The silo at {baseUri} answered {(int)response.StatusCode} to IdentityChanges.");
+            return await ReadResultAsync(baseUri, call, static (content, ct) => ReadJsonAsync(content, Json.IdentityChanges, ct), response.Content, linked.Token);
+        }
+        catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+        {
+            throw;
+        }
+        catch (Exception e) when (e is HttpRequestException or IOException or OperationCanceledException)
+        {
+            throw new SiloUnavailableException($"The silo at {baseUri} could not be reached for IdentityChanges: {e.Message}", e);
+        }
+    }
+
     public void Dispose() => _invoker.Dispose();
 
     /// <summary>

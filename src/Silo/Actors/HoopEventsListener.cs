@@ -15,7 +15,8 @@ public sealed partial class HoopEventsListener(
     NpgsqlDataSource dataSource,
     GrainRuntime runtime,
     TimeProvider time,
-    ILogger<HoopEventsListener> logger) : BackgroundService
+    ILogger<HoopEventsListener> logger,
+    IEnumerable<IStreamAppendObserver> observers) : BackgroundService
 {
     private readonly TaskCompletionSource _listening = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
@@ -34,7 +35,7 @@ public sealed partial class HoopEventsListener(
                 await using (var listen = new NpgsqlCommand($"LISTEN {PostgresEventStore.NotificationChannel}", connection))
                     await listen.ExecuteNonQueryAsync(stoppingToken);
 
-                runtime.MarkAllStale();
+                MarkAllStale();
                 _listening.TrySetResult();
                 delay = TimeSpan.FromMilliseconds(100);
                 while (!stoppingToken.IsCancellationRequested)
@@ -47,7 +48,7 @@ public sealed partial class HoopEventsListener(
             catch (Exception e) when (e is NpgsqlException or TimeoutException or IOException or InvalidOperationException)
             {
                 LogListenLost(logger, e);
-                runtime.MarkAllStale();
+                MarkAllStale();
                 try
                 {
                     await Task.Delay(delay, time, stoppingToken);
@@ -68,13 +69,26 @@ public sealed partial class HoopEventsListener(
         {
             var notices = JsonSerializer.Deserialize(payload, HoopJsonContext.Stored.AppendNotificationArray) ?? [];
             foreach (var notice in notices)
+            {
                 runtime.OnStreamAppended(notice.Stream, notice.Version);
+                foreach (var observer in _observers)
+                    observer.OnStreamAppended(notice.Stream, notice.Version);
+            }
         }
         catch (JsonException e)
         {
             LogBadPayload(logger, e);
-            runtime.MarkAllStale();
+            MarkAllStale();
         }
+    }
+
+    private readonly IStreamAppendObserver[] _observers = observers.ToArray();
+
+    private void MarkAllStale()
+    {
+        runtime.MarkAllStale();
+        foreach (var observer in _observers)
+            observer.OnNotificationsLost();
     }
 
     [LoggerMessage(EventId = 2201, Level = LogLevel.Warning, Message = "Lost the hoop_events LISTEN connection; reconnecting")]

@@ -78,8 +78,10 @@ public static class ApiEndpoints
             DecideAsync(approvalId, approve: false, http, grains, ct)).RequireAuthorization(SiloPolicies.Approver);
 
         var identities = app.MapGroup("/api/identities/{sub}");
-        identities.MapGet("", (string sub, IGrainFactory grains, CancellationToken ct) =>
-            grains.Get<IIdentityGrain>(sub).GetAsync(ct)).RequireAuthorization(SiloPolicies.Auditor);
+        identities.MapGet("", async (string sub, IGrainFactory grains, CancellationToken ct) =>
+            await grains.Get<IIdentityGrain>(sub).GetAsync(ct) is var snapshot && (snapshot.Version > 0 || snapshot.Requests > 0)
+                ? Results.Ok(snapshot)
+                : SiloProblemTypes.NotFoundProblem($"No identity '{sub}': it was never seen by a gateway.")).RequireAuthorization(SiloPolicies.Auditor);
         identities.MapPost("/revoke", async (string sub, ReasonRequest? body, HttpContext http, IGrainFactory grains, CancellationToken ct) =>
         {
             var identity = grains.Get<IIdentityGrain>(sub);

@@ -79,6 +79,10 @@ public static class InternalEndpoints
             return Results.NoContent();
         });
 
+        // Gateways long-poll this to learn revocations and restores at once (see IdentityChangeFeed).
+        app.MapGet("/internal/identity-changes", (string? feed, long? after, long? timeoutMs, Hoop.Silo.Identity.IdentityChangeFeed changes, TimeProvider time, CancellationToken ct) =>
+            changes.ReadAsync(feed, after ?? 0, TimeSpan.FromMilliseconds(Math.Clamp(timeoutMs ?? 25_000, 0, 60_000)), time, ct));
+
         var approvals = app.MapGroup("/internal/approvals/{approvalId}");
         approvals.MapGet("/wait", async (string approvalId, long? timeoutMs, IGrainFactory grains, CancellationToken ct) =>
         {

@@ -49,6 +49,13 @@ internal sealed class IdentityGrainReference(GrainRuntime runtime, string key) :
     public Task AccessDeniedAsync(string connection, string reason, CancellationToken cancellationToken = default) =>
         Call((g, ct) => g.AccessDeniedAsync(connection, reason, ct), cancellationToken);
 
+    // Reads the tail first: a revocation, or a request admitted on another silo, counts at once.
+    public Task<Admission> AdmitAsync(AdmitRequest request, CancellationToken cancellationToken = default) =>
+        Call((g, ct) => g.AdmitAsync(request, ct), cancellationToken, catchUp: true);
+
+    public Task RecordUsageAsync(string exchangeId, TokenUsage usage, CancellationToken cancellationToken = default) =>
+        Call((g, ct) => g.RecordUsageAsync(exchangeId, usage, ct), cancellationToken);
+
     public Task RevokeAsync(string reason, string by, CancellationToken cancellationToken = default) =>
         Call((g, ct) => g.RevokeAsync(reason, by, ct), cancellationToken, catchUp: true);
 

@@ -29,10 +29,14 @@ public static class GrainsServiceCollectionExtensions
         services.AddSingleton(new GrainType(typeof(IApprovalGrain), typeof(ApprovalGrain), ApprovalGrain.StreamPrefix,
             c => new ApprovalGrain(c), (r, k) => new ApprovalGrainReference(r, k)));
 
+        services.TryAddSingleton(sp => new RiskPatterns(sp.GetRequiredService<Hoop.Contracts.Policy.PolicyDocument>()));
         services.AddSingleton<GrainRuntime>();
         services.AddSingleton<IGrainFactory>(sp => sp.GetRequiredService<GrainRuntime>());
         services.AddSingleton<ReminderTable>();
         services.AddSingleton<IReminderHandler, ApprovalExpiryHandler>();
+        services.AddSingleton<Hoop.Silo.Identity.IdentityChangeFeed>();
+        services.AddSingleton<IStreamAppendObserver>(sp => sp.GetRequiredService<Hoop.Silo.Identity.IdentityChangeFeed>());
+        services.AddSingleton<IHostedService>(sp => sp.GetRequiredService<Hoop.Silo.Identity.IdentityChangeFeed>());
         services.AddSingleton<HoopEventsListener>();
         services.AddSingleton<ReminderSweeper>();
         services.AddSingleton<IHostedService>(sp => sp.GetRequiredService<HoopEventsListener>());

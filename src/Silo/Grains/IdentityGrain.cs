@@ -1,20 +1,41 @@
 using Hoop.Contracts.Events;
 using Hoop.Contracts.EventStore;
 using Hoop.Contracts.Grains;
+using Hoop.Contracts.Policy;
 using Hoop.Silo.Actors;
+using Microsoft.Extensions.DependencyInjection;
 
 namespace Hoop.Silo.Grains;
 
 /// <summary>
 /// One caller (stream <c>identity-{sub}</c>). Requests are counted in memory and recorded
 /// as <see cref="IdentitySeen"/> only on first sight, when the groups change, hourly, and on
-/// deactivation, so the gateway's hot path does not write per request.
+/// deactivation, so the gateway's hot path does not write per request. When the policy has
+/// <c>identityControls</c>, the grain is also the single writer of the identity's budgets and
+/// risk signals: every admitted request is a <see cref="RequestAdmitted"/> (so two silos
+/// admitting at once conflict on the stream version, and the loser re-decides on the winner's
+/// state: limits hold exactly), tokens are <see cref="TokensUsed"/>, and signals are
+/// <see cref="RiskSignalRaised"/> with their evidence and response.
 /// </summary>
-public sealed class IdentityGrain(GrainContext context) : EventSourcedGrain<IdentityGrain.IdentityState>(context)
+public sealed partial class IdentityGrain(GrainContext context) : EventSourcedGrain<IdentityGrain.IdentityState>(context)
 {
     public static readonly TimeSpan SeenRecordInterval = TimeSpan.FromHours(1);
+    public static readonly TimeSpan RateWindow = TimeSpan.FromMinutes(1);
+
+    /// <summary>An off-hours signal with response "record" is raised at most this often.</summary>
+    public static readonly TimeSpan OffHoursRepeat = TimeSpan.FromHours(1);
+
+    private const int RecentSignals = 20;
+    private const int MaxEvidence = 20;
 
     private long _unrecordedRequests;
+    private string? _lastCounted; // a call re-run after a lost append race counts its request once
+
+    public sealed record Admitted(DateTimeOffset At, string ExchangeId, string Connection, string? Source, IReadOnlyList<string> Extraction);
+
+    public sealed record Used(DateTimeOffset At, string ExchangeId, long Tokens);
+
+    public sealed record Raised(DateTimeOffset At, RiskSignalRaised Signal);
 
     public sealed class IdentityState
     {
@@ -24,10 +45,21 @@ public sealed class IdentityGrain(GrainContext context) : EventSourcedGrain<Iden
         public string? RevokedBy { get; set; }
         public DateTimeOffset? FirstSeen { get; set; }
         public DateTimeOffset? LastSeen { get; set; }
+        public DateTimeOffset? RestoredAt { get; set; }
         public long Requests { get; set; }
         public int AccessDenials { get; set; }
         public Dictionary<string, string> Sessions { get; } = new(StringComparer.Ordinal);
+
+        // Kept only as far back as the controls look (see Retention).
+        public List<Admitted> Admitted { get; } = [];
+        public HashSet<string> AdmittedIds { get; } = new(StringComparer.Ordinal);
+        public List<Used> Usage { get; } = [];
+        public HashSet<string> UsageIds { get; } = new(StringComparer.Ordinal);
+        public List<Raised> Signals { get; } = [];
+        public Dictionary<string, DateTimeOffset> LastRaised { get; } = new(StringComparer.Ordinal);
     }
+
+    private IdentityControls Controls => Context.Services.GetRequiredService<PolicyDocument>().Controls;
 
     protected override IdentityState InitialState => new();
 
@@ -56,24 +88,77 @@ public sealed class IdentityGrain(GrainContext context) : EventSourcedGrain<Iden
                 state.Revoked = false;
                 state.RevokedReason = null;
                 state.RevokedBy = null;
+                state.RestoredAt = at; // risk responses raised before a restore no longer apply
+                break;
+            case RequestAdmitted admitted:
+                state.Admitted.Add(new Admitted(at, admitted.ExchangeId, admitted.Connection, admitted.Source, admitted.Extraction ?? []));
+                state.AdmittedIds.Add(admitted.ExchangeId);
+                Prune(state.Admitted, state.AdmittedIds, a => a.At, a => a.ExchangeId, at - Retention);
+                break;
+            case TokensUsed used:
+                state.Usage.Add(new Used(at, used.ExchangeId, used.InputTokens + used.OutputTokens));
+                state.UsageIds.Add(used.ExchangeId);
+                Prune(state.Usage, state.UsageIds, u => u.At, u => u.ExchangeId, at - UsageRetention);
+                break;
+            case RiskSignalRaised raised:
+                state.Signals.Add(new Raised(at, raised));
+                state.LastRaised[raised.Signal] = at;
+                if (state.Signals.Count > RecentSignals * 2)
+                    state.Signals.RemoveRange(0, state.Signals.Count - RecentSignals);
                 break;
         }
 
         return state;
     }
 
+    private static void Prune<T>(List<T> list, HashSet<string> ids, Func<T, DateTimeOffset> at, Func<T, string> id, DateTimeOffset before)
+    {
+        var drop = 0;
+        while (drop < list.Count && at(list[drop]) < before)
+            ids.Remove(id(list[drop++]));
+        if (drop > 0)
+            list.RemoveRange(0, drop);
+    }
+
+    /// <summary>How far back admitted requests are kept: the longest any limit or signal looks.</summary>
+    private TimeSpan Retention
+    {
+        get
+        {
+            var signals = Controls.Signals;
+            var longest = RateWindow;
+            if (signals.RateSpike is { } spike && spike.Window + spike.Baseline > longest)
+                longest = spike.Window + spike.Baseline;
+            if (signals.Extraction is { } extraction && extraction.Window > longest)
+                longest = extraction.Window;
+            if (signals.Sprawl is { } sprawl && sprawl.Window > longest)
+                longest = sprawl.Window;
+            return longest;
+        }
+    }
+
+    private TimeSpan UsageRetention =>
+        Controls.Signals.RateSpike is { } spike && spike.Window + spike.Baseline > TimeSpan.FromDays(1)
+            ? spike.Window + spike.Baseline
+            : TimeSpan.FromDays(1);
+
     private EventMetadata Meta(string? by = null) => new(Identity: by ?? Key);
 
     public async Task<bool> SeenAsync(IReadOnlyList<string> groups, CancellationToken cancellationToken)
     {
-        var sorted = groups.Distinct(StringComparer.Ordinal).Order(StringComparer.Ordinal).ToList();
-        _unrecordedRequests++;
-        var due = Version == 0
-            || !sorted.SequenceEqual(State.Groups, StringComparer.Ordinal)
-            || State.LastSeen is not { } last || Now - last >= SeenRecordInterval;
-        if (due)
+        if (SeenDue(groups, out var sorted))
             await RecordSeenAsync(sorted, cancellationToken);
         return true;
+    }
+
+    private bool SeenDue(IReadOnlyList<string> groups, out IReadOnlyList<string> sorted, bool count = true)
+    {
+        sorted = groups.Distinct(StringComparer.Ordinal).Order(StringComparer.Ordinal).ToList();
+        if (count)
+            _unrecordedRequests++;
+        return Version == 0
+            || !sorted.SequenceEqual(State.Groups, StringComparer.Ordinal)
+            || State.LastSeen is not { } last || Now - last >= SeenRecordInterval;
     }
 
     private async Task RecordSeenAsync(IReadOnlyList<string> groups, CancellationToken cancellationToken)
@@ -81,6 +166,126 @@ public sealed class IdentityGrain(GrainContext context) : EventSourcedGrain<Iden
         var count = _unrecordedRequests;
         await RaiseAsync(new IdentitySeen(Key, groups, count), Meta(), cancellationToken);
         _unrecordedRequests -= count;
+    }
+
+    public async Task<Admission> AdmitAsync(AdmitRequest request, CancellationToken cancellationToken)
+    {
+        var controls = Controls;
+        var now = Now;
+        if (State.AdmittedIds.Contains(request.ExchangeId))
+            return Restricted(now) ?? Admission.Allow; // a re-run of a request already let through
+
+        var events = new List<object>(3);
+        var repeat = string.Equals(_lastCounted, request.ExchangeId, StringComparison.Ordinal);
+        _lastCounted = request.ExchangeId;
+        if (SeenDue(request.Groups, out var groups, count: !repeat))
+            events.Add(new IdentitySeen(Key, groups, _unrecordedRequests));
+
+        var verdict = Restricted(now) is { Kind: AdmissionKind.Block } blocked ? blocked : null;
+        verdict ??= controls.Any ? OverBudget(controls.For(groups), now) : null;
+        if (verdict is null && controls.Any)
+        {
+            var extraction = controls.Signals.Extraction is null
+                ? []
+                : Context.Services.GetRequiredService<RiskPatterns>().Categories(request.PromptText);
+            var admitted = new Admitted(now, request.ExchangeId, request.Connection, request.Source, extraction);
+            var raised = RaiseSignals(controls.Signals, admitted, now);
+            events.AddRange(raised);
+            // A signal that blocks refuses the request that raised it: it is not admitted.
+            if (!raised.Any(r => r.Response == "block"))
+                events.Add(new RequestAdmitted(request.ExchangeId, request.SessionId, request.Connection, request.Source,
+                    extraction.Count == 0 ? null : extraction));
+        }
+
+        if (events.Count > 0)
+        {
+            await RaiseAsync(events, Meta(), cancellationToken);
+            if (events[0] is IdentitySeen seen)
+                _unrecordedRequests -= seen.Requests;
+        }
+
+        return verdict ?? Restricted(now) ?? Admission.Allow;
+    }
+
+    /// <summary>The risk response in force now, as a verdict: the strictest unexpired approve or block raised since the last restore.</summary>
+    private Admission? Restricted(DateTimeOffset now)
+    {
+        if (State.Revoked)
+            return new Admission(AdmissionKind.Block, PolicyRuleIds.IdentityRevoked, $"identity revoked: {State.RevokedReason}");
+        if (ActiveRestriction(now) is not { } active)
+            return null;
+        var rule = PolicyRuleIds.RiskPrefix + active.Signal.Signal;
+        if (active.Signal.Response == "block")
+            return new Admission(AdmissionKind.Block, rule, $"risk signal {active.Signal.Signal}: {active.Signal.Detail} (blocked until {active.Signal.Until:u})");
+        var settings = SettingsOf(active.Signal.Signal);
+        return settings is { ApproverGroup: { } group, Timeout: { } timeout }
+            ? new Admission(AdmissionKind.RequireApproval, rule, $"risk signal {active.Signal.Signal}: {active.Signal.Detail}", null, group, timeout)
+            : null;
+    }
+
+    private Raised? ActiveRestriction(DateTimeOffset now)
+    {
+        Raised? strictest = null;
+        foreach (var raised in State.Signals)
+        {
+            if (raised.Signal.Until is not { } until || until <= now || raised.Signal.Response is not ("block" or "approve"))
+                continue;
+            if (State.RestoredAt is { } restored && raised.At <= restored)
+                continue;
+            if (strictest is null || (raised.Signal.Response == "block" && strictest.Signal.Response != "block"))
+                strictest = raised;
+        }
+
+        return strictest;
+    }
+
+    private RiskResponseSettings? SettingsOf(string signal)
+    {
+        var signals = Controls.Signals;
+        return signal switch
+        {
+            RateSpikeKind or TokenSpikeKind => signals.RateSpike?.Response,
+            OffHoursKind => signals.OffHours?.Response,
+            ExtractionKind => signals.Extraction?.Response,
+            SprawlKind => signals.Sprawl?.Response,
+            _ => null,
+        };
+    }
+
+    /// <summary>429 verdicts: requests in the last minute at the limit, or tokens of this UTC day at the budget.</summary>
+    private Admission? OverBudget(IdentityLimits limits, DateTimeOffset now)
+    {
+        if (limits.RequestsPerMinute is { } perMinute)
+        {
+            var since = now - RateWindow;
+            var inWindow = State.Admitted.Where(a => a.At > since).ToList();
+            if (inWindow.Count >= perMinute)
+            {
+                // Free again when enough of the oldest leave the window.
+                var freedAt = inWindow[inWindow.Count - perMinute].At + RateWindow;
+                return new Admission(AdmissionKind.Block, PolicyRuleIds.RateLimit,
+                    $"rate limit: {inWindow.Count} requests in the last minute; the limit is {perMinute} a minute", freedAt - now);
+            }
+        }
+
+        if (limits.TokensPerDay is { } perDay)
+        {
+            var day = new DateTimeOffset(now.UtcDateTime.Date, TimeSpan.Zero);
+            var used = State.Usage.Where(u => u.At >= day).Sum(u => u.Tokens);
+            if (used >= perDay)
+                return new Admission(AdmissionKind.Block, PolicyRuleIds.TokenBudget,
+                    $"token budget: {used} tokens used today (UTC); the budget is {perDay} a day", day.AddDays(1) - now);
+        }
+
+        return null;
+    }
+
+    public async Task<bool> RecordUsageAsync(string exchangeId, TokenUsage usage, CancellationToken cancellationToken)
+    {
+        if (!Controls.Any || State.UsageIds.Contains(exchangeId) || usage.InputTokens < 0 || usage.OutputTokens < 0)
+            return true;
+        await RaiseAsync(new TokensUsed(exchangeId, usage.InputTokens, usage.OutputTokens), Meta(), cancellationToken);
+        return true;
     }
 
     public async Task<bool> AccessDeniedAsync(string connection, string reason, CancellationToken cancellationToken)
@@ -91,6 +296,7 @@ public sealed class IdentityGrain(GrainContext context) : EventSourcedGrain<Iden
 
     public async Task<bool> RevokeAsync(string reason, string by, CancellationToken cancellationToken)
     {
+        RefuseUnknown();
         if (!State.Revoked)
             await RaiseAsync(new IdentityRevoked(reason, by), Meta(by), cancellationToken);
         return true;
@@ -98,9 +304,17 @@ public sealed class IdentityGrain(GrainContext context) : EventSourcedGrain<Iden
 
     public async Task<bool> RestoreAsync(string reason, string by, CancellationToken cancellationToken)
     {
-        if (State.Revoked)
+        RefuseUnknown();
+        if (State.Revoked || ActiveRestriction(Now) is not null)
             await RaiseAsync(new IdentityRestored(reason, by), Meta(by), cancellationToken);
         return true;
+    }
+
+    /// <summary>An identity is known once anything was recorded of it (it made a request, or was refused one).</summary>
+    private void RefuseUnknown()
+    {
+        if (Version == 0 && _unrecordedRequests == 0)
+            throw new GrainRefusedException($"No identity '{Key}': it was never seen by a gateway.", 404);
     }
 
     public async Task<string> AssignSessionAsync(string connection, string? replacing, CancellationToken cancellationToken)
@@ -112,9 +326,24 @@ public sealed class IdentityGrain(GrainContext context) : EventSourcedGrain<Iden
         return fresh;
     }
 
-    public Task<IdentitySnapshot> GetAsync(CancellationToken cancellationToken) => Task.FromResult(new IdentitySnapshot(
-        Key, State.Groups, State.Revoked, State.RevokedReason, State.RevokedBy, State.FirstSeen, State.LastSeen,
-        State.Requests + _unrecordedRequests, State.AccessDenials, Version));
+    public Task<IdentitySnapshot> GetAsync(CancellationToken cancellationToken)
+    {
+        var now = Now;
+        var limits = Controls.For(State.Groups);
+        var day = new DateTimeOffset(now.UtcDateTime.Date, TimeSpan.Zero);
+        var usage = new IdentityUsage(
+            State.Admitted.Count(a => a.At > now - RateWindow), limits.RequestsPerMinute,
+            State.Usage.Where(u => u.At >= day).Sum(u => u.Tokens), limits.TokensPerDay);
+        var signals = State.Signals.TakeLast(RecentSignals).Reverse()
+            .Select(r => new RiskSignalView(r.At, r.Signal.Signal, r.Signal.Detail, r.Signal.Evidence ?? [], r.Signal.Response ?? "record", r.Signal.Until))
+            .ToList();
+        var restriction = ActiveRestriction(now) is { } active
+            ? new RiskRestriction(active.Signal.Response!, active.Signal.Signal, active.Signal.Until!.Value)
+            : null;
+        return Task.FromResult(new IdentitySnapshot(
+            Key, State.Groups, State.Revoked, State.RevokedReason, State.RevokedBy, State.FirstSeen, State.LastSeen,
+            State.Requests + _unrecordedRequests, State.AccessDenials, Version, usage, signals, restriction));
+    }
 
     public override async Task OnDeactivateAsync(CancellationToken cancellationToken)
     {

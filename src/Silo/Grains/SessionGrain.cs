@@ -101,13 +101,18 @@ public sealed class SessionGrain(GrainContext context) : EventSourcedGrain<Sessi
 
         await RefuseUnlessUsableAsync(request.Identity, request.Connection, cancellationToken);
 
-        var identity = Context.Grains.Get<IIdentityGrain>(request.Identity);
-        await identity.SeenAsync(request.Groups, cancellationToken);
-        var caller = await identity.GetAsync(cancellationToken);
+        var admission = await Context.Grains.Get<IIdentityGrain>(request.Identity).AdmitAsync(new AdmitRequest(
+            request.ExchangeId, Key, request.Groups, request.Connection, request.PromptText, request.SourceAddress), cancellationToken);
 
-        var verdict = caller.Revoked
-            ? new PolicyDecision(PolicyAction.Block, "identity-revoked", $"identity revoked: {caller.RevokedReason}")
+        var verdict = admission.Kind == AdmissionKind.Block
+            ? new PolicyDecision(PolicyAction.Block, admission.Rule, admission.Reason)
             : Policy.Evaluate(new PolicyRequest(request.Connection, request.Method, request.Path, request.PromptText));
+        if (admission is { Kind: AdmissionKind.RequireApproval } && verdict.Action != PolicyAction.Block)
+        {
+            // A risk response: the identity's requests need approval whatever the rules say.
+            verdict = new PolicyDecision(PolicyAction.RequireApproval, admission.Rule, admission.Reason, admission.ApproverGroup,
+                Context.Services.GetRequiredService<PolicyDocument>().FindApproverGroup(admission.ApproverGroup!)?.ApprovalsRequired ?? 1, admission.Timeout ?? TimeSpan.FromMinutes(2));
+        }
 
         var events = new List<object>(3);
         if (State.Opened is null)
@@ -151,7 +156,10 @@ public sealed class SessionGrain(GrainContext context) : EventSourcedGrain<Sessi
         await RaiseAsync(events, Meta(request.Identity, request.CorrelationId, request.GatewayId), cancellationToken);
         // The same fields a repeated call rebuilds from the events (blocks keep their reason).
         var reason = verdict.Action == PolicyAction.Block ? verdict.Reason ?? "blocked by policy" : null;
-        return new ExchangeDecision(ToKind(verdict.Action), Key, request.ExchangeId, verdict.Rule, reason, approvalId, expiresAt);
+        var retryAfter = admission.RetryAfter is { } wait && verdict.Action == PolicyAction.Block
+            ? (int?)Math.Max(1, (int)Math.Ceiling(wait.TotalSeconds))
+            : null;
+        return new ExchangeDecision(ToKind(verdict.Action), Key, request.ExchangeId, verdict.Rule, reason, approvalId, expiresAt, retryAfter);
     }
 
     /// <summary>Consumes <paramref name="approvalId"/> for this request; null when used, else why not.</summary>
@@ -188,7 +196,11 @@ public sealed class SessionGrain(GrainContext context) : EventSourcedGrain<Sessi
     private async Task<ExchangeDecision> DecisionOfAsync(string exchangeId, ExchangeState exchange, CancellationToken cancellationToken)
     {
         if (exchange.Stage == Stage.Blocked)
-            return new ExchangeDecision(DecisionKind.Block, Key, exchangeId, exchange.Rule, exchange.Reason);
+        {
+            // A repeated call over a budget: the wait is not recorded, so ask for a retry in a second (the next call re-decides).
+            int? retryAfter = exchange.Rule is PolicyRuleIds.RateLimit or PolicyRuleIds.TokenBudget ? 1 : null;
+            return new ExchangeDecision(DecisionKind.Block, Key, exchangeId, exchange.Rule, exchange.Reason, RetryAfterSeconds: retryAfter);
+        }
         if (exchange.ApprovalId is { } approvalId)
         {
             var approval = await Context.Grains.Get<IApprovalGrain>(approvalId).GetAsync(cancellationToken);
@@ -229,7 +241,13 @@ public sealed class SessionGrain(GrainContext context) : EventSourcedGrain<Sessi
     public async Task<bool> CompleteExchangeAsync(string exchangeId, int status, TokenUsage? usage, double durationMs, IReadOnlyList<MaskCount>? masks, CancellationToken cancellationToken)
     {
         var exchange = Exchange(exchangeId);
-        if (exchange.Stage is Stage.Completed or Stage.Aborted)
+        if (exchange.Stage is Stage.Completed)
+        {
+            await RecordUsageAsync(exchangeId, usage, cancellationToken); // a retry after the identity could not count it
+            return true;
+        }
+
+        if (exchange.Stage is Stage.Aborted)
             return true;
         if (exchange.Stage != Stage.Forwarded)
             throw new GrainRefusedException($"Exchange '{exchangeId}' was never forwarded ({exchange.Stage}).");
@@ -237,6 +255,7 @@ public sealed class SessionGrain(GrainContext context) : EventSourcedGrain<Sessi
         AddMasks(events, exchangeId, masks, "response");
         events.Add(new ExchangeCompleted(exchangeId, status, usage, durationMs));
         await RaiseAsync(events, Meta(), cancellationToken);
+        await RecordUsageAsync(exchangeId, usage, cancellationToken);
         return true;
     }
 
@@ -251,6 +270,12 @@ public sealed class SessionGrain(GrainContext context) : EventSourcedGrain<Sessi
         await RaiseAsync(events, Meta(), cancellationToken);
         return true;
     }
+
+    /// <summary>Counts the exchange's tokens against the identity's daily budget (idempotent there).</summary>
+    private Task RecordUsageAsync(string exchangeId, TokenUsage? usage, CancellationToken cancellationToken) =>
+        usage is null || State.Opened is not { } opened
+            ? Task.CompletedTask
+            : Context.Grains.Get<IIdentityGrain>(opened.Identity).RecordUsageAsync(exchangeId, usage, cancellationToken);
 
     // One MaskApplied per detector that masked something; counts only, never values.
     private static void AddMasks(List<object> events, string exchangeId, IReadOnlyList<MaskCount>? masks, string where)

@@ -160,17 +160,35 @@ public sealed class SiloApiTests(EventStoreFixture db) : IClassFixture<EventStor
         using var auditor = _siloA.Api(Auditor());
         using var gatewayToB = _siloB.Internal();
         var user = "u" + NewId();
+        var before = await BeginAsync(gatewayToB, NewId(), "x0", "hello", user);
 
         var revoke = await admin.PostAsJsonAsync($"/api/identities/{user}/revoke", new ReasonRequest("offboarded"), Json);
         var auditorRevoke = await auditor.PostAsync($"/api/identities/{user}/revoke", null);
         var decision = await BeginAsync(gatewayToB, NewId(), "x1", "hello", user);
         var state = await auditor.GetFromJsonAsync<IdentitySnapshot>($"/api/identities/{user}", Json);
 
+        Assert.Equal(DecisionKind.Allow, before.Kind);
         Assert.Equal(HttpStatusCode.OK, revoke.StatusCode);
         await AssertProblem(auditorRevoke, HttpStatusCode.Forbidden);
         Assert.Equal((DecisionKind.Block, "identity-revoked"), (decision.Kind, decision.Rule));
         Assert.True(state!.Revoked);
         Assert.Equal("root", state.RevokedBy);
+    }
+
+    [Fact]
+    public async Task Revoking_restoring_or_reading_an_identity_never_seen_is_404_and_records_nothing()
+    {
+        using var admin = _siloA.Api(Admin());
+        var user = "u" + NewId();
+
+        var revoke = await admin.PostAsJsonAsync($"/api/identities/{user}/revoke", new ReasonRequest("offboarded"), Json);
+        var restore = await admin.PostAsync($"/api/identities/{user}/restore", null);
+        var read = await admin.GetAsync($"/api/identities/{user}");
+
+        await AssertProblem(revoke, HttpStatusCode.NotFound);
+        await AssertProblem(restore, HttpStatusCode.NotFound);
+        await AssertProblem(read, HttpStatusCode.NotFound);
+        Assert.Equal(0, await db.ScalarAsync($"SELECT count(*) FROM hoop.events WHERE stream_id = 'identity-{user}'"));
     }
 
     [Fact]
