@@ -103,7 +103,9 @@ internal sealed class ApprovalGrainReference(GrainRuntime runtime, string key) :
     {
         var time = runtime.Time;
         var deadline = time.GetUtcNow() + timeout;
-        var stale = false;
+        // The first look reads the stream's tail: a decision taken on another silo a moment ago
+        // must show even if its notification has not arrived (a status check waits 0 s).
+        var stale = true;
         while (true)
         {
             var changed = runtime.Signals.NextChange(_stream);
