@@ -33,6 +33,9 @@ public sealed record ProcessStackOptions
 /// </summary>
 public sealed class ProcessStack : IAsyncDisposable
 {
+    /// <summary>Set (to anything) to keep each stack's directory, with the processes' logs, after the test.</summary>
+    public const string KeepLogsVariable = "HOOP_TEST_KEEP_LOGS";
+
     private const string DatabaseName = "hoop";
     private static readonly TimeSpan ReadyTimeout = TimeSpan.FromSeconds(60);
 
@@ -145,7 +148,7 @@ public sealed class ProcessStack : IAsyncDisposable
             };
             foreach (var (key, value) in options.SiloSettings)
                 settings[key] = value;
-            _silos.Add(new HoopProcess($"silo-{i}", siloDll, ["serve"], Environment(settings), _dir.Path));
+            _silos.Add(new HoopProcess($"silo-{i}", siloDll, ["serve"], AsEnvironment(settings), _dir.Path));
         }
 
         await Task.WhenAll(_silos.Select(s => s.StartAsync(cancellationToken)));
@@ -160,7 +163,7 @@ public sealed class ProcessStack : IAsyncDisposable
             };
             foreach (var (key, value) in options.GatewaySettings)
                 settings[key] = value;
-            _gateways.Add(new HoopProcess($"gateway-{i}", gatewayDll, [], Environment(settings), _dir.Path));
+            _gateways.Add(new HoopProcess($"gateway-{i}", gatewayDll, [], AsEnvironment(settings), _dir.Path));
         }
 
         await Task.WhenAll(_gateways.Select(g => g.StartAsync(cancellationToken)));
@@ -168,7 +171,7 @@ public sealed class ProcessStack : IAsyncDisposable
     }
 
     /// <summary>Configuration keys as environment variables: <c>Hoop:Gateway:GatewayId</c> becomes <c>Hoop__Gateway__GatewayId</c>.</summary>
-    private static Dictionary<string, string> Environment(Dictionary<string, string> settings) =>
+    private static Dictionary<string, string> AsEnvironment(Dictionary<string, string> settings) =>
         settings.ToDictionary(kv => kv.Key.Replace(":", "__", StringComparison.Ordinal), kv => kv.Value);
 
     /// <summary>Returns once every running gateway answers <c>/readyz</c> 200 (a silo reachable, the store up); at most 60 s.</summary>
@@ -255,6 +258,7 @@ public sealed class ProcessStack : IAsyncDisposable
         await Upstream.DisposeAsync();
         await Postgres.DisposeAsync();
         Tokens.Dispose();
-        _dir.Dispose();
+        if (Environment.GetEnvironmentVariable(KeepLogsVariable) is not { Length: > 0 })
+            _dir.Dispose();
     }
 }

@@ -15,11 +15,16 @@ public sealed class FaultSuite
     public const string Name = "Faults";
 }
 
-/// <summary>One agent call as the client saw it.</summary>
+/// <summary>
+/// One agent call as the client saw it: <see cref="Text"/> is the answer's text; <see cref="Recordable"/>
+/// what the gateway records of it (the deltas' text of a stream, the whole body of a JSON answer).
+/// </summary>
 internal sealed record CallResult(
     string Prompt, string? Session, int Status, string? ExchangeId, string? SessionId, string Text, bool SawEnd, string? Failure,
     TimeSpan StartedAt, TimeSpan EndedAt)
 {
+    public string Recordable { get; init; } = Text;
+
     /// <summary>The client got a whole 200 answer: for a stream, up to <c>message_stop</c>.</summary>
     public bool Completed => Status == 200 && SawEnd && Failure is null;
 
@@ -103,9 +108,10 @@ internal static class FaultTraffic
             }
             else
             {
-                using var json = JsonDocument.Parse(await response.Content.ReadAsStringAsync(linked.Token));
-                text.Append(json.RootElement.GetProperty("content")[0].GetProperty("text").GetString());
-                sawEnd = true;
+                var body = await response.Content.ReadAsStringAsync(linked.Token);
+                using var json = JsonDocument.Parse(body);
+                return new CallResult(prompt, session, status, exchange, sessionId,
+                    json.RootElement.GetProperty("content")[0].GetProperty("text").GetString()!, true, null, started, clock.Elapsed) { Recordable = body };
             }
 
             return new CallResult(prompt, session, status, exchange, sessionId, text.ToString(), sawEnd, null, started, clock.Elapsed);
@@ -169,7 +175,7 @@ internal static class FaultTraffic
     /// <summary>
     /// The client saw this exchange complete, so the store has all of it: the masked prompt
     /// (these prompts have nothing to mask), forwarded, the answer's text in contiguous chunks
-    /// exactly as the client got it, completed with 200 (unless <paramref name="requireCompletion"/>
+    /// as the client got it, completed with 200 (unless <paramref name="requireCompletion"/>
     /// is false), in the session the client was told.
     /// </summary>
     public static void AssertWholeExchange(CallResult call, IReadOnlyDictionary<string, List<StoredEvent>> byExchange, bool requireCompletion = true)
@@ -192,7 +198,7 @@ internal static class FaultTraffic
             offset += text.Length;
         }
 
-        Assert.Equal(call.Text, string.Concat(chunks.Select(c => c.Text)));
+        Assert.Equal(call.Recordable, string.Concat(chunks.Select(c => c.Text)));
         Assert.DoesNotContain(events!, e => e.Type == "ExchangeAborted");
         if (!requireCompletion && !events!.Any(e => e.Type == "ExchangeCompleted"))
             return;

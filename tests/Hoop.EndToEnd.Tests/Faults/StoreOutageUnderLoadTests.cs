@@ -35,7 +35,7 @@ public sealed class StoreOutageUnderLoadTests
                 if (!call.Completed)
                     await Task.Delay(100);
             }
-        }));
+        })).ToArray();
         var quick = Task.Run(async () =>
         {
             for (var i = 0; !stop.IsCancellationRequested; i++)
@@ -78,7 +78,8 @@ public sealed class StoreOutageUnderLoadTests
         var all = results.ToList();
         Assert.DoesNotContain(all, r => r.Failure == HungFailure);
         var inFlight = all.Where(r => r.Status == 200 && r.StartedAt < stopping && r.EndedAt > stopping).ToList();
-        Assert.True(inFlight.Count > 0, $"no stream in flight when the store went (stopping took {(down - stopping).TotalMilliseconds:F0} ms)"); // the outage hit streams mid-answer...
+        Assert.True(inFlight.Count > 0, $"no stream in flight when the store went at {stopping} (stopping took {(down - stopping).TotalMilliseconds:F0} ms): " +
+            string.Join("; ", all.OrderBy(r => r.StartedAt).Take(40).Select(r => $"{r.StartedAt.TotalSeconds:F2}-{r.EndedAt.TotalSeconds:F2} {r.Status} {r.SawEnd} {r.Failure}"))); // the outage hit streams mid-answer...
         Assert.All(inFlight, r => Assert.True(r.Completed || r.Failure is not null)); // ...and each ended: whole, or visibly cut
 
         var during = all.Where(r => r.StartedAt >= down && r.EndedAt <= restarting).ToList();
