@@ -122,8 +122,7 @@ public sealed class ProcessStack : IAsyncDisposable
             await create.ExecuteNonQueryAsync(cancellationToken);
         }
 
-        // A short connect timeout: with the server down, the silo should know at once.
-        var connectionString = new NpgsqlConnectionStringBuilder(postgres.AdminConnectionString) { Database = DatabaseName, Timeout = 3 }.ConnectionString;
+        var connectionString = new NpgsqlConnectionStringBuilder(postgres.AdminConnectionString) { Database = DatabaseName }.ConnectionString;
         await using var dataSource = NpgsqlDataSource.Create(connectionString);
         await new SchemaMigrator(dataSource, NullLogger<SchemaMigrator>.Instance).MigrateAsync(cancellationToken);
         return connectionString;
@@ -135,7 +134,7 @@ public sealed class ProcessStack : IAsyncDisposable
         await File.WriteAllTextAsync(credentialFile, StackHarness.UpstreamApiKey, cancellationToken);
         var common = TokenFactory.AuthConfiguration(Tokens.WritePublicKeyPem(_dir.Path))
             .ToDictionary(kv => kv.Key, kv => kv.Value!);
-        common["Hoop:Policy"] = StackHarness.PolicyJson(Upstream.BaseAddress, credentialFile);
+        common["Hoop:Policy"] = PolicyJson(Upstream.BaseAddress, credentialFile);
         // Four .NET servers share the test machine: workstation GC keeps each one small.
         common["DOTNET_gcServer"] = "0";
 
@@ -169,6 +168,30 @@ public sealed class ProcessStack : IAsyncDisposable
         await Task.WhenAll(_gateways.Select(g => g.StartAsync(cancellationToken)));
         await WaitReadyAsync(cancellationToken);
     }
+
+    /// <summary>
+    /// The policy the processes run: connection <c>claude</c> to the fake upstream with the dev
+    /// rules. Its masking budget is 5 s instead of 250 ms: the budget is wall-clock time, and on
+    /// a test machine where several servers share two cores a thread can lose 250 ms to the
+    /// scheduler while masking a few characters, failing the exchange closed (502).
+    /// </summary>
+    public static string PolicyJson(Uri upstream, string credentialFile) => $$"""
+        {
+          "connections": [
+            { "name": "claude", "upstream": "{{upstream.GetLeftPart(UriPartial.Authority)}}",
+              "credential": { "header": "x-api-key", "file": "{{credentialFile}}" },
+              "allowedGroups": ["agents"],
+              "mask": { "budgetMs": 5000 },
+              "rules": ["deny-destructive", "approve-bulk-export"] }
+          ],
+          "rules": [
+            { "id": "deny-destructive", "action": "block", "match": { "regex": "drop table|rm -rf /" } },
+            { "id": "approve-bulk-export", "action": "approve", "approverGroup": "security", "timeout": "00:02:00",
+              "match": { "regex": "export all|dump (all )?(customers|users|credentials)" } }
+          ],
+          "approverGroups": [ { "name": "security", "identityGroups": ["security"], "approvalsRequired": 1 } ]
+        }
+        """;
 
     /// <summary>Configuration keys as environment variables: <c>Hoop:Gateway:GatewayId</c> becomes <c>Hoop__Gateway__GatewayId</c>.</summary>
     private static Dictionary<string, string> AsEnvironment(Dictionary<string, string> settings) =>

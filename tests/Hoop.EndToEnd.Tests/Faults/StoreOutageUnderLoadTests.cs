@@ -24,6 +24,8 @@ public sealed class StoreOutageUnderLoadTests
         using var probe = new HttpClient { BaseAddress = stack.Gateways[0].BaseAddress, Timeout = TimeSpan.FromSeconds(10) };
         var clock = Stopwatch.StartNew();
         var results = new ConcurrentBag<CallResult>();
+        var warm = await SendAsync(agent, $"outage warm {run}", $"outage-{run}-warm", stream: false, CallBound, clock);
+        Assert.True(warm.Completed, $"the stack does not serve before the outage: {warm.Status} {warm.Failure}");
 
         using var stop = new CancellationTokenSource();
         var streams = Enumerable.Range(0, 6).Select(w => Task.Run(async () =>
