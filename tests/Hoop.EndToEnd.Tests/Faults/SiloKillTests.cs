@@ -1,0 +1,82 @@
+using System.Collections.Concurrent;
+using System.Diagnostics;
+using Hoop.Gateway.SiloClient;
+using Hoop.Testing;
+using Xunit;
+using static Hoop.EndToEnd.Tests.Faults.FaultTraffic;
+
+namespace Hoop.EndToEnd.Tests.Faults;
+
+/// <summary>A silo dies (<c>kill -9</c>) while two gateways carry streaming traffic over two silos.</summary>
+[Collection(FaultSuite.Name)]
+public sealed class SiloKillTests
+{
+    private static readonly TimeSpan CallBound = TimeSpan.FromSeconds(30);
+
+    [Fact]
+    public async Task Killing_a_silo_under_load_loses_no_completed_exchange_forwards_nothing_unrecorded_and_fails_over()
+    {
+        await using var stack = await ProcessStack.StartAsync(new ProcessStackOptions { Silos = 2, Gateways = 2 });
+        stack.Upstream.ChunkDelay = TimeSpan.FromMilliseconds(15); // streams of ~0.3 s: some are always in flight
+        var run = RunTag();
+        var router = new RendezvousRouter([.. stack.Silos.Select(s => s.BaseAddress)]);
+        using var gateway0 = stack.Agent("kill-agent", gateway: 0);
+        using var gateway1 = stack.Agent("kill-agent", gateway: 1);
+        HttpClient[] clients = [gateway0, gateway1];
+        var clock = Stopwatch.StartNew();
+        var results = new ConcurrentBag<CallResult>();
+
+        using var stop = new CancellationTokenSource();
+        var workers = Enumerable.Range(0, 8).Select(w => Task.Run(async () =>
+        {
+            for (var i = 0; !stop.IsCancellationRequested; i++)
+            {
+                var call = await SendAsync(clients[w % 2], $"kill probe {run} worker {Tag(w)} call {Tag(i)}",
+                    $"kill-{run}-{Tag(w)}-{Tag(i % 3)}", stream: true, CallBound, clock);
+                results.Add(call);
+                if (!call.Completed)
+                    await Task.Delay(50);
+            }
+        })).ToArray();
+
+        await Task.Delay(TimeSpan.FromSeconds(3));
+        var victim = stack.Silos[0];
+        var killedAt = clock.Elapsed;
+        await victim.KillAsync();
+        var killExit = victim.ExitCode;
+        await Task.Delay(TimeSpan.FromSeconds(6));
+        await stop.CancelAsync();
+        await Task.WhenAll(workers).WaitAsync(CallBound + TimeSpan.FromSeconds(30));
+
+        // Later requests, through both gateways, on sessions the dead silo owned: served by the other.
+        var deadSilosSessions = Enumerable.Range(0, 200).Select(i => $"kill-{run}-later-{Tag(i)}")
+            .Where(s => router.Best(s) == 0).Take(6).ToList();
+        var later = new List<CallResult>();
+        foreach (var (session, i) in deadSilosSessions.Select((s, i) => (s, i)))
+            later.Add(await SendAsync(clients[i % 2], $"kill probe {run} later {Tag(i)}", session, stream: true, CallBound, clock));
+
+        // The silo comes back on its port and takes its sessions again.
+        await victim.StartAsync();
+        await stack.WaitReadyAsync();
+        var afterRestart = new List<CallResult>();
+        foreach (var (session, i) in deadSilosSessions.Select((s, i) => (s, i)))
+            afterRestart.Add(await SendAsync(clients[i % 2], $"kill probe {run} back {Tag(i)}", session, stream: true, CallBound, clock));
+
+        var all = results.ToList();
+        Assert.DoesNotContain(all, r => r.Failure == HungFailure);
+        Assert.Contains(all, r => r.StartedAt < killedAt && r.EndedAt > killedAt); // the kill hit traffic in flight
+        Assert.Contains(all, r => r.Completed && r.StartedAt < killedAt && router.Best(r.Session!) == 0); // silo 0 served before
+        Assert.Contains(all, r => r.Completed && r.StartedAt > killedAt && router.Best(r.Session!) == 0); // failed over under load
+        Assert.All(later, r => Assert.True(r.Completed, $"after the kill: {r.Status} {r.Failure}"));
+        Assert.All(afterRestart, r => Assert.True(r.Completed, $"after the restart: {r.Status} {r.Failure}"));
+
+        var completed = all.Where(r => r.Completed).Concat(later).Concat(afterRestart).ToList();
+        Assert.All(completed, r => Assert.Equal(r.Prompt, r.Text)); // the echo, whole
+        var events = await EventsOnceEndedAsync(stack.DataSource, [.. completed.Select(r => r.ExchangeId!)], TimeSpan.FromSeconds(30));
+        var byExchange = ByExchange(events);
+        foreach (var call in completed)
+            AssertWholeExchange(call, byExchange);
+        AssertNothingForwardedUnrecorded(stack.Upstream, events);
+        Assert.Equal(128 + 9, killExit); // SIGKILL, no clean-up
+    }
+}
