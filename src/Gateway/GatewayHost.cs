@@ -2,6 +2,7 @@ using Hoop.Gateway.Auth;
 using Hoop.Gateway.Forwarding;
 using Hoop.Gateway.Inspection.Masking;
 using Hoop.Gateway.Proxy;
+using Hoop.Gateway.Recording;
 using Hoop.Gateway.Revocation;
 using Hoop.Gateway.Routing;
 using Hoop.Gateway.SiloClient;
@@ -47,7 +48,10 @@ public static class GatewayHost
         builder.Services.AddSingleton<RevocationWatcher>();
         builder.Services.AddHostedService(sp => sp.GetRequiredService<RevocationWatcher>());
         builder.Services.AddSingleton(sp => new AgentProxy(policy, sp.GetRequiredService<ISiloClient>(), sp.GetRequiredService<IForwarder>(),
-            credentials, masks, options, gatewayId, sp.GetRequiredService<ILogger<AgentProxy>>(), sp.GetRequiredService<RevokedIdentities>()));
+            credentials, masks, options, gatewayId, sp.GetRequiredService<ILogger<AgentProxy>>(), sp.GetRequiredService<RevokedIdentities>(),
+            sp.GetRequiredService<PendingOutcomes>()));
+        builder.Services.AddSingleton<PendingOutcomes>();
+        builder.Services.AddHostedService(sp => sp.GetRequiredService<PendingOutcomes>());
         // Bodies are limited by Hoop:Gateway:MaxBodyBytes with a 413 problem. Kestrel's own limit
         // sits well above it so that the unread rest of a modestly oversized body can be drained
         // and the client reads its 413 instead of a reset connection.

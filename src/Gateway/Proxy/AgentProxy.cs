@@ -33,7 +33,8 @@ public sealed partial class AgentProxy(
     GatewayOptions options,
     string gatewayId,
     ILogger<AgentProxy> logger,
-    RevokedIdentities revocations)
+    RevokedIdentities revocations,
+    PendingOutcomes pending)
 {
     public const string SessionHeader = "X-Hoop-Session";
     public const string ExchangeHeader = "X-Hoop-Exchange";
@@ -391,12 +392,17 @@ public sealed partial class AgentProxy(
             {
                 // Everything the client got is recorded: end its response first, then note completion.
                 await EndResponseAsync(http);
-                await silo.CompleteExchangeAsync(sessionId, exchangeId, (int)response.StatusCode, usage, duration, MaskEngines.Counts(relay.Tally), CancellationToken.None);
+                await Complete(CancellationToken.None);
             }
             catch (SiloUnavailableException e)
             {
+                // The answer is recorded; its end is recorded as soon as the store is back.
                 LogAuditUnavailable(logger, connection.Name, e);
+                pending.Add(exchangeId, "completion", Complete);
             }
+
+            Task Complete(CancellationToken ct) =>
+                silo.CompleteExchangeAsync(sessionId, exchangeId, (int)response.StatusCode, usage, duration, MaskEngines.Counts(relay.Tally), ct);
         }
     }
 
@@ -522,14 +528,22 @@ public sealed partial class AgentProxy(
 
     private async Task TryAbortAsync(string sessionId, string exchangeId, string reason, MaskTally? responseMasks = null)
     {
+        var masksApplied = responseMasks is null ? null : MaskEngines.Counts(responseMasks);
         try
         {
-            await silo.AbortExchangeAsync(sessionId, exchangeId, reason, responseMasks is null ? null : MaskEngines.Counts(responseMasks), CancellationToken.None);
+            await Abort(CancellationToken.None);
         }
-        catch (Exception e) when (e is SiloUnavailableException or SiloRefusedException)
+        catch (SiloUnavailableException e)
+        {
+            LogAbortNotRecorded(logger, exchangeId, reason, e);
+            pending.Add(exchangeId, "abort", Abort);
+        }
+        catch (SiloRefusedException e)
         {
             LogAbortNotRecorded(logger, exchangeId, reason, e);
         }
+
+        Task Abort(CancellationToken ct) => silo.AbortExchangeAsync(sessionId, exchangeId, reason, masksApplied, ct);
     }
 
     [LoggerMessage(EventId = 4001, Level = LogLevel.Warning, Message = "Audit store unavailable for {Subject}: failing closed")]

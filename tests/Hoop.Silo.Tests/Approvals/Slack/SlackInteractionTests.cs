@@ -125,6 +125,7 @@ public sealed class SlackInteractionTests(MigratedDatabaseFixture db) : IClassFi
     public async Task A_mapped_approver_whose_identity_is_revoked_cannot_decide()
     {
         var id = await PendingApprovalAsync();
+        await _silo.Grains.Get<IIdentityGrain>("rob").SeenAsync(["security"]); // only an identity seen before can be revoked
         await _silo.Grains.Get<IIdentityGrain>("rob").RevokeAsync("left the company", "root");
 
         var (status, body) = await ClickAsync(_silo, SlackClicker.Click(Secret, true, id, "U0ROB", "C0TEST"));

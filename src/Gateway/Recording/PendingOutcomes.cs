@@ -1,0 +1,100 @@
+using System.Threading.Channels;
+using Hoop.Gateway.SiloClient;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+
+namespace Hoop.Gateway.Recording;
+
+/// <summary>
+/// The ends of exchanges (completed, aborted) that could not be recorded because no silo or the
+/// store was reachable at that moment: retried in the background with back-off until recorded, a
+/// silo refuses them (already recorded, unknown), or <see cref="GiveUpAfter"/> passes. The answer
+/// itself was already recorded before it was released, so what waits here is only its end.
+/// </summary>
+public sealed partial class PendingOutcomes(ILogger<PendingOutcomes> logger) : BackgroundService
+{
+    private sealed record Outcome(string ExchangeId, string What, Func<CancellationToken, Task> Record, DateTimeOffset Since);
+
+    private readonly Channel<Outcome> _queue = Channel.CreateBounded<Outcome>(new BoundedChannelOptions(10_000)
+    {
+        FullMode = BoundedChannelFullMode.DropWrite,
+        SingleReader = true,
+    });
+
+    public TimeSpan FirstRetry { get; init; } = TimeSpan.FromSeconds(1);
+
+    public TimeSpan MaxRetry { get; init; } = TimeSpan.FromSeconds(30);
+
+    public TimeSpan GiveUpAfter { get; init; } = TimeSpan.FromMinutes(15);
+
+    /// <summary>Outcomes waiting to be recorded.</summary>
+    public int Count => _queue.Reader.Count;
+
+    /// <summary>Queues <paramref name="record"/> (the exchange's end, <paramref name="what"/>) for retries.</summary>
+    public void Add(string exchangeId, string what, Func<CancellationToken, Task> record)
+    {
+        if (!_queue.Writer.TryWrite(new Outcome(exchangeId, what, record, DateTimeOffset.UtcNow)))
+            LogDropped(logger, exchangeId, what);
+    }
+
+    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
+    {
+        var delay = FirstRetry;
+        try
+        {
+            while (await _queue.Reader.WaitToReadAsync(stoppingToken))
+            {
+                // One at a time, in order, so a store that is still down costs one attempt per round.
+                if (!_queue.Reader.TryPeek(out var outcome))
+                    continue;
+                try
+                {
+                    await outcome.Record(stoppingToken);
+                    _queue.Reader.TryRead(out _);
+                    LogRecordedLate(logger, outcome.ExchangeId, outcome.What);
+                    delay = FirstRetry;
+                    continue;
+                }
+                catch (SiloRefusedException e)
+                {
+                    _queue.Reader.TryRead(out _);
+                    LogRefused(logger, outcome.ExchangeId, outcome.What, e.Status);
+                    continue;
+                }
+                catch (SiloUnavailableException) when (DateTimeOffset.UtcNow - outcome.Since > GiveUpAfter)
+                {
+                    _queue.Reader.TryRead(out _);
+                    LogGaveUp(logger, outcome.ExchangeId, outcome.What, GiveUpAfter);
+                    continue;
+                }
+                catch (SiloUnavailableException)
+                {
+                    // Still unreachable: wait, then try the same one again.
+                }
+
+                await Task.Delay(delay, stoppingToken);
+                delay = TimeSpan.FromTicks(Math.Min(delay.Ticks * 2, MaxRetry.Ticks));
+            }
+        }
+        catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
+        {
+            if (_queue.Reader.Count > 0)
+                LogLostAtStop(logger, _queue.Reader.Count);
+        }
+    }
+
+    [LoggerMessage(EventId = 4301, Level = LogLevel.Information, Message = "Recorded the {What} of {ExchangeId} late, once the audit store was back")]
+    private static partial void LogRecordedLate(ILogger logger, string exchangeId, string what);
+
+    [LoggerMessage(EventId = 4302, Level = LogLevel.Warning, Message = "The silo refused the late {What} of {ExchangeId} ({Status}); dropped")]
+    private static partial void LogRefused(ILogger logger, string exchangeId, string what, int status);
+
+    [LoggerMessage(EventId = 4303, Level = LogLevel.Error, Message = "Gave up recording the {What} of {ExchangeId} after {GiveUpAfter}")]
+    private static partial void LogGaveUp(ILogger logger, string exchangeId, string what, TimeSpan giveUpAfter);
+
+    [LoggerMessage(EventId = 4304, Level = LogLevel.Error, Message = "Too many exchange ends waiting for the audit store: the {What} of {ExchangeId} is not recorded")]
+    private static partial void LogDropped(ILogger logger, string exchangeId, string what);
+
+    [LoggerMessage(EventId = 4305, Level = LogLevel.Error, Message = "Stopping with {Count} exchange ends not recorded")]
+    private static partial void LogLostAtStop(ILogger logger, int count);
+}

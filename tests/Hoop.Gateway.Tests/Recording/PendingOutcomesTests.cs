@@ -1,0 +1,57 @@
+using Hoop.Gateway.Recording;
+using Hoop.Gateway.SiloClient;
+using Microsoft.Extensions.Logging.Abstractions;
+using Xunit;
+
+namespace Hoop.Gateway.Tests.Recording;
+
+public sealed class PendingOutcomesTests
+{
+    private static PendingOutcomes Create() => new(NullLogger<PendingOutcomes>.Instance)
+    {
+        FirstRetry = TimeSpan.FromMilliseconds(10),
+        MaxRetry = TimeSpan.FromMilliseconds(40),
+    };
+
+    [Fact]
+    public async Task An_end_that_could_not_be_recorded_is_recorded_once_the_store_is_back()
+    {
+        using var outcomes = Create();
+        await outcomes.StartAsync(CancellationToken.None);
+        var attempts = 0;
+        var recorded = new TaskCompletionSource();
+
+        outcomes.Add("x1", "completion", _ =>
+        {
+            if (++attempts < 4)
+                throw new SiloUnavailableException("store down");
+            recorded.SetResult();
+            return Task.CompletedTask;
+        });
+
+        await recorded.Task.WaitAsync(TimeSpan.FromSeconds(10));
+        Assert.Equal(4, attempts);
+        await outcomes.StopAsync(CancellationToken.None);
+    }
+
+    [Fact]
+    public async Task A_refused_end_is_dropped_and_the_next_one_goes_on()
+    {
+        using var outcomes = Create();
+        await outcomes.StartAsync(CancellationToken.None);
+        var second = new TaskCompletionSource();
+
+        outcomes.Add("x1", "abort", _ => throw new SiloRefusedException(409, null, "already completed"));
+        outcomes.Add("x2", "completion", _ =>
+        {
+            second.SetResult();
+            return Task.CompletedTask;
+        });
+
+        await second.Task.WaitAsync(TimeSpan.FromSeconds(10));
+        for (var i = 0; i < 50 && outcomes.Count > 0; i++)
+            await Task.Delay(20);
+        Assert.Equal(0, outcomes.Count);
+        await outcomes.StopAsync(CancellationToken.None);
+    }
+}
