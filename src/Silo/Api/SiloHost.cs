@@ -54,6 +54,7 @@ public static class SiloHost
         app.MapInternalEndpoints();
         app.MapApiEndpoints();
         app.MapProjectionEndpoints();
+        app.MapLiveEndpoints();
         return app;
     }
 
