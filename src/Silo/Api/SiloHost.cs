@@ -55,6 +55,7 @@ public static class SiloHost
         app.MapApiEndpoints();
         app.MapProjectionEndpoints();
         app.MapLiveEndpoints();
+        app.MapConsole();
         return app;
     }
 
