@@ -25,9 +25,11 @@ public static class ConsoleEndpoints
 
     public static void MapConsole(this IEndpointRouteBuilder app)
     {
-        app.MapGet("/console", () => Results.Redirect("/console/"));
         app.MapGet("/console/{file?}", (string? file, HttpContext http) =>
         {
+            // Relative module URLs need the trailing slash ("/console" matches this route too).
+            if (string.IsNullOrEmpty(file) && !http.Request.Path.Value!.EndsWith('/'))
+                return Results.Redirect("/console/");
             var name = string.IsNullOrEmpty(file) ? "index.html" : file;
             if (!Files.Value.TryGetValue(name, out var asset))
                 return SiloProblemTypes.NotFoundProblem($"No console file '{(name.Length > 60 ? name[..60] : name)}'.");

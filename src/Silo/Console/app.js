@@ -1,6 +1,6 @@
 // Hash router: #/sessions, #/session/{id}, #/approvals, #/identities[/{sub}], #/projections, #/signin.
 import { claims, token } from "./api.js";
-import { h } from "./dom.js";
+import { h, put } from "./dom.js";
 import * as pages from "./pages.js";
 
 let cleanup = null;
@@ -22,7 +22,7 @@ function route() {
     approvals: () => pages.approvals(main),
     identities: () => pages.identities(main, parts[1]),
     projections: () => pages.projections(main),
-  }[page] ?? (() => main.append(h("h2", {}, "Not found"), h("p", {}, "No such page.")));
+  }[page] ?? (() => put(main, h("h2", {}, "Not found"), h("p", {}, "No such page.")));
   cleanup = render() || null;
   for (const a of document.querySelectorAll("nav a[data-page]"))
     a.toggleAttribute("aria-current", a.dataset.page === (page === "session" ? "sessions" : page)) && a.setAttribute("aria-current", "page");

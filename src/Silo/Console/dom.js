@@ -43,3 +43,8 @@ export function table(columns, rows, rowClass) {
     h("tbody", {}, rows.map(r => h("tr", { class: rowClass?.(r) || null },
       columns.map(c => h("td", { "data-label": c.label }, c.cell(r))))))));
 }
+
+/** Appends children to el, flattening arrays and dropping null/false (as h does). */
+export function put(el, ...children) {
+  el.append(...children.flat(Infinity).filter(c => c != null && c !== false));
+}

@@ -1,5 +1,5 @@
 import { ApiError, claims, get, hasRole, post, roles, setToken, stream, token } from "./api.js";
-import { errorBox, field, h, say, table, time } from "./dom.js";
+import { errorBox, field, h, put, say, table, time } from "./dom.js";
 
 const enc = encodeURIComponent;
 
@@ -7,7 +7,7 @@ const enc = encodeURIComponent;
 export function signin(main) {
   const c = claims();
   const box = h("textarea", { name: "token", autocomplete: "off", spellcheck: "false", placeholder: "eyJ..." });
-  main.append(h("h2", {}, "Sign in"),
+  put(main, h("h2", {}, "Sign in"),
     c ? h("p", {}, `Signed in as ${c.sub}; roles: ${roles().join(", ") || "none"}. `,
       h("button", { type: "button", class: "secondary", onclick: () => { setToken(null); location.hash = "#/signin"; location.reload(); } }, "Sign out")) : null,
     h("p", {}, "Paste a token (locally: ", h("code", {}, "deploy/dev-token.sh --sub you --roles hoop:auditor,hoop:approver"),
@@ -38,7 +38,7 @@ export function sessions(main, params) {
     field("Per page", input("limit", { type: "number", min: "1", max: "500", value: params.get("limit") || "50" })),
     h("button", { type: "submit" }, "Search"));
   const results = h("div", { "aria-live": "polite" }, "Loading…");
-  main.append(h("h2", {}, "Sessions"), form, results);
+  put(main, h("h2", {}, "Sessions"), form, results);
   const q = new URLSearchParams(params);
   get(`/api/sessions?${q}`).then(page => {
     const next = new URLSearchParams(params);
@@ -83,7 +83,7 @@ export function session(main, id) {
   const liveLog = h("ol", { class: "live-log", id: "live-log", "aria-live": "polite" });
   const liveButton = h("button", { type: "button", id: "live-toggle", onclick: () => (stopLive ? stopTail() : startTail()) }, "Start live tail");
   const liveState = h("span", {});
-  main.append(h("h2", {}, "Session ", h("code", {}, id)),
+  put(main, h("h2", {}, "Session ", h("code", {}, id)),
     h("section", { "aria-labelledby": "tl" }, h("h3", { id: "tl" }, "Timeline"),
       h("p", {}, h("span", { class: "tag decision" }, "decision"), " ", h("span", { class: "tag mask" }, "mask"), " ",
         h("span", { class: "tag blocked" }, "blocked / denied"), " rows are highlighted."),
@@ -172,10 +172,11 @@ export function session(main, id) {
 export function approvals(main) {
   const list = h("div", { id: "approvals-list", "aria-live": "polite" }, "Loading…");
   const state = h("span", {});
+  const decided = h("ul", { id: "decided", "aria-live": "polite" });
   const canDecide = hasRole("hoop:approver");
-  main.append(h("h2", {}, "Pending approvals"),
+  put(main, h("h2", {}, "Pending approvals"),
     canDecide ? null : h("p", { class: "notice" }, "You do not have the approver role: you can see no queue and decide nothing."),
-    h("p", {}, "Updates live. ", state), list);
+    h("p", {}, "Updates live. ", state), list, canDecide ? [h("h3", {}, "Decided here"), decided] : null);
   if (!canDecide) { list.replaceChildren(); }
   const render = pending => {
     if (!pending.length) { list.replaceChildren(h("p", {}, "Nothing is waiting.")); return; }
@@ -186,9 +187,13 @@ export function approvals(main) {
         outcome.replaceChildren(`${verb === "approve" ? "Approving" : "Denying"}…`);
         try {
           await post(`/api/approvals/${enc(a.approvalId)}/${verb}`, reason.value ? { reason: reason.value } : undefined);
+          const done = `${verb === "approve" ? "Approved" : "Denied"} ${a.approvalId} (${a.requester}, rule ${a.rule})${reason.value ? `: ${reason.value}` : ""}`;
           outcome.replaceChildren(h("p", { class: "ok" }, verb === "approve" ? "Approved." : "Denied."));
+          decided.append(h("li", { "data-approval": a.approvalId }, done));
+          say(done);
         } catch (e) {
-          outcome.replaceChildren(errorBox(e), e instanceof ApiError && e.status === 403 && /own/i.test(e.message)
+          outcome.replaceChildren();
+          put(outcome, errorBox(e), e instanceof ApiError && e.status === 403 && /own request/i.test(e.message)
             ? h("p", {}, "Nobody may approve their own request: another approver of the group has to decide it.") : null);
         }
       };
@@ -211,7 +216,7 @@ export function approvals(main) {
 export function identities(main, sub) {
   const input = h("input", { name: "sub", value: sub || "", required: true });
   const out = h("div", { "aria-live": "polite" });
-  main.append(h("h2", {}, "Identities"),
+  put(main, h("h2", {}, "Identities"),
     h("form", { class: "filters", role: "search", onsubmit: e => { e.preventDefault(); location.hash = `#/identities/${enc(input.value.trim())}`; } },
       field("Subject (sub)", input), h("button", { type: "submit" }, "Look up")), out);
   if (!sub) return;
@@ -241,7 +246,7 @@ export function identities(main, sub) {
 export function projections(main) {
   const out = h("div", { "aria-live": "polite" }, "Loading…");
   const result = h("div", {});
-  main.append(h("h2", {}, "Projections"), out, result);
+  put(main, h("h2", {}, "Projections"), out, result);
   let timer = null;
   const load = async () => {
     try {
