@@ -62,14 +62,22 @@ public static class LiveEndpoints
                 // Take the wake-up first: an append between the read and the wait completes it.
                 var change = runtime.Signals.NextChange(streamId);
                 var wrote = false;
-                await foreach (var e in store.ReadStreamAsync(streamId, next, ct))
+                try
                 {
-                    using var data = JsonDocument.Parse(e.Json);
-                    var entry = new TimelineEntry(e.Seq, e.Version, e.At, e.Type, data.RootElement.Clone());
-                    await sse.WriteAsync(e.Version.ToString(CultureInfo.InvariantCulture), e.Type,
-                        JsonSerializer.Serialize(entry, json.Value.SerializerOptions), ct);
-                    next = e.Version + 1;
-                    wrote = true;
+                    await foreach (var e in store.ReadStreamAsync(streamId, next, ct))
+                    {
+                        using var data = JsonDocument.Parse(e.Json);
+                        var entry = new TimelineEntry(e.Seq, e.Version, e.At, e.Type, data.RootElement.Clone());
+                        await sse.WriteAsync(e.Version.ToString(CultureInfo.InvariantCulture), e.Type,
+                            JsonSerializer.Serialize(entry, json.Value.SerializerOptions), ct);
+                        next = e.Version + 1;
+                        wrote = true;
+                    }
+                }
+                catch (Exception e) when (IsStoreOutage(e))
+                {
+                    // The feed has started: keep it open and read again at the next poll.
+                    await sse.CommentAsync("store unavailable; retrying", ct);
                 }
 
                 if (wrote)
@@ -125,11 +133,19 @@ public static class LiveEndpoints
             var sent = 0L;
             while (!ct.IsCancellationRequested)
             {
-                var pending = await ApiEndpoints.ListPendingAsync(reminders, grains, 1000, ct);
-                var payload = JsonSerializer.Serialize(pending, json.Value.SerializerOptions);
+                string? payload;
+                try
+                {
+                    payload = JsonSerializer.Serialize(await ApiEndpoints.ListPendingAsync(reminders, grains, 1000, ct), json.Value.SerializerOptions);
+                }
+                catch (Exception e) when (IsStoreOutage(e))
+                {
+                    payload = last; // keep the feed open; read again at the next poll
+                }
+
                 if (!string.Equals(payload, last, StringComparison.Ordinal))
                 {
-                    await sse.WriteAsync((++sent).ToString(CultureInfo.InvariantCulture), "pending", payload, ct);
+                    await sse.WriteAsync((++sent).ToString(CultureInfo.InvariantCulture), "pending", payload!, ct);
                     last = payload;
                     lastWrite = time.GetUtcNow();
                 }
@@ -179,6 +195,9 @@ public static class LiveEndpoints
             ? v
             : throw new QueryParameterException("fromVersion", $"must be a whole number from 1; it is '{Truncate(fromVersion.ToString())}'");
     }
+
+    private static bool IsStoreOutage(Exception e) =>
+        e is EventStoreUnavailableException or Npgsql.NpgsqlException or TimeoutException or GrainContentionException;
 
     private static string Truncate(string s) => s.Length <= 40 ? s : s[..40] + "...";
 
