@@ -15,6 +15,7 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 source deploy/lib/common.sh
 
 hoop_ensure_dotnet
+hoop_ensure_browser_tests
 if [[ -z "${HOOP_TEST_PG:-}" ]]; then
     hoop_ensure_postgres
     # Lets the fixture find initdb/pg_ctl/postgres even when they are not on PATH.

@@ -85,6 +85,24 @@ hoop_ensure_dotnet() {
         hoop_die "'dotnet' not found on PATH; install the .NET 10 SDK (https://dot.net) and retry"
 }
 
+# The console's browser tests (tests/console): node + npm, Debian's chromium, and playwright-core
+# from the lock file. Never downloads a browser build: playwright-core drives /usr/bin/chromium.
+hoop_ensure_browser_tests() {
+    local missing=()
+    command -v node >/dev/null 2>&1 || missing+=(nodejs)
+    command -v npm >/dev/null 2>&1 || missing+=(npm)
+    [[ -x /usr/bin/chromium ]] || missing+=(chromium)
+    if ((${#missing[@]} > 0)); then
+        hoop_is_root || hoop_die "the console's browser tests need: ${missing[*]} (apt-get install -y ${missing[*]} as root)"
+        _hoop_apt_install "${missing[@]}"
+    fi
+    if [[ ! -f tests/console/node_modules/playwright-core/package.json ]]; then
+        hoop_info "npm ci in tests/console"
+        (cd tests/console && PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci --no-audit --no-fund) ||
+            hoop_die "npm ci failed in tests/console"
+    fi
+}
+
 hoop_ensure_curl() {
     command -v curl >/dev/null 2>&1 && return 0
     hoop_is_root || hoop_die "'curl' not found; install it (apt-get install curl) and retry"

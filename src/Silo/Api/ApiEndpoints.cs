@@ -58,15 +58,7 @@ public static class ApiEndpoints
             if (status is not (null or "pending"))
                 return SiloProblemTypes.Problem(400, SiloProblemTypes.BadRequest, "Bad request",
                     "Only status=pending is supported here; decided approvals are in the audit log.");
-            var prefix = ApprovalGrain.StreamPrefix + "-";
-            var pending = new List<ApprovalSnapshot>();
-            foreach (var stream in await reminders.ListAsync(prefix, Math.Clamp(limit ?? 100, 1, 1000), ct))
-            {
-                if (await grains.Get<IApprovalGrain>(stream[prefix.Length..]).GetAsync(ct) is { Status: ApprovalStatus.Pending } snapshot)
-                    pending.Add(snapshot);
-            }
-
-            return Results.Ok(pending.ToArray());
+            return Results.Ok(await ListPendingAsync(reminders, grains, Math.Clamp(limit ?? 100, 1, 1000), ct));
         }).RequireAuthorization(SiloPolicies.Approver);
         approvals.MapGet("/{approvalId}", async (string approvalId, IGrainFactory grains, CancellationToken ct) =>
             await grains.Get<IApprovalGrain>(approvalId).GetAsync(ct) is { } snapshot
@@ -94,6 +86,20 @@ public static class ApiEndpoints
             await identity.RestoreAsync(body?.Reason ?? "restored by an administrator", http.GetCaller().Subject, ct);
             return Results.Ok(await identity.GetAsync(ct));
         }).RequireAuthorization(SiloPolicies.Admin);
+    }
+
+    /// <summary>Pending approvals: those with an expiry reminder still set, and still pending.</summary>
+    public static async Task<ApprovalSnapshot[]> ListPendingAsync(ReminderTable reminders, IGrainFactory grains, int limit, CancellationToken ct)
+    {
+        var prefix = ApprovalGrain.StreamPrefix + "-";
+        var pending = new List<ApprovalSnapshot>();
+        foreach (var stream in await reminders.ListAsync(prefix, limit, ct))
+        {
+            if (await grains.Get<IApprovalGrain>(stream[prefix.Length..]).GetAsync(ct) is { Status: ApprovalStatus.Pending } snapshot)
+                pending.Add(snapshot);
+        }
+
+        return pending.ToArray();
     }
 
     private static readonly FrozenSet<string> DecisionTypes = new[]

@@ -54,6 +54,8 @@ public static class SiloHost
         app.MapInternalEndpoints();
         app.MapApiEndpoints();
         app.MapProjectionEndpoints();
+        app.MapLiveEndpoints();
+        app.MapConsole();
         return app;
     }
 

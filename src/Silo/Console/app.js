@@ -1,0 +1,35 @@
+// Hash router: #/sessions, #/session/{id}, #/approvals, #/identities[/{sub}], #/projections, #/signin.
+import { claims, token } from "./api.js";
+import { h, put } from "./dom.js";
+import * as pages from "./pages.js";
+
+let cleanup = null;
+
+function route() {
+  cleanup?.();
+  cleanup = null;
+  const [path, query = ""] = location.hash.replace(/^#/, "").split("?");
+  const parts = path.split("/").filter(Boolean).map(decodeURIComponent);
+  const params = new URLSearchParams(query);
+  const main = document.getElementById("main");
+  main.replaceChildren();
+  let page = parts[0] || "sessions";
+  if (!token() && page !== "signin") page = "signin";
+  const render = {
+    signin: () => pages.signin(main),
+    sessions: () => pages.sessions(main, params),
+    session: () => pages.session(main, parts[1]),
+    approvals: () => pages.approvals(main),
+    identities: () => pages.identities(main, parts[1]),
+    projections: () => pages.projections(main),
+  }[page] ?? (() => put(main, h("h2", {}, "Not found"), h("p", {}, "No such page.")));
+  cleanup = render() || null;
+  for (const a of document.querySelectorAll("nav a[data-page]"))
+    a.toggleAttribute("aria-current", a.dataset.page === (page === "session" ? "sessions" : page)) && a.setAttribute("aria-current", "page");
+  const c = claims();
+  document.getElementById("who").textContent = c ? `${c.sub} (sign out)` : "Sign in";
+  main.focus({ preventScroll: true });
+}
+
+addEventListener("hashchange", route);
+route();
