@@ -102,7 +102,7 @@ public sealed class UpstreamFaultTests : IClassFixture<UpstreamFaultStackFixture
         Assert.False(call.SawEnd); // ...and is visibly broken, never mistaken for a whole one
         Assert.NotNull(call.Failure);
         Assert.NotEqual(HungFailure, call.Failure);
-        Assert.NotEmpty(call.Text);
+        // The text may be empty: masking holds back a trailing word that could still become an address.
         Assert.StartsWith(call.Text, prompt, StringComparison.Ordinal);
 
         var events = await ExchangeEventsAsync(call);
