@@ -108,7 +108,7 @@ public sealed partial class ProjectionDaemon : BackgroundService
             try
             {
                 connection = await _dataSource.OpenConnectionAsync(stoppingToken);
-                while (!await ProjectionLocks.TryLockAsync(connection, ProjectionLocks.LeaderClass, projection.Name, stoppingToken))
+                while (!await ProjectionLocks.Leader(projection.Name).TryAcquireAsync(connection, stoppingToken))
                     await Task.Delay(_options.LeaderRetryInterval, _time, stoppingToken);
 
                 state.IsLeader = true;
@@ -194,7 +194,7 @@ public sealed partial class ProjectionDaemon : BackgroundService
     {
         var held = state.IsLeader;
         state.IsLeader = false;
-        await ProjectionLocks.ReleaseAsync(connection, ProjectionLocks.LeaderClass, projection.Name, held);
+        await ProjectionLocks.Leader(projection.Name).ReleaseAsync(connection, held);
     }
 
     private async Task ListenAsync(CancellationToken stoppingToken)

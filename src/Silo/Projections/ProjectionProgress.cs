@@ -1,3 +1,4 @@
+using Hoop.Silo.EventStore;
 using Hoop.Contracts.EventStore;
 using Npgsql;
 using NpgsqlTypes;
@@ -115,39 +116,9 @@ internal static class ProjectionLocks
         return (int)(hash & 0x7FFF_FFFF);
     }
 
-    public static async Task<bool> TryLockAsync(NpgsqlConnection connection, int lockClass, string name, CancellationToken cancellationToken)
-    {
-        await using var command = new NpgsqlCommand("SELECT pg_try_advisory_lock($1, $2)", connection);
-        command.Parameters.Add(new NpgsqlParameter<int> { TypedValue = lockClass });
-        command.Parameters.Add(new NpgsqlParameter<int> { TypedValue = Key(name) });
-        return await command.ExecuteScalarAsync(cancellationToken) is true;
-    }
+    /// <summary>The lock of the leader that keeps <paramref name="name"/> live.</summary>
+    public static AdvisoryLock Leader(string name) => AdvisoryLock.Of(LeaderClass, Key(name));
 
-    /// <summary>
-    /// Gives a session lock up explicitly before the connection goes back to the pool (a
-    /// pooled connection would keep it), then closes the connection. Never throws.
-    /// </summary>
-    public static async Task ReleaseAsync(NpgsqlConnection? connection, int lockClass, string name, bool held)
-    {
-        if (connection is null)
-            return;
-        try
-        {
-            if (held && connection.State == System.Data.ConnectionState.Open)
-            {
-                await using var command = new NpgsqlCommand("SELECT pg_advisory_unlock($1, $2)", connection);
-                command.Parameters.Add(new NpgsqlParameter<int> { TypedValue = lockClass });
-                command.Parameters.Add(new NpgsqlParameter<int> { TypedValue = Key(name) });
-                await command.ExecuteScalarAsync(CancellationToken.None);
-            }
-        }
-        catch (Exception e) when (e is NpgsqlException or TimeoutException or InvalidOperationException)
-        {
-            // The connection is gone, and the lock with it.
-        }
-        finally
-        {
-            await connection.DisposeAsync();
-        }
-    }
+    /// <summary>The lock of a rebuild of <paramref name="name"/>.</summary>
+    public static AdvisoryLock Rebuild(string name) => AdvisoryLock.Of(RebuildClass, Key(name));
 }

@@ -35,7 +35,7 @@ public sealed partial class ProjectionRebuilder(
         var connection = await dataSource.OpenConnectionAsync(cancellationToken);
         try
         {
-            if (await ProjectionLocks.TryLockAsync(connection, ProjectionLocks.RebuildClass, projection.Name, cancellationToken))
+            if (await ProjectionLocks.Rebuild(projection.Name).TryAcquireAsync(connection, cancellationToken))
             {
                 var rebuild = new ProjectionRebuild(this, projection, connection);
                 connection = null;
@@ -207,7 +207,7 @@ public sealed class ProjectionRebuild : IAsyncDisposable
     public async ValueTask DisposeAsync()
     {
         var connection = Interlocked.Exchange(ref _connection, null);
-        await ProjectionLocks.ReleaseAsync(connection, ProjectionLocks.RebuildClass, Projection.Name, held: true);
+        await ProjectionLocks.Rebuild(Projection.Name).ReleaseAsync(connection, held: true);
     }
 }
 

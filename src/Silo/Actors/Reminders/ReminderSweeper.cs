@@ -1,3 +1,4 @@
+using Hoop.Silo.EventStore;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using Npgsql;
@@ -25,7 +26,7 @@ public sealed partial class ReminderSweeper(
     TimeProvider time,
     ILogger<ReminderSweeper> logger) : BackgroundService
 {
-    private const long SweeperLockKey = 0x486F_6F70_5377_70; // "HoopSwp"
+    private static readonly AdvisoryLock SweeperLock = AdvisoryLock.Of(0x486F_6F70_5377_70); // "HoopSwp"
 
     private readonly IReadOnlyList<IReminderHandler> _handlers = handlers.ToList();
     private volatile bool _isLeader;
@@ -45,8 +46,7 @@ public sealed partial class ReminderSweeper(
                 {
                     if (!_isLeader)
                     {
-                        await using var tryLock = new NpgsqlCommand($"SELECT pg_try_advisory_lock({SweeperLockKey})", connection);
-                        _isLeader = await tryLock.ExecuteScalarAsync(stoppingToken) is true;
+                        _isLeader = await SweeperLock.TryAcquireAsync(connection, stoppingToken);
                         if (_isLeader)
                             LogLeader(logger);
                     }
@@ -89,31 +89,11 @@ public sealed partial class ReminderSweeper(
         _isLeader = false;
     }
 
-    /// <summary>
-    /// Gives the lock up explicitly: a pooled connection returned to the pool would keep a
-    /// session-level advisory lock until its next use, and no other silo could take over.
-    /// </summary>
     private async Task ReleaseAsync(NpgsqlConnection? connection)
     {
-        if (connection is null)
-            return;
-        try
-        {
-            if (_isLeader && connection.State == System.Data.ConnectionState.Open)
-            {
-                await using var unlock = new NpgsqlCommand($"SELECT pg_advisory_unlock({SweeperLockKey})", connection);
-                await unlock.ExecuteScalarAsync(CancellationToken.None);
-            }
-        }
-        catch (Exception e) when (e is NpgsqlException or TimeoutException or InvalidOperationException)
-        {
-            // The connection is gone, and with it the lock.
-        }
-        finally
-        {
-            _isLeader = false;
-            await connection.DisposeAsync();
-        }
+        var held = _isLeader;
+        _isLeader = false;
+        await SweeperLock.ReleaseAsync(connection, held);
     }
 
     /// <summary>Delivers every due reminder once; returns how many were delivered.</summary>

@@ -3,6 +3,7 @@ using Hoop.Contracts.Events;
 using Hoop.Contracts.EventStore;
 using Hoop.Contracts.Grains;
 using Hoop.Silo.Actors;
+using Hoop.Silo.EventStore;
 using Hoop.Silo.Grains;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
@@ -40,7 +41,7 @@ public sealed partial class SlackOutbox(
     ILogger<SlackOutbox> logger) : BackgroundService
 {
     public const string CheckpointName = "slack-outbox";
-    private const long LockKey = 0x486F_6F70_536C_6B; // "HoopSlk"
+    private static readonly AdvisoryLock OutboxLock = AdvisoryLock.Of(0x486F_6F70_536C_6B); // "HoopSlk"
     private const string ApprovalPrefix = ApprovalGrain.StreamPrefix + "-";
 
     private readonly SemaphoreSlim _wake = new(0, 1);
@@ -95,8 +96,7 @@ public sealed partial class SlackOutbox(
                 {
                     if (!_isLeader)
                     {
-                        await using var tryLock = new NpgsqlCommand($"SELECT pg_try_advisory_lock({LockKey})", connection);
-                        if (await tryLock.ExecuteScalarAsync(stoppingToken) is true)
+                        if (await OutboxLock.TryAcquireAsync(connection, stoppingToken))
                         {
                             _isLeader = true;
                             _leaderSince = time.GetUtcNow();
@@ -160,25 +160,9 @@ public sealed partial class SlackOutbox(
 
     private async Task ReleaseAsync(NpgsqlConnection? connection)
     {
-        if (connection is null)
-            return;
-        try
-        {
-            if (_isLeader && connection.State == System.Data.ConnectionState.Open)
-            {
-                await using var unlock = new NpgsqlCommand($"SELECT pg_advisory_unlock({LockKey})", connection);
-                await unlock.ExecuteScalarAsync(CancellationToken.None);
-            }
-        }
-        catch (Exception e) when (e is NpgsqlException or TimeoutException or InvalidOperationException)
-        {
-            // The connection is gone, and with it the lock.
-        }
-        finally
-        {
-            _isLeader = false;
-            await connection.DisposeAsync();
-        }
+        var held = _isLeader;
+        _isLeader = false;
+        await OutboxLock.ReleaseAsync(connection, held);
     }
 
     /// <summary>
