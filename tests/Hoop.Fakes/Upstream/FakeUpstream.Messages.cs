@@ -1,6 +1,8 @@
 using System.Buffers;
+using System.Net.Sockets;
 using System.Security.Cryptography;
 using System.Text;
+using Microsoft.AspNetCore.Connections.Features;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Http.Features;
 
@@ -14,6 +16,9 @@ public sealed partial class FakeUpstream
     // After the last flush of a deliberately broken answer, how long to let the transport put the
     // flushed bytes on the wire before aborting (an abort drops output Kestrel has not yet sent).
     private static readonly TimeSpan DrainBeforeAbort = TimeSpan.FromMilliseconds(25);
+
+    // How long a broken answer's half-closed connection waits for the client to hang up.
+    private static readonly TimeSpan ClientHangUpWait = TimeSpan.FromSeconds(10);
 
     private async Task HandleAsync(HttpContext context)
     {
@@ -139,7 +144,7 @@ public sealed partial class FakeUpstream
         {
             case UpstreamBehavior.FailMidStream:
                 await response.BodyWriter.WriteAsync(buffer.WrittenMemory[..(buffer.WrittenCount / 2)], ct);
-                await AbortAfterDrainAsync(context, ct);
+                await BreakConnectionAsync(context, ct);
                 return;
             case UpstreamBehavior.Stall:
                 await response.StartAsync(ct);
@@ -184,7 +189,7 @@ public sealed partial class FakeUpstream
         switch (behavior)
         {
             case UpstreamBehavior.FailMidStream:
-                await AbortAfterDrainAsync(context, ct);
+                await BreakConnectionAsync(context, ct);
                 return;
             case UpstreamBehavior.Stall:
                 await StallAsync(context, ct);
@@ -221,11 +226,32 @@ public sealed partial class FakeUpstream
         context.Abort();
     }
 
-    private static async Task AbortAfterDrainAsync(HttpContext context, CancellationToken ct)
+    // Breaks the answer the way a dying upstream does, without losing what was sent: the bytes
+    // flushed so far, then the end of the connection with no terminating chunk (or short of the
+    // Content-Length). A plain Abort() resets the connection, and a reset makes the client's kernel
+    // throw away whatever it had received but not yet handed to the client: on a loaded machine
+    // that can be the very headers. So the fake half-closes its side (FIN after the data), waits
+    // for the client to hang up (bounded), and only then aborts.
+    private static async Task BreakConnectionAsync(HttpContext context, CancellationToken ct)
     {
         await context.Response.BodyWriter.FlushAsync(ct);
-        // Real time on purpose: this waits for the socket, not for the test's clock.
+        // Real time on purpose: this waits for Kestrel's transport to hand the flushed bytes to the socket.
         await Task.Delay(DrainBeforeAbort, ct);
+        if (context.Features.Get<IConnectionSocketFeature>()?.Socket is { } socket)
+        {
+            try
+            {
+                socket.Shutdown(SocketShutdown.Send);
+                using var hangUp = CancellationTokenSource.CreateLinkedTokenSource(ct);
+                hangUp.CancelAfter(ClientHangUpWait);
+                await Task.Delay(Timeout.InfiniteTimeSpan, hangUp.Token);
+            }
+            catch (Exception e) when (e is SocketException or ObjectDisposedException or OperationCanceledException)
+            {
+                // The client left (or the socket is gone already): nothing more to wait for.
+            }
+        }
+
         context.Abort();
     }
 
