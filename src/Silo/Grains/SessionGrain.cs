@@ -233,8 +233,18 @@ public sealed class SessionGrain(GrainContext context) : EventSourcedGrain<Sessi
         var exchange = Exchange(exchangeId);
         if (exchange.Stage != Stage.Forwarded)
             throw new GrainRefusedException($"Exchange '{exchangeId}' is not streaming a response ({exchange.Stage}).");
-        if (chunks.Count > 0)
-            await RaiseAsync(new ResponseChunksRecorded(exchangeId, chunks), Meta(), cancellationToken);
+        // A gateway that lost a silo's answer sends the same batch again (to another silo, after
+        // failover): chunks below what is recorded already are that repeat and are left out.
+        if (chunks.Count == 0)
+            return true;
+        var recorded = exchange.ResponseChars;
+        var fresh = chunks[0].Offset >= recorded ? chunks : chunks.Where(c => c.Offset >= recorded).ToArray();
+        if (fresh.Count == 0)
+            return true;
+        if (fresh[0].Offset != recorded)
+            throw new GrainRefusedException(
+                $"Exchange '{exchangeId}': chunks start at offset {fresh[0].Offset}, but {recorded} characters are recorded (a gap).", 409);
+        await RaiseAsync(new ResponseChunksRecorded(exchangeId, fresh), Meta(), cancellationToken);
         return true;
     }
 

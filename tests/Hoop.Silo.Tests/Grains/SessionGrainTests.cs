@@ -101,6 +101,36 @@ public sealed class SessionGrainTests(EventStoreFixture db) : IClassFixture<Even
     }
 
     [Fact]
+    public async Task A_chunk_batch_sent_again_after_failover_is_recorded_once_and_a_gap_is_refused()
+    {
+        await using var siloA = await TestSilo.StartAsync(db.ConnectionString);
+        await using var siloB = await TestSilo.StartAsync(db.ConnectionString);
+        var session = NewId();
+        var onA = siloA.Grains.Get<ISessionGrain>(session);
+        var onB = siloB.Grains.Get<ISessionGrain>(session);
+        await onA.BeginExchangeAsync(TestSilo.Request("x1", "hi"));
+        await onA.RecordForwardedAsync("x1", "http://127.0.0.1:5601");
+        await onB.GetAsync(); // B's activation now holds the exchange before A records any chunk
+
+        // A records the batch but its answer is lost; the gateway sends the same batch to B,
+        // whose state is behind, then the next batch, which repeats the tail of the first.
+        await onA.RecordResponseChunksAsync("x1", [new ResponseChunk(0, "Hel", 1), new ResponseChunk(3, "lo", 2)]);
+        await onB.RecordResponseChunksAsync("x1", [new ResponseChunk(0, "Hel", 1), new ResponseChunk(3, "lo", 2)]);
+        await onB.RecordResponseChunksAsync("x1", [new ResponseChunk(3, "lo", 2), new ResponseChunk(5, " there", 3)]);
+        var gap = await Assert.ThrowsAsync<Hoop.Silo.Actors.GrainRefusedException>(() =>
+            onA.RecordResponseChunksAsync("x1", [new ResponseChunk(20, "lost?", 4)]));
+
+        var chunks = (await StreamAsync(siloA.Store, $"session-{session}"))
+            .Where(e => e.Type == "ResponseChunksRecorded")
+            .SelectMany(e => e.As<ResponseChunksRecorded>().Chunks)
+            .ToList();
+        Assert.Equal([0L, 3L, 5L], chunks.Select(c => c.Offset));
+        Assert.Equal("Hello there", string.Concat(chunks.Select(c => c.Text)));
+        Assert.Equal(409, gap.StatusCode);
+        Assert.Contains("gap", gap.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task A_revoked_identity_is_blocked_on_both_silos_at_once()
     {
         await using var siloA = await TestSilo.StartAsync(db.ConnectionString);
