@@ -2,13 +2,15 @@ using System.Collections.Frozen;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Routing;
+using Microsoft.Extensions.DependencyInjection;
 
 namespace Hoop.Silo.Api;
 
 /// <summary>
 /// The browser console at <c>/console</c>: static files embedded in the silo's assembly
 /// (<c>src/Silo/Console</c>), anonymous like any static page; every API call it makes carries
-/// the signed-in user's token and is authorized by the silo.
+/// the signed-in user's token and is authorized by the silo. <c>/console/config.json</c> tells it
+/// how to sign in (<see cref="ConsoleSettings"/>).
 /// </summary>
 public static class ConsoleEndpoints
 {
@@ -25,8 +27,15 @@ public static class ConsoleEndpoints
 
     public static void MapConsole(this IEndpointRouteBuilder app)
     {
+        var settings = app.ServiceProvider.GetRequiredService<ConsoleSettings>();
         app.MapGet("/console/{file?}", (string? file, HttpContext http) =>
         {
+            if (file == "config.json")
+            {
+                http.Response.Headers.CacheControl = "no-store";
+                return Results.Bytes(settings.ConfigJson, "application/json");
+            }
+
             // Relative module URLs need the trailing slash ("/console" matches this route too).
             if (string.IsNullOrEmpty(file) && !http.Request.Path.Value!.EndsWith('/'))
                 return Results.Redirect("/console/");
@@ -37,7 +46,7 @@ public static class ConsoleEndpoints
             headers.CacheControl = "no-cache";
             headers.XContentTypeOptions = "nosniff";
             headers["Referrer-Policy"] = "no-referrer";
-            headers.ContentSecurityPolicy = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'";
+            headers.ContentSecurityPolicy = settings.ContentSecurityPolicy;
             return Results.Bytes(asset.Body, asset.ContentType);
         });
     }

@@ -35,6 +35,7 @@ public static class SiloHost
         builder.Services.AddExceptionHandler<SiloExceptionHandler>();
         builder.Services.AddHoopSiloAuth(builder.Configuration);
         builder.Services.AddHoopSlack(builder.Configuration);
+        builder.Services.AddSingleton(ConsoleSettings.Load(builder.Configuration));
         builder.Services.ConfigureHttpJsonOptions(o =>
         {
             var stored = HoopJsonContext.Stored.Options;

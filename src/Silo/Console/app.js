@@ -1,7 +1,8 @@
 // Hash router: #/sessions, #/session/{id}, #/approvals, #/identities[/{sub}], #/projections, #/signin.
-import { claims, token } from "./api.js";
+import { claims, setToken, token } from "./api.js";
 import { h, put } from "./dom.js";
 import * as pages from "./pages.js";
+import { completeSignIn, noteSignInProblem } from "./signin.js";
 
 let cleanup = null;
 
@@ -14,6 +15,11 @@ function route() {
   const main = document.getElementById("main");
   main.replaceChildren();
   let page = parts[0] || "sessions";
+  const exp = claims()?.exp;
+  if (token() && typeof exp === "number" && exp * 1000 <= Date.now()) {
+    setToken(null);
+    noteSignInProblem("Your sign-in has expired; sign in again.");
+  }
   if (!token() && page !== "signin") page = "signin";
   const render = {
     signin: () => pages.signin(main),
@@ -31,5 +37,8 @@ function route() {
   main.focus({ preventScroll: true });
 }
 
+// Back from the identity provider: redeem the code before the first page is drawn.
+const landing = await completeSignIn();
+if (landing && location.hash !== landing) history.replaceState(null, "", location.pathname + landing);
 addEventListener("hashchange", route);
 route();

@@ -1,24 +1,40 @@
 import { ApiError, claims, get, hasRole, post, roles, setToken, stream, token } from "./api.js";
 import { errorBox, field, h, put, say, table, time } from "./dom.js";
+import { beginSignIn, consoleConfig, takeSignInError } from "./signin.js";
 
 const enc = encodeURIComponent;
 
 // ---- sign in -------------------------------------------------------------------------------
 export function signin(main) {
   const c = claims();
+  const problem = takeSignInError();
   const box = h("textarea", { name: "token", autocomplete: "off", spellcheck: "false", placeholder: "eyJ..." });
+  const paste = h("form", { onsubmit: e => {
+    e.preventDefault();
+    if (!box.value.trim()) return;
+    setToken(box.value);
+    if (!claims()) { setToken(null); say("That is not a JWT."); return; }
+    location.hash = "#/sessions";
+  } }, field("Token", box), h("div", { class: "row" }, h("button", { type: "submit" }, "Sign in")));
+  const sso = h("div", { "aria-live": "polite" });
   put(main, h("h2", {}, "Sign in"),
+    problem ? h("p", { class: "error", role: "alert" }, `Sign-in failed: ${problem}`) : null,
     c ? h("p", {}, `Signed in as ${c.sub}; roles: ${roles().join(", ") || "none"}. `,
       h("button", { type: "button", class: "secondary", onclick: () => { setToken(null); location.hash = "#/signin"; location.reload(); } }, "Sign out")) : null,
+    sso,
     h("p", {}, "Paste a token (locally: ", h("code", {}, "deploy/dev-token.sh --sub you --roles hoop:auditor,hoop:approver"),
       "). It is kept for this tab only."),
-    h("form", { onsubmit: e => {
-      e.preventDefault();
-      if (!box.value.trim()) return;
-      setToken(box.value);
-      if (!claims()) { setToken(null); say("That is not a JWT."); return; }
-      location.hash = "#/sessions";
-    } }, field("Token", box), h("div", { class: "row" }, h("button", { type: "submit" }, "Sign in"))));
+    paste);
+  consoleConfig().then(config => {
+    if (!config.oidc) return;
+    const host = new URL(config.oidc.authority).host;
+    const button = h("button", { type: "button", onclick: async () => {
+      button.disabled = true;
+      try { await beginSignIn(config.oidc, "#/sessions"); }
+      catch (e) { button.disabled = false; sso.append(h("p", { class: "error", role: "alert" }, `Cannot start the sign-in: ${e.message}`)); }
+    } }, "Sign in with single sign-on");
+    sso.replaceChildren(h("p", {}, button, ` at ${host}`), h("p", {}, "Or:"));
+  }).catch(e => sso.replaceChildren(h("p", { class: "error" }, `Cannot read the console's sign-in settings: ${e.message}`)));
 }
 
 // ---- sessions ------------------------------------------------------------------------------

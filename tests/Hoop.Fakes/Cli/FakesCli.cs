@@ -7,7 +7,7 @@ namespace Hoop.Fakes.Cli;
 /// <summary>
 /// <c>Hoop.Fakes upstream [options]</c> runs a fake until Ctrl-C / SIGTERM (or the token).
 /// Exit codes: 0 stopped normally, 1 could not start (e.g. the port is taken), 2 bad usage.
-/// Each fake is a subcommand: <c>upstream</c>, <c>slack</c>; <c>slack-click</c> sends a signed click.
+/// Each fake is a subcommand: <c>upstream</c>, <c>slack</c>, <c>oidc</c>; <c>slack-click</c> sends a signed click.
 /// </summary>
 public static class FakesCli
 {
@@ -30,6 +30,7 @@ public static class FakesCli
             --require-anthropic-version  refuse requests without an anthropic-version header (400)
 
         {SlackCommands.Usage}
+        {OidcCommands.Usage}
 
         Options take a value as "--name value" or "--name=value". Stop with Ctrl-C or SIGTERM.
         """;
@@ -51,6 +52,11 @@ public static class FakesCli
                 if (code == BadUsage)
                     stderr.WriteLine(Usage);
                 return code;
+            case "oidc":
+                var oidc = await OidcCommands.RunAsync(rest, stdout, stderr, cancellationToken);
+                if (oidc == BadUsage)
+                    stderr.WriteLine(Usage);
+                return oidc;
             case "help" or "--help" or "-h":
                 stdout.WriteLine(Usage);
                 return Ok;
@@ -89,20 +95,7 @@ public static class FakesCli
             return Ok;
         }
 
-        await using (upstream)
-        {
-            stdout.WriteLine($"Hoop.Fakes upstream listening on {upstream.BaseAddress}");
-            stdout.Flush();
-            try
-            {
-                await Task.Delay(Timeout.InfiniteTimeSpan, cancellationToken);
-            }
-            catch (OperationCanceledException)
-            {
-            }
-        }
-
-        return Ok;
+        return await CliArgs.ServeUntilStoppedAsync(upstream, $"Hoop.Fakes upstream listening on {upstream.BaseAddress}", stdout, cancellationToken);
     }
 
     private static FakeUpstreamOptions? ParseUpstream(string[] args, out string? error)

@@ -37,7 +37,7 @@ internal static class SlackCommands
         var users = new Dictionary<string, string>(StringComparer.Ordinal);
         for (var i = 0; i < args.Length; i++)
         {
-            if (!TakeValue(args, ref i, out var name, out var value, stderr))
+            if (!CliArgs.TakeValue(args, ref i, out var name, out var value, stderr))
                 return FakesCli.BadUsage;
             switch (name)
             {
@@ -54,7 +54,7 @@ internal static class SlackCommands
                     users[id] = email;
                     break;
                 case "--config":
-                    if (ReadConfig(value, stderr) is not { } config)
+                    if (CliArgs.ReadConfig(value, stderr) is not { } config)
                         return FakesCli.BadUsage;
                     token ??= config["botToken"]?["value"]?.GetValue<string>();
                     if (config["users"] is JsonObject map)
@@ -97,20 +97,7 @@ internal static class SlackCommands
             return FakesCli.Ok;
         }
 
-        await using (slack)
-        {
-            stdout.WriteLine($"Hoop.Fakes slack listening on {slack.BaseAddress} (Web API at {slack.ApiBaseUrl})");
-            stdout.Flush();
-            try
-            {
-                await Task.Delay(Timeout.InfiniteTimeSpan, cancellationToken);
-            }
-            catch (OperationCanceledException)
-            {
-            }
-        }
-
-        return FakesCli.Ok;
+        return await CliArgs.ServeUntilStoppedAsync(slack, $"Hoop.Fakes slack listening on {slack.BaseAddress} (Web API at {slack.ApiBaseUrl})", stdout, cancellationToken);
     }
 
     public static async Task<int> RunClickAsync(string[] args, TextWriter stdout, TextWriter stderr, CancellationToken cancellationToken)
@@ -126,7 +113,7 @@ internal static class SlackCommands
                 continue;
             }
 
-            if (!TakeValue(args, ref i, out var name, out var value, stderr))
+            if (!CliArgs.TakeValue(args, ref i, out var name, out var value, stderr))
                 return FakesCli.BadUsage;
             switch (name)
             {
@@ -143,7 +130,7 @@ internal static class SlackCommands
                     channel = value;
                     break;
                 case "--config":
-                    if (ReadConfig(value, stderr) is not { } config)
+                    if (CliArgs.ReadConfig(value, stderr) is not { } config)
                         return FakesCli.BadUsage;
                     secret ??= config["signingSecret"]?["value"]?.GetValue<string>();
                     channel ??= config["channel"]?.GetValue<string>();
@@ -173,35 +160,6 @@ internal static class SlackCommands
         {
             stderr.WriteLine($"Hoop.Fakes slack-click: cannot reach {silo}: {e.Message}");
             return FakesCli.Failed;
-        }
-    }
-
-    private static bool TakeValue(string[] args, ref int i, out string name, out string value, TextWriter stderr)
-    {
-        var parts = args[i].Split('=', 2);
-        name = parts[0];
-        var inline = parts.Length == 2 ? parts[1] : null;
-        value = inline ?? (i + 1 < args.Length ? args[++i] : "");
-        if (value.Length > 0)
-            return true;
-        stderr.WriteLine($"Hoop.Fakes: {name} needs a value.");
-        return false;
-    }
-
-    private static JsonNode? ReadConfig(string path, TextWriter stderr)
-    {
-        try
-        {
-            return JsonNode.Parse(File.ReadAllText(path), documentOptions: new JsonDocumentOptions
-            {
-                CommentHandling = JsonCommentHandling.Skip,
-                AllowTrailingCommas = true,
-            });
-        }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException or JsonException)
-        {
-            stderr.WriteLine($"Hoop.Fakes: cannot read {path}: {e.Message}");
-            return null;
         }
     }
 }
