@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # shellcheck source-path=SCRIPTDIR
 # Start the local Hoop.Actors stack: PostgreSQL (.data/pg, 127.0.0.1:5544), the fake Claude
-# upstream (127.0.0.1:5601), the fake Slack (127.0.0.1:5602), the silo(s) (127.0.0.1:5610,
+# upstream (127.0.0.1:5601), the fake Slack (127.0.0.1:5602), the fake identity provider the
+# console signs in with (127.0.0.1:5630), the silo(s) (127.0.0.1:5610,
 # 5611, ...) and the gateway(s) (127.0.0.1:5600, 5603, ...). Installs PostgreSQL with apt when missing.
 #
 #   deploy/up.sh               stay in the foreground; Ctrl-C stops everything it started
@@ -50,6 +51,8 @@ FAKES_DLL="$HOOP_ROOT/tests/Hoop.Fakes/bin/Release/net10.0/Hoop.Fakes.dll"
 UPSTREAM_PORT=5601
 SLACK_PORT=5602
 SLACK_CONFIG="$HOOP_ROOT/deploy/config/slack.dev.json"
+OIDC_PORT=5630
+OIDC_CONFIG="$HOOP_ROOT/deploy/config/oidc.dev.json"
 GATEWAY_PORTS=(5600 5603 5604 5605 5606 5607 5608 5609 5620)
 RUN_DIR="$HOOP_ROOT/.data/run"
 LOG_DIR="$HOOP_ROOT/.data/logs"
@@ -80,7 +83,7 @@ hoop_ensure_postgres
 hoop_ensure_dotnet
 hoop_ensure_curl
 
-wanted_ports=("$UPSTREAM_PORT:fake-upstream" "$SLACK_PORT:fake-slack")
+wanted_ports=("$UPSTREAM_PORT:fake-upstream" "$SLACK_PORT:fake-slack" "$OIDC_PORT:fake-oidc")
 for ((i = 0; i < silos; i++)); do wanted_ports+=("$((SILO_BASE_PORT + i)):silo-$i"); done
 for ((i = 0; i < gateways; i++)); do wanted_ports+=("${GATEWAY_PORTS[$i]}:gateway-$i"); done
 for entry in "${wanted_ports[@]}"; do
@@ -238,6 +241,12 @@ start_process fake-upstream "http://127.0.0.1:$UPSTREAM_PORT" \
 start_process fake-slack "http://127.0.0.1:$SLACK_PORT" \
     dotnet "$FAKES_DLL" slack --urls "http://127.0.0.1:$SLACK_PORT" --config "$SLACK_CONFIG"
 
+# The console's single sign-on: a fake OpenID Connect provider signing with the dev key.
+start_process fake-oidc "http://127.0.0.1:$OIDC_PORT" \
+    dotnet "$FAKES_DLL" oidc --urls "http://127.0.0.1:$OIDC_PORT" --config "$OIDC_CONFIG" --signing-key "$DEV_DIR/jwt-private.pem"
+export Hoop__Console__Authority="http://127.0.0.1:$OIDC_PORT"
+export Hoop__Console__ClientId="hoop-console"
+
 silo_urls=()
 for ((i = 0; i < silos; i++)); do
     url="http://127.0.0.1:$((SILO_BASE_PORT + i))"
@@ -273,6 +282,7 @@ echo "    -d '{\"model\":\"claude-dev\",\"max_tokens\":64,\"stream\":true,\"mess
 echo "Approvals from Slack: a prompt with 'export all customers' is held and posted to the fake Slack"
 echo "  (curl -s http://127.0.0.1:$SLACK_PORT/_fake/calls); approve it with"
 echo "  deploy/slack-click.sh approve APPROVAL_ID --as U0SECURITY"
+echo "The console: ${silo_urls[0]}/console/ (Sign in with single sign-on, as sam, audrey or alice)"
 echo
 
 if $detach; then
