@@ -76,6 +76,24 @@ public sealed class MaskEngineTests
 
     public static TheoryData<string> LookAlikes() => new(MaskSamples.LookAlikes);
 
+    [Theory]
+    [InlineData("ref a1b2c3 4111 1111 1111 1111 ok", "ref a1b2c3 [MASKED:card] ok")]
+    [InlineData("id_42 123-45-6789.", "id_42 [MASKED:ssn].")]
+    [InlineData("build7x (415) 555-2671", "build7x [MASKED:phone]")]
+    [InlineData("v2:+44 20 7946 0958", "v2:[MASKED:phone]")]
+    [InlineData("ab9_Z1 DE89 3704 0044 0532 0130 00", "ab9_Z1 [MASKED:iban]")]
+    [InlineData("x4111111111111111 _123-45-6789 A1DE89370400440532013000 n415-555-2671", "x4111111111111111 _123-45-6789 A1DE89370400440532013000 n415-555-2671")]
+    public void Numbers_glued_to_a_word_are_part_of_it_and_numbers_after_one_are_masked(string text, string expected)
+    {
+        // The number detectors skip the rest of a word once they meet a letter or digit in it.
+        Assert.Equal(expected, Engine.Mask(text));
+        var stream = Engine.CreateStream();
+        var output = new StringBuilder();
+        foreach (var c in text)
+            output.Append(stream.Push([c]));
+        Assert.Equal(expected, output.Append(stream.Complete()).ToString());
+    }
+
     [Fact]
     public void Keeps_the_last_four_where_configured()
     {
