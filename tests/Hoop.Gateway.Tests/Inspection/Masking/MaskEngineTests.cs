@@ -137,6 +137,57 @@ public sealed class MaskEngineTests
         Assert.Equal("password=[MASKED:aws-access-key] ok", Engine.Mask("password=AKIAIOSFODNN7EXAMPLE ok"));
     }
 
+    [Theory]
+    [InlineData(1, true, 5)]
+    [InlineData(2, true, 14)]
+    [InlineData(3, false, 3)]
+    [InlineData(4, false, 14)]
+    public void Overlapping_matches_are_applied_leftmost_then_longest_then_by_priority_whatever_the_report_order(int seed, bool inOrder, int detectors)
+    {
+        // Detectors reporting in order give a few sorted runs (merged); out of order, many (sorted afresh).
+        var random = new Random(seed);
+        var text = string.Create(3000, 0, static (span, _) =>
+        {
+            for (var i = 0; i < span.Length; i++)
+                span[i] = (char)('a' + i % 26);
+        });
+        var scripted = new List<MaskDetector>();
+        var all = new List<(int Start, int Length, int Detector)>();
+        for (var d = 0; d < detectors; d++)
+        {
+            var matches = Enumerable.Range(0, random.Next(0, 200))
+                .Select(_ => (Start: random.Next(0, 2980), Length: random.Next(1, 21))).ToList();
+            matches = inOrder
+                ? matches.OrderBy(m => m.Start).ThenByDescending(m => m.Length).ToList()
+                : matches.OrderBy(_ => random.Next()).ToList();
+            scripted.Add(new ScriptedDetector($"d{d}", matches));
+            all.AddRange(matches.Select(m => (m.Start, m.Length, d)));
+        }
+
+        var expected = new StringBuilder();
+        var emitted = 0;
+        foreach (var (start, length, detector) in all.OrderBy(m => m.Start).ThenByDescending(m => m.Length).ThenBy(m => m.Detector))
+        {
+            if (start < emitted)
+                continue;
+            expected.Append(text, emitted, start - emitted).Append($"[MASKED:d{detector}]");
+            emitted = start + length;
+        }
+
+        expected.Append(text, emitted, text.Length - emitted);
+        Assert.Equal(expected.ToString(), new MaskEngine(scripted).Mask(text));
+    }
+
+    private sealed class ScriptedDetector(string name, IReadOnlyList<(int Start, int Length)> matches) : MaskDetector(name)
+    {
+        public override int Scan(ReadOnlySpan<char> text, int from, bool final, List<MaskMatch> found, long origin, int index)
+        {
+            foreach (var (start, length) in matches)
+                Report(found, origin, start, length, index);
+            return text.Length;
+        }
+    }
+
     [Fact]
     public void A_stream_holds_back_only_what_could_still_become_a_match()
     {
