@@ -1,4 +1,6 @@
+using System.Buffers;
 using System.Diagnostics;
+using System.Runtime.InteropServices;
 using System.Text;
 using System.Text.RegularExpressions;
 using Hoop.Contracts.Policy;
@@ -144,8 +146,7 @@ public sealed class MaskEngine
     /// </summary>
     internal void Apply(List<MaskMatch> found, ReadOnlySpan<char> text, long origin, long frontier, ref long emitted, StringBuilder output, MaskTally? tally)
     {
-        found.Sort(static (a, b) => a.Start != b.Start ? a.Start.CompareTo(b.Start)
-            : a.Length != b.Length ? b.Length.CompareTo(a.Length) : a.Detector.CompareTo(b.Detector));
+        Sort(found);
         var applied = 0;
         foreach (var match in found)
         {
@@ -161,6 +162,91 @@ public sealed class MaskEngine
         }
 
         found.RemoveRange(0, applied);
+    }
+
+    /// <summary>Leftmost first, the longest at a position, then detector priority.</summary>
+    private static int Compare(MaskMatch a, MaskMatch b) =>
+        a.Start != b.Start ? a.Start.CompareTo(b.Start)
+        : a.Length != b.Length ? b.Length.CompareTo(a.Length) : a.Detector.CompareTo(b.Detector);
+
+    private const int MaxMergedRuns = 64;
+
+    /// <summary>
+    /// Sorts the matches by <see cref="Compare"/>. Each detector reports its matches in order, so the
+    /// list is a few ascending runs one after another (one per detector, after the matches a stream
+    /// kept): merging the runs costs a fraction of sorting tens of thousands of matches afresh.
+    /// </summary>
+    internal static void Sort(List<MaskMatch> found)
+    {
+        var matches = CollectionsMarshal.AsSpan(found);
+        var runs = 1;
+        for (var k = 1; k < matches.Length; k++)
+        {
+            if (Compare(matches[k - 1], matches[k]) > 0)
+                runs++;
+        }
+
+        if (runs == 1)
+            return;
+        if (runs > MaxMergedRuns)
+        {
+            matches.Sort(Compare);
+            return;
+        }
+
+        // starts[r] is where run r begins; starts[runs] is the end.
+        Span<int> starts = stackalloc int[MaxMergedRuns + 1];
+        starts[0] = 0;
+        for (int k = 1, r = 1; k < matches.Length; k++)
+        {
+            if (Compare(matches[k - 1], matches[k]) > 0)
+                starts[r++] = k;
+        }
+
+        starts[runs] = matches.Length;
+        var rented = ArrayPool<MaskMatch>.Shared.Rent(matches.Length);
+        try
+        {
+            // Merge neighbouring runs pairwise, back and forth between the list and the scratch array.
+            var source = matches;
+            var target = rented.AsSpan(0, matches.Length);
+            var inScratch = false;
+            while (runs > 1)
+            {
+                var merged = 0;
+                for (var r = 0; r < runs; r += 2)
+                {
+                    var start = starts[r];
+                    var middle = starts[Math.Min(r + 1, runs)];
+                    var end = starts[Math.Min(r + 2, runs)];
+                    Merge(source[start..middle], source[middle..end], target[start..end]);
+                    starts[merged++] = start;
+                }
+
+                starts[merged] = matches.Length;
+                runs = merged;
+                var swap = source;
+                source = target;
+                target = swap;
+                inScratch = !inScratch;
+            }
+
+            if (inScratch)
+                source.CopyTo(matches);
+        }
+        finally
+        {
+            ArrayPool<MaskMatch>.Shared.Return(rented);
+        }
+    }
+
+    private static void Merge(ReadOnlySpan<MaskMatch> left, ReadOnlySpan<MaskMatch> right, Span<MaskMatch> into)
+    {
+        int l = 0, r = 0, k = 0;
+        while (l < left.Length && r < right.Length)
+            into[k++] = Compare(right[r], left[l]) < 0 ? right[r++] : left[l++];
+        left[l..].CopyTo(into[k..]);
+        right[r..].CopyTo(into[(k + left.Length - l)..]);
     }
 
     private void AppendReplacement(StringBuilder output, MaskMatch match, ReadOnlySpan<char> value)

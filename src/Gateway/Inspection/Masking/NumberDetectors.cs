@@ -9,7 +9,10 @@ public abstract class AnchoredDetector(string name) : MaskDetector(name)
 {
     protected const int Pending = -1;
 
-    /// <summary>Whether a match may start at <paramref name="i"/> (the character before it is available).</summary>
+    /// <summary>
+    /// Whether a match may start at <paramref name="i"/> (the character before it is available).
+    /// Never after a letter, a digit or '_' (the scan skips those positions).
+    /// </summary>
     protected abstract bool IsStart(ReadOnlySpan<char> text, int i);
 
     /// <summary>The next position at or after <paramref name="i"/> worth testing with <see cref="IsStart"/>, or -1.</summary>
@@ -40,16 +43,21 @@ public abstract class AnchoredDetector(string name) : MaskDetector(name)
     }
 
     /// <summary>
-    /// Where to look for the next start after <paramref name="i"/>: past the digits that follow a
-    /// digit (they continue a number, so none is a start) by default.
+    /// Where to look for the next start after the candidate <paramref name="i"/>: past the letters,
+    /// digits and '_' that follow a letter or digit. Every one of them follows a word character, and
+    /// no detector here starts a match there (a number or IBAN inside a word is part of the word),
+    /// so a token such as <c>ghp_a1B2c3…</c> costs one step, not one per digit.
     /// </summary>
-    protected virtual int SkipRun(ReadOnlySpan<char> text, int i)
+    private static int SkipRun(ReadOnlySpan<char> text, int i)
     {
-        if (!IsDigit(text[i]))
+        if (!char.IsAsciiLetterOrDigit(text[i]))
             return i + 1;
-        var end = text[(i + 1)..].IndexOfAnyExceptInRange('0', '9');
+        var end = text[(i + 1)..].IndexOfAnyExcept(WordChars);
         return end < 0 ? text.Length : i + 1 + end;
     }
+
+    private static readonly System.Buffers.SearchValues<char> WordChars =
+        System.Buffers.SearchValues.Create("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_");
 
     protected static bool IsDigit(char c) => char.IsAsciiDigit(c);
 
@@ -75,6 +83,10 @@ public sealed class CardDetector() : AnchoredDetector("card")
 
     protected override int Evaluate(ReadOnlySpan<char> text, int start, bool final)
     {
+        // A card number starts with a card network's digit: decided at once otherwise (most groups).
+        if (text[start] is < '2' or > '6')
+            return 0;
+
         // Groups of digits with single spaces or dashes between; the card is the longest run of
         // whole groups from the start that passes (a number may follow it: "4111 1111 1111 1111 2024").
         Span<byte> digits = stackalloc byte[19];
@@ -357,16 +369,6 @@ public sealed class IbanDetector() : AnchoredDetector("iban")
     }
 
     protected override bool IsStart(ReadOnlySpan<char> text, int i) => i == 0 || !(char.IsAsciiLetterOrDigit(text[i - 1]) || text[i - 1] == '_');
-
-    // Letters and digits after a letter continue a word: none is a start.
-    protected override int SkipRun(ReadOnlySpan<char> text, int i)
-    {
-        var end = text[(i + 1)..].IndexOfAnyExcept(WordChars);
-        return end < 0 ? text.Length : i + 1 + end;
-    }
-
-    private static readonly System.Buffers.SearchValues<char> WordChars =
-        System.Buffers.SearchValues.Create("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_");
 
     protected override int Evaluate(ReadOnlySpan<char> text, int start, bool final)
     {

@@ -76,6 +76,24 @@ public sealed class MaskEngineTests
 
     public static TheoryData<string> LookAlikes() => new(MaskSamples.LookAlikes);
 
+    [Theory]
+    [InlineData("ref a1b2c3 4111 1111 1111 1111 ok", "ref a1b2c3 [MASKED:card] ok")]
+    [InlineData("id_42 123-45-6789.", "id_42 [MASKED:ssn].")]
+    [InlineData("build7x (415) 555-2671", "build7x [MASKED:phone]")]
+    [InlineData("v2:+44 20 7946 0958", "v2:[MASKED:phone]")]
+    [InlineData("ab9_Z1 DE89 3704 0044 0532 0130 00", "ab9_Z1 [MASKED:iban]")]
+    [InlineData("x4111111111111111 _123-45-6789 A1DE89370400440532013000 n415-555-2671", "x4111111111111111 _123-45-6789 A1DE89370400440532013000 n415-555-2671")]
+    public void Numbers_glued_to_a_word_are_part_of_it_and_numbers_after_one_are_masked(string text, string expected)
+    {
+        // The number detectors skip the rest of a word once they meet a letter or digit in it.
+        Assert.Equal(expected, Engine.Mask(text));
+        var stream = Engine.CreateStream();
+        var output = new StringBuilder();
+        foreach (var c in text)
+            output.Append(stream.Push([c]));
+        Assert.Equal(expected, output.Append(stream.Complete()).ToString());
+    }
+
     [Fact]
     public void Keeps_the_last_four_where_configured()
     {
@@ -117,6 +135,57 @@ public sealed class MaskEngineTests
     {
         // The secret-assignment value and the AWS key id are the same text: the more specific detector names it.
         Assert.Equal("password=[MASKED:aws-access-key] ok", Engine.Mask("password=AKIAIOSFODNN7EXAMPLE ok"));
+    }
+
+    [Theory]
+    [InlineData(1, true, 5)]
+    [InlineData(2, true, 14)]
+    [InlineData(3, false, 3)]
+    [InlineData(4, false, 14)]
+    public void Overlapping_matches_are_applied_leftmost_then_longest_then_by_priority_whatever_the_report_order(int seed, bool inOrder, int detectors)
+    {
+        // Detectors reporting in order give a few sorted runs (merged); out of order, many (sorted afresh).
+        var random = new Random(seed);
+        var text = string.Create(3000, 0, static (span, _) =>
+        {
+            for (var i = 0; i < span.Length; i++)
+                span[i] = (char)('a' + i % 26);
+        });
+        var scripted = new List<MaskDetector>();
+        var all = new List<(int Start, int Length, int Detector)>();
+        for (var d = 0; d < detectors; d++)
+        {
+            var matches = Enumerable.Range(0, random.Next(0, 200))
+                .Select(_ => (Start: random.Next(0, 2980), Length: random.Next(1, 21))).ToList();
+            matches = inOrder
+                ? matches.OrderBy(m => m.Start).ThenByDescending(m => m.Length).ToList()
+                : matches.OrderBy(_ => random.Next()).ToList();
+            scripted.Add(new ScriptedDetector($"d{d}", matches));
+            all.AddRange(matches.Select(m => (m.Start, m.Length, d)));
+        }
+
+        var expected = new StringBuilder();
+        var emitted = 0;
+        foreach (var (start, length, detector) in all.OrderBy(m => m.Start).ThenByDescending(m => m.Length).ThenBy(m => m.Detector))
+        {
+            if (start < emitted)
+                continue;
+            expected.Append(text, emitted, start - emitted).Append($"[MASKED:d{detector}]");
+            emitted = start + length;
+        }
+
+        expected.Append(text, emitted, text.Length - emitted);
+        Assert.Equal(expected.ToString(), new MaskEngine(scripted).Mask(text));
+    }
+
+    private sealed class ScriptedDetector(string name, IReadOnlyList<(int Start, int Length)> matches) : MaskDetector(name)
+    {
+        public override int Scan(ReadOnlySpan<char> text, int from, bool final, List<MaskMatch> found, long origin, int index)
+        {
+            foreach (var (start, length) in matches)
+                Report(found, origin, start, length, index);
+            return text.Length;
+        }
     }
 
     [Fact]
