@@ -111,20 +111,13 @@ public sealed class FakeOidc : IAsyncDisposable
         if (options.Users.Count == 0)
             throw new ArgumentException("Users must hold one or more users.", nameof(options));
 
-        var builder = WebApplication.CreateEmptyBuilder(new WebApplicationOptions());
-        builder.WebHost.UseKestrelCore().ConfigureKestrel(kestrel =>
-        {
-            kestrel.AddServerHeader = false;
-            kestrel.Listen(options.Address, options.Port);
-        });
-        var app = builder.Build();
+        var app = FakeHost.Create(options.Address, options.Port);
         var oidc = new FakeOidc(app, options);
         app.Run(oidc.HandleAsync);
         try
         {
             await app.StartAsync(ct);
-            var addresses = app.Services.GetRequiredService<IServer>().Features.GetRequiredFeature<IServerAddressesFeature>().Addresses;
-            oidc.BaseAddress = new Uri(addresses.Single().TrimEnd('/') + "/");
+            oidc.BaseAddress = FakeHost.BaseAddressOf(app);
             return oidc;
         }
         catch

@@ -111,20 +111,13 @@ public sealed class FakeSlack : IAsyncDisposable
     {
         ArgumentNullException.ThrowIfNull(options);
         ArgumentException.ThrowIfNullOrEmpty(options.BotToken);
-        var builder = WebApplication.CreateEmptyBuilder(new WebApplicationOptions());
-        builder.WebHost.UseKestrelCore().ConfigureKestrel(kestrel =>
-        {
-            kestrel.AddServerHeader = false;
-            kestrel.Listen(options.Address, options.Port);
-        });
-        var app = builder.Build();
+        var app = FakeHost.Create(options.Address, options.Port);
         var slack = new FakeSlack(app, options);
         app.Run(slack.HandleAsync);
         try
         {
             await app.StartAsync(ct);
-            var addresses = app.Services.GetRequiredService<IServer>().Features.GetRequiredFeature<IServerAddressesFeature>().Addresses;
-            slack.BaseAddress = new Uri(addresses.Single().TrimEnd('/') + "/");
+            slack.BaseAddress = FakeHost.BaseAddressOf(app);
             return slack;
         }
         catch

@@ -83,21 +83,14 @@ public sealed partial class FakeUpstream : IAsyncDisposable
         ArgumentNullException.ThrowIfNull(options);
         options.Validate();
 
-        var builder = WebApplication.CreateEmptyBuilder(new WebApplicationOptions());
-        builder.WebHost.UseKestrelCore().ConfigureKestrel(kestrel =>
-        {
-            kestrel.AddServerHeader = false;
-            kestrel.Listen(options.Address, options.Port);
-        });
-        var app = builder.Build();
+        var app = FakeHost.Create(options.Address, options.Port);
         var upstream = new FakeUpstream(app, options);
         app.Run(upstream.HandleAsync);
 
         try
         {
             await app.StartAsync(ct);
-            var addresses = app.Services.GetRequiredService<IServer>().Features.GetRequiredFeature<IServerAddressesFeature>().Addresses;
-            upstream.BaseAddress = new Uri(addresses.Single());
+            upstream.BaseAddress = FakeHost.BaseAddressOf(app);
             return upstream;
         }
         catch
