@@ -167,8 +167,14 @@ public sealed class SlackOutboxTests(MigratedDatabaseFixture db) : IClassFixture
         var fixedSilo = await StartSiloAsync();
         await _slack.WaitForAsync(_ => PostsOf(id).Count > 0, Patience, "the post with the right token");
 
+        // The outbox records SlackMessagePosted just after Slack answers: wait for it, bounded.
+        var grain = fixedSilo.Grains.Get<IApprovalGrain>(id);
+        using var recorded = new CancellationTokenSource(Patience);
+        while ((await grain.GetAsync())!.SlackMessageTs is null)
+            await Task.Delay(25, recorded.Token);
+
         Assert.Single(PostsOf(id));
-        Assert.Equal(PostsOf(id)[0].Ts, (await fixedSilo.Grains.Get<IApprovalGrain>(id).GetAsync())!.SlackMessageTs);
+        Assert.Equal(PostsOf(id)[0].Ts, (await grain.GetAsync())!.SlackMessageTs);
         Assert.DoesNotContain(_slack.Calls, c => c.Args.ToJsonString().Contains("xoxb-", StringComparison.Ordinal));
     }
 
