@@ -23,7 +23,34 @@ internal static class FakeHost
         return builder.Build();
     }
 
-    /// <summary>The started application's address, with a trailing slash.</summary>
-    public static Uri BaseAddressOf(WebApplication app) =>
-        new(app.Services.GetRequiredService<IServer>().Features.GetRequiredFeature<IServerAddressesFeature>().Addresses.Single().TrimEnd('/') + "/");
+    /// <summary>
+    /// Starts <paramref name="app"/> and returns the address it listens on (with a trailing slash);
+    /// when it cannot start, disposes <paramref name="fake"/> (which owns the app) and rethrows.
+    /// </summary>
+    public static async Task<Uri> StartAsync(WebApplication app, IAsyncDisposable fake, CancellationToken ct)
+    {
+        try
+        {
+            await app.StartAsync(ct);
+            return new Uri(app.Services.GetRequiredService<IServer>().Features.GetRequiredFeature<IServerAddressesFeature>().Addresses.Single().TrimEnd('/') + "/");
+        }
+        catch
+        {
+            await fake.DisposeAsync();
+            throw;
+        }
+    }
+
+    /// <summary>The address and port of an http URL with an explicit port (an IP address or localhost, no path), or null.</summary>
+    public static IPEndPoint? ParseUrl(string url)
+    {
+        if (!Uri.TryCreate(url, UriKind.Absolute, out var uri) || uri.Scheme != Uri.UriSchemeHttp ||
+            uri.PathAndQuery is not ("/" or "") || !string.IsNullOrEmpty(uri.UserInfo) || url.Contains(';', StringComparison.Ordinal))
+            return null;
+        if (uri.IsDefaultPort && !url.TrimEnd('/').EndsWith(":80", StringComparison.Ordinal))
+            return null; // the port must be explicit
+        if (uri.IsLoopback && uri.HostNameType == UriHostNameType.Dns)
+            return new IPEndPoint(IPAddress.Loopback, uri.Port);
+        return IPAddress.TryParse(uri.Host, out var address) ? new IPEndPoint(address, uri.Port) : null;
+    }
 }

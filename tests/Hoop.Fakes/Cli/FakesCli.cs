@@ -150,7 +150,7 @@ public static class FakesCli
             }
         }
 
-        if (ParseUrl(url) is not { } endpoint)
+        if (FakeHost.ParseUrl(url) is not { } endpoint)
         {
             error = $"--urls expects one http URL such as {DefaultUrl} (an IP address or localhost and a port), got '{url}'.";
             return null;
@@ -174,18 +174,5 @@ public static class FakesCli
             // Nobody reads the log of a fake run as a process, and the benchmark must not grow it.
             RequestLogCapacity = 0,
         };
-    }
-
-    private static IPEndPoint? ParseUrl(string url)
-    {
-        if (!Uri.TryCreate(url, UriKind.Absolute, out var uri) || uri.Scheme != Uri.UriSchemeHttp ||
-            uri.PathAndQuery is not ("/" or "") || !string.IsNullOrEmpty(uri.UserInfo) || url.Contains(';', StringComparison.Ordinal))
-            return null;
-        if (uri.IsDefaultPort && !url.TrimEnd('/').EndsWith(":80", StringComparison.Ordinal))
-            return null; // the port must be explicit
-        var port = uri.Port;
-        if (uri.IsLoopback && uri.HostNameType == UriHostNameType.Dns)
-            return new IPEndPoint(IPAddress.Loopback, port);
-        return IPAddress.TryParse(uri.Host, out var address) ? new IPEndPoint(address, port) : null;
     }
 }

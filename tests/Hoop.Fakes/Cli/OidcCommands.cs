@@ -63,7 +63,7 @@ internal static class OidcCommands
             return FakesCli.BadUsage;
         }
 
-        if (!Uri.TryCreate(url, UriKind.Absolute, out var uri) || uri.Scheme != Uri.UriSchemeHttp || !IPAddress.TryParse(uri.Host == "localhost" ? "127.0.0.1" : uri.Host, out var address))
+        if (FakeHost.ParseUrl(url) is not { } endpoint)
         {
             stderr.WriteLine($"Hoop.Fakes oidc: --urls expects one http URL such as {DefaultUrl}, got '{url}'.");
             return FakesCli.BadUsage;
@@ -84,8 +84,8 @@ internal static class OidcCommands
                     u["groups"]?.AsArray().Select(g => g!.GetValue<string>()).ToList() ?? [],
                     u["roles"]?.AsArray().Select(r => r!.GetValue<string>()).ToList() ?? [])).ToList(),
                 SigningKey = key,
-                Address = address,
-                Port = uri.Port,
+                Address = endpoint.Address,
+                Port = endpoint.Port,
             };
         }
         catch (Exception e) when (e is NullReferenceException or InvalidOperationException or FormatException)

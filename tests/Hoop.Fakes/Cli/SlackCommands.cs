@@ -76,7 +76,7 @@ internal static class SlackCommands
             return FakesCli.BadUsage;
         }
 
-        if (!Uri.TryCreate(url, UriKind.Absolute, out var uri) || uri.Scheme != Uri.UriSchemeHttp || !IPAddress.TryParse(uri.Host == "localhost" ? "127.0.0.1" : uri.Host, out var address))
+        if (FakeHost.ParseUrl(url) is not { } endpoint)
         {
             stderr.WriteLine($"Hoop.Fakes slack: --urls expects one http URL such as {DefaultUrl}, got '{url}'.");
             return FakesCli.BadUsage;
@@ -85,7 +85,7 @@ internal static class SlackCommands
         FakeSlack slack;
         try
         {
-            slack = await FakeSlack.StartAsync(new FakeSlackOptions { BotToken = token, Address = address, Port = uri.Port, Users = users }, cancellationToken);
+            slack = await FakeSlack.StartAsync(new FakeSlackOptions { BotToken = token, Address = endpoint.Address, Port = endpoint.Port, Users = users }, cancellationToken);
         }
         catch (IOException e)
         {

@@ -114,17 +114,8 @@ public sealed class FakeOidc : IAsyncDisposable
         var app = FakeHost.Create(options.Address, options.Port);
         var oidc = new FakeOidc(app, options);
         app.Run(oidc.HandleAsync);
-        try
-        {
-            await app.StartAsync(ct);
-            oidc.BaseAddress = FakeHost.BaseAddressOf(app);
-            return oidc;
-        }
-        catch
-        {
-            await oidc.DisposeAsync();
-            throw;
-        }
+        oidc.BaseAddress = await FakeHost.StartAsync(app, oidc, ct);
+        return oidc;
     }
 
     public async ValueTask DisposeAsync()

@@ -114,17 +114,8 @@ public sealed class FakeSlack : IAsyncDisposable
         var app = FakeHost.Create(options.Address, options.Port);
         var slack = new FakeSlack(app, options);
         app.Run(slack.HandleAsync);
-        try
-        {
-            await app.StartAsync(ct);
-            slack.BaseAddress = FakeHost.BaseAddressOf(app);
-            return slack;
-        }
-        catch
-        {
-            await slack.DisposeAsync();
-            throw;
-        }
+        slack.BaseAddress = await FakeHost.StartAsync(app, slack, ct);
+        return slack;
     }
 
     /// <summary>Forgets calls and messages and goes back to <see cref="FakeSlackMode.Normal"/>.</summary>

@@ -87,17 +87,8 @@ public sealed partial class FakeUpstream : IAsyncDisposable
         var upstream = new FakeUpstream(app, options);
         app.Run(upstream.HandleAsync);
 
-        try
-        {
-            await app.StartAsync(ct);
-            upstream.BaseAddress = FakeHost.BaseAddressOf(app);
-            return upstream;
-        }
-        catch
-        {
-            await upstream.DisposeAsync();
-            throw;
-        }
+        upstream.BaseAddress = await FakeHost.StartAsync(app, upstream, ct);
+        return upstream;
     }
 
     /// <summary>
