@@ -1,6 +1,6 @@
 using Hoop.Gateway.Auth;
 using Hoop.Gateway.Forwarding;
-using Hoop.Gateway.Inspection.Masking;
+using Hoop.Hosting.Masking;
 using Hoop.Gateway.Proxy;
 using Hoop.Gateway.Recording;
 using Hoop.Gateway.Revocation;

@@ -6,7 +6,7 @@ using Hoop.Contracts.Grains;
 using Hoop.Contracts.Policy;
 using Hoop.Gateway.Forwarding;
 using Hoop.Gateway.Inspection;
-using Hoop.Gateway.Inspection.Masking;
+using Hoop.Hosting.Masking;
 using Hoop.Gateway.Recording;
 using Hoop.Gateway.Revocation;
 using Hoop.Gateway.Routing;

@@ -2,7 +2,7 @@ using System.Text;
 using System.Text.Json;
 using Hoop.Contracts.Events;
 using Hoop.Gateway.Inspection;
-using Hoop.Gateway.Inspection.Masking;
+using Hoop.Hosting.Masking;
 using Hoop.Gateway.Recording;
 using Microsoft.AspNetCore.Http;
 

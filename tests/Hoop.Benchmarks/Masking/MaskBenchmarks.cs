@@ -1,6 +1,6 @@
 using BenchmarkDotNet.Attributes;
 using Hoop.Contracts.Policy;
-using Hoop.Gateway.Inspection.Masking;
+using Hoop.Hosting.Masking;
 
 namespace Hoop.Benchmarks.Masking;
 

@@ -3,7 +3,7 @@ using System.Globalization;
 using System.Text;
 using Hoop.Contracts.Policy;
 using Hoop.Gateway.Inspection;
-using Hoop.Gateway.Inspection.Masking;
+using Hoop.Hosting.Masking;
 
 namespace Hoop.Benchmarks.Masking;
 

@@ -2,7 +2,7 @@ using System.Text;
 using Xunit;
 using System.Text.RegularExpressions;
 using Hoop.Contracts.Policy;
-using Hoop.Gateway.Inspection.Masking;
+using Hoop.Hosting.Masking;
 
 namespace Hoop.Gateway.Tests.Inspection.Masking;
 

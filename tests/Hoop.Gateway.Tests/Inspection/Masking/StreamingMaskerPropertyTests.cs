@@ -1,7 +1,7 @@
 using System.Text;
 using Xunit;
 using Hoop.Contracts.Policy;
-using Hoop.Gateway.Inspection.Masking;
+using Hoop.Hosting.Masking;
 
 namespace Hoop.Gateway.Tests.Inspection.Masking;
 

@@ -1,6 +1,6 @@
 using System.Buffers;
 
-namespace Hoop.Gateway.Inspection.Masking;
+namespace Hoop.Hosting.Masking;
 
 /// <summary>A piece of text a detector wants masked: <see cref="Start"/> is absolute in the text.</summary>
 public readonly record struct MaskMatch(long Start, int Length, int Detector)

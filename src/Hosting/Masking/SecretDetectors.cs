@@ -1,7 +1,7 @@
 using System.Buffers;
 using System.Text.RegularExpressions;
 
-namespace Hoop.Gateway.Inspection.Masking;
+namespace Hoop.Hosting.Masking;
 
 /// <summary>
 /// PEM private key blocks, from <c>-----BEGIN … PRIVATE KEY-----</c> to the matching END line.

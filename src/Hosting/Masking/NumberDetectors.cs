@@ -1,4 +1,4 @@
-namespace Hoop.Gateway.Inspection.Masking;
+namespace Hoop.Hosting.Masking;
 
 /// <summary>
 /// A detector whose matches start at recognisable positions and are decided by a bounded look

@@ -5,7 +5,7 @@ using System.Text;
 using System.Text.RegularExpressions;
 using Hoop.Contracts.Policy;
 
-namespace Hoop.Gateway.Inspection.Masking;
+namespace Hoop.Hosting.Masking;
 
 /// <summary>Masking failed (a detector threw or ran past the time budget): the exchange must be stopped, unmasked text never passes.</summary>
 public sealed class MaskingFailedException(string message, Exception? inner = null) : Exception(message, inner);

@@ -1,7 +1,7 @@
 using Hoop.Contracts.Grains;
 using Hoop.Contracts.Policy;
 
-namespace Hoop.Gateway.Inspection.Masking;
+namespace Hoop.Hosting.Masking;
 
 /// <summary>The mask engine of every connection of the policy, built once at start-up.</summary>
 public sealed class MaskEngines(PolicyDocument policy)

@@ -2,7 +2,7 @@ using System.Buffers;
 using System.Text.Encodings.Web;
 using System.Text.Json;
 
-namespace Hoop.Gateway.Inspection.Masking;
+namespace Hoop.Hosting.Masking;
 
 /// <summary>
 /// Masks a JSON document string by string: every string value goes through the engine,

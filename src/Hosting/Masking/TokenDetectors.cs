@@ -1,6 +1,6 @@
 using System.Buffers;
 
-namespace Hoop.Gateway.Inspection.Masking;
+namespace Hoop.Hosting.Masking;
 
 /// <summary>
 /// A secret that is a whole "word" of <see cref="_chars"/> starting with one of a few prefixes

@@ -1,7 +1,7 @@
 using System.Diagnostics;
 using System.Text;
 
-namespace Hoop.Gateway.Inspection.Masking;
+namespace Hoop.Hosting.Masking;
 
 /// <summary>
 /// Masks a text that arrives in pieces. Each <see cref="Push"/> returns the masked text that can
