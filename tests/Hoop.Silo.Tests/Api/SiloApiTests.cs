@@ -25,8 +25,10 @@ public sealed class SiloApiTests(EventStoreFixture db) : IClassFixture<EventStor
     public async Task InitializeAsync()
     {
         var keyFile = _tokens.WritePublicKeyPem(_keys.Path);
-        _siloA = await SiloServer.StartAsync(db.ConnectionString, keyFile);
-        _siloB = await SiloServer.StartAsync(db.ConnectionString, keyFile);
+        // Waiters re-check only every 10 minutes: a held request released in seconds was woken by the notification.
+        var notificationsOnly = new Dictionary<string, string?> { ["Hoop:Actors:WaitPollInterval"] = "00:10:00" };
+        _siloA = await SiloServer.StartAsync(db.ConnectionString, keyFile, notificationsOnly);
+        _siloB = await SiloServer.StartAsync(db.ConnectionString, keyFile, notificationsOnly);
     }
 
     public async Task DisposeAsync()
