@@ -97,6 +97,14 @@ await scenario("approve a held request from the console and see the agent's requ
     const early = await Promise.race([held.then(r => `answered ${r.status}`, x => `failed ${x}`), new Promise(r => setTimeout(() => r("still held"), 100))]);
     throw new Error(`no approval card; GET /api/approvals: ${api.status} ${await api.text()}; the agent's request: ${early}`);
   }
+  // What is being asked (the latest user turn, masked), and the whole masked prompt one click away.
+  const asked = (await card.locator("pre.user-turn").textContent()) || "";
+  if (asked !== prompt) throw new Error(`the card shows "${asked}" as what is asked, not the user turn "${prompt}"`);
+  const details = (await card.textContent()) || "";
+  if (!details.includes("claude-dev") || !/request of \d+ bytes/.test(details)) throw new Error(`no model or request size on the card: ${details}`);
+  await card.getByText("Full masked prompt").click();
+  await until("the whole masked prompt on the card", async () =>
+    ((await page.locator("article.approval", { hasText: "alice" }).first().locator("pre.full-prompt").textContent()) || "").includes(`[user]\n${prompt}`));
   await page.screenshot({ path: join(shots, "approvals.png"), fullPage: true });
   let done = false;
   held.then(() => { done = true; }, () => { done = true; });

@@ -3,8 +3,12 @@ namespace Hoop.Contracts.Events;
 // Stream `approval-{id}`: one held request waiting for humans.
 
 /// <summary>
-/// A request needs approval from <see cref="ApproverGroup"/>. <see cref="Connection"/> and
-/// <see cref="RequesterGroups"/> are what the approver is shown (null in events recorded before they existed).
+/// A request needs approval from <see cref="ApproverGroup"/>. <see cref="Connection"/>,
+/// <see cref="RequesterGroups"/>, <see cref="UserTurn"/> (the latest user message, masked, long ones
+/// cut to head and tail), <see cref="Model"/> and <see cref="RequestBytes"/> are what the approver is
+/// shown; <see cref="PromptExcerpt"/> is the head and tail of the whole masked prompt. The approval can
+/// only be spent by a request with the same <see cref="RequestFingerprint"/> (see ExchangeStarted).
+/// The optional fields are null in events recorded before they existed.
 /// </summary>
 public sealed record ApprovalRequested(
     string ApprovalId,
@@ -17,7 +21,11 @@ public sealed record ApprovalRequested(
     DateTimeOffset ExpiresAt,
     string PromptExcerpt,
     string? Connection = null,
-    IReadOnlyList<string>? RequesterGroups = null);
+    IReadOnlyList<string>? RequesterGroups = null,
+    string? RequestFingerprint = null,
+    string? UserTurn = null,
+    string? Model = null,
+    long? RequestBytes = null);
 
 /// <summary>The approval request was posted to Slack (recorded at most once per approval).</summary>
 public sealed record SlackMessagePosted(string Channel, string MessageTs);

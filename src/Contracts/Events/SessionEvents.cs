@@ -5,17 +5,28 @@ namespace Hoop.Contracts.Events;
 /// <summary>A session began for an identity on a connection.</summary>
 public sealed record SessionOpened(string SessionId, string Identity, string Connection);
 
-/// <summary>A request arrived; <see cref="PromptText"/> is already masked.</summary>
+/// <summary>
+/// A request arrived; <see cref="PromptText"/> is already masked. <see cref="RequestFingerprint"/> is the
+/// SHA-256 (hex) of the request as forwarded (connection, method, path with query, masked body), which an
+/// approval is bound to; <see cref="Model"/> the model the body asks for (masked). Both null in events
+/// recorded before they existed.
+/// </summary>
 public sealed record ExchangeStarted(
     string ExchangeId,
     string Method,
     string Path,
     string PromptText,
     long RequestBytes,
-    string? ContentType = null);
+    string? ContentType = null,
+    string? RequestFingerprint = null,
+    string? Model = null);
 
-/// <summary>The request matched a deny rule and was not forwarded.</summary>
-public sealed record RequestBlocked(string ExchangeId, string Rule, string Reason);
+/// <summary>
+/// The request was not forwarded: it matched a deny rule, or (<see cref="ApprovalId"/> set) it carried an
+/// approval it may not spend. Rule <c>approval-mismatch</c> means the approval was granted for a different
+/// request (another session, rule or request fingerprint); the approval stays unspent.
+/// </summary>
+public sealed record RequestBlocked(string ExchangeId, string Rule, string Reason, string? ApprovalId = null);
 
 /// <summary>The request matched an approval rule and is held until an approver decides.</summary>
 public sealed record ApprovalRequired(string ExchangeId, string ApprovalId, string Rule);

@@ -40,7 +40,11 @@ public sealed record RequestApproval(
     TimeSpan Timeout,
     string PromptExcerpt,
     string? Connection = null,
-    IReadOnlyList<string>? RequesterGroups = null);
+    IReadOnlyList<string>? RequesterGroups = null,
+    string? RequestFingerprint = null,
+    string? UserTurn = null,
+    string? Model = null,
+    long? RequestBytes = null);
 
 /// <summary>A decision by <see cref="Approver"/>, whose groups come from their token or the Slack user map.</summary>
 public sealed record ApprovalDecision(string Approver, IReadOnlyList<string> ApproverGroups, bool Approve, string Via, string? Reason = null);
@@ -65,6 +69,10 @@ public enum ApprovalStatus
     Consumed,
 }
 
+/// <summary>
+/// An approval as approvers see it: <see cref="UserTurn"/> is what is being asked (the latest user message,
+/// masked; null for approvals recorded before it existed, when <see cref="PromptExcerpt"/> is all there is).
+/// </summary>
 public sealed record ApprovalSnapshot(
     string ApprovalId,
     string SessionId,
@@ -83,4 +91,8 @@ public sealed record ApprovalSnapshot(
     string? Connection = null,
     IReadOnlyList<string>? RequesterGroups = null,
     string? SlackChannel = null,
-    string? SlackMessageTs = null);
+    string? SlackMessageTs = null,
+    string? UserTurn = null,
+    string? Model = null,
+    long? RequestBytes = null,
+    string? RequestFingerprint = null);

@@ -28,7 +28,11 @@ public interface ISessionGrain : IGrainWithStringKey
 /// <summary>
 /// What the gateway asks when a request arrives. <see cref="PromptText"/> is masked by the
 /// caller, and <see cref="Masks"/> says what that masking replaced. <see cref="ApprovalId"/> carries <c>X-Hoop-Approval</c>: an approved approval for
-/// this same request (async mode), used up by this exchange.
+/// this same request (async mode), used up by this exchange. <see cref="RequestFingerprint"/> is the
+/// SHA-256 (64 hex digits) of the request as it would be forwarded: connection, method, path with query
+/// and the (masked) body, each length-prefixed; an approval is spent only by a request with the
+/// fingerprint it was granted for. <see cref="UserTurn"/> (the latest user message's text) and
+/// <see cref="Model"/> are masked by the caller and shown to approvers.
 /// </summary>
 public sealed record BeginExchange(
     string ExchangeId,
@@ -44,7 +48,10 @@ public sealed record BeginExchange(
     string? GatewayId = null,
     string? ApprovalId = null,
     IReadOnlyList<MaskCount>? Masks = null,
-    string? SourceAddress = null);
+    string? SourceAddress = null,
+    string? RequestFingerprint = null,
+    string? UserTurn = null,
+    string? Model = null);
 
 /// <summary>How many matches of a detector were masked (never the values).</summary>
 public sealed record MaskCount(string Detector, int Count);

@@ -18,7 +18,10 @@ public static class PolicyRuleIds
     /// <summary>Prefix of the rule a risk signal's response is decided by: <c>risk-rateSpike</c>, <c>risk-extraction</c>...</summary>
     public const string RiskPrefix = "risk-";
 
+    /// <summary>The request carried an approval granted for a different request (403 <c>approval-mismatch</c>).</summary>
+    public const string ApprovalMismatch = "approval-mismatch";
+
     /// <summary>True for ids only Hoop itself decides by.</summary>
     public static bool IsReserved(string id) =>
-        id is UnknownConnection or IdentityRevoked or RateLimit or TokenBudget || id.StartsWith(RiskPrefix, StringComparison.Ordinal);
+        id is UnknownConnection or IdentityRevoked or RateLimit or TokenBudget or ApprovalMismatch || id.StartsWith(RiskPrefix, StringComparison.Ordinal);
 }

@@ -58,6 +58,7 @@ namespace Hoop.Contracts.Serialization;
 [JsonSerializable(typeof(ConsumeRequest))]
 [JsonSerializable(typeof(TimelineEntry[]))]
 [JsonSerializable(typeof(SessionReplay))]
+[JsonSerializable(typeof(ApprovalPrompt))]
 public sealed partial class HoopJsonContext : JsonSerializerContext
 {
     /// <summary>

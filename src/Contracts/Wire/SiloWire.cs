@@ -75,3 +75,9 @@ public sealed record IdentityChange(string Subject, bool Revoked, long Version);
 /// and <see cref="Reset"/> when the silo no longer has everything after the asked cursor (it restarted or it was too long ago).
 /// </summary>
 public sealed record IdentityChanges(string Feed, long Cursor, IReadOnlyList<IdentityChange> Changes, bool Reset = false);
+
+/// <summary>
+/// The whole masked prompt of the request an approval was asked for (<c>GET /api/approvals/{id}/prompt</c>),
+/// as recorded in its session's <c>ExchangeStarted</c>.
+/// </summary>
+public sealed record ApprovalPrompt(string ApprovalId, string SessionId, string ExchangeId, string Prompt, long RequestBytes, string? Model = null);

@@ -102,10 +102,16 @@ public sealed partial class AgentProxy(
         // aborted: nothing unmasked is recorded or forwarded.
         var requestMasks = new MaskTally();
         string prompt;
+        string? userTurn = null, model = null;
         MaskingFailedException? maskingFailed = null;
         try
         {
-            prompt = engine.Mask(PromptExtractor.Extract(http.Request.ContentType, body), requestMasks);
+            var read = PromptExtractor.Read(http.Request.ContentType, body);
+            prompt = engine.Mask(read.Prompt, requestMasks);
+            // What approvers are shown, masked the same way (counted once, from the prompt).
+            var shown = new MaskTally();
+            userTurn = read.LatestUserTurn is { } turn ? engine.Mask(turn, shown) : null;
+            model = read.Model is { } asked ? engine.Mask(asked, shown) : null;
             if (connection.Mask.Request)
                 body = MaskRequestBody(engine, http.Request.ContentType, body);
         }
@@ -115,9 +121,11 @@ public sealed partial class AgentProxy(
             prompt = "[prompt not recorded: masking failed]";
         }
 
+        // An approval is bound to this: the request exactly as it would be forwarded.
+        var fingerprint = RequestFingerprint.Compute(connection.Name, http.Request.Method, upstreamPath + http.Request.QueryString, body);
         var begin = new BeginExchange(exchangeId, caller.Subject, caller.Groups, connection.Name, http.Request.Method, upstreamPath,
             prompt, body.Length, http.Request.ContentType, http.TraceIdentifier, gatewayId, approvalToken, MaskEngines.Counts(requestMasks),
-            http.Connection.RemoteIpAddress?.ToString());
+            http.Connection.RemoteIpAddress?.ToString(), fingerprint, userTurn, model);
 
         // Watches the identity from before the verdict, so a revocation that lands between the
         // silo's decision and the end of the answer still reaches this request.
@@ -162,6 +170,11 @@ public sealed partial class AgentProxy(
                 http.Response.Headers.RetryAfter = retryAfter.ToString(System.Globalization.CultureInfo.InvariantCulture);
                 await GatewayProblems.WriteAsync(http, 429, GatewayProblems.RateLimited, "Too many requests",
                     decision.Reason ?? $"Over the identity's budget ({decision.Rule}).", rule: decision.Rule);
+                return;
+            case DecisionKind.Block when decision.Rule == PolicyRuleIds.ApprovalMismatch:
+                // X-Hoop-Approval named an approval granted for another request: nothing forwarded, the approval unspent.
+                await GatewayProblems.WriteAsync(http, 403, GatewayProblems.ApprovalMismatch, "Approval mismatch",
+                    decision.Reason ?? "The approval was granted for a different request.", rule: decision.Rule, approvalId: decision.ApprovalId);
                 return;
             case DecisionKind.Block:
                 await GatewayProblems.WriteAsync(http, 403, GatewayProblems.Blocked, "Request blocked",

@@ -8,6 +8,7 @@ public static class GatewayProblems
     public const string Blocked = "https://hoop.dev/problems/blocked";
     public const string ApprovalDenied = "https://hoop.dev/problems/approval-denied";
     public const string ApprovalExpired = "https://hoop.dev/problems/approval-expired";
+    public const string ApprovalMismatch = "https://hoop.dev/problems/approval-mismatch";
     public const string NotAllowed = "https://hoop.dev/problems/forbidden";
     public const string UnknownConnection = "https://hoop.dev/problems/unknown-connection";
     public const string TooLarge = "https://hoop.dev/problems/body-too-large";

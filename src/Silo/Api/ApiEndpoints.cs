@@ -64,6 +64,8 @@ public static class ApiEndpoints
             await grains.Get<IApprovalGrain>(approvalId).GetAsync(ct) is { } snapshot
                 ? Results.Ok(snapshot)
                 : SiloProblemTypes.NotFoundProblem($"No approval '{approvalId}'.")).RequireAuthorization(SiloPolicies.Approver);
+        approvals.MapGet("/{approvalId}/prompt", async (string approvalId, IGrainFactory grains, IEventStore store, CancellationToken ct) =>
+            await PromptOfAsync(approvalId, grains, store, ct)).RequireAuthorization(SiloPolicies.Approver);
         approvals.MapPost("/{approvalId}/approve", (string approvalId, HttpContext http, IGrainFactory grains, CancellationToken ct) =>
             DecideAsync(approvalId, approve: true, http, grains, ct)).RequireAuthorization(SiloPolicies.Approver);
         approvals.MapPost("/{approvalId}/deny", (string approvalId, HttpContext http, IGrainFactory grains, CancellationToken ct) =>
@@ -100,6 +102,20 @@ public static class ApiEndpoints
         }
 
         return pending.ToArray();
+    }
+
+    /// <summary>The whole masked prompt of the request an approval was asked for, read from its session's ExchangeStarted.</summary>
+    private static async Task<IResult> PromptOfAsync(string approvalId, IGrainFactory grains, IEventStore store, CancellationToken ct)
+    {
+        if (await grains.Get<IApprovalGrain>(approvalId).GetAsync(ct) is not { } approval)
+            return SiloProblemTypes.NotFoundProblem($"No approval '{approvalId}'.");
+        await foreach (var e in store.ReadStreamAsync($"{SessionGrain.StreamPrefix}-{approval.SessionId}", 1, ct))
+        {
+            if (e.Data is Hoop.Contracts.Events.ExchangeStarted started && started.ExchangeId == approval.ExchangeId)
+                return Results.Ok(new ApprovalPrompt(approvalId, approval.SessionId, approval.ExchangeId, started.PromptText, started.RequestBytes, started.Model));
+        }
+
+        return SiloProblemTypes.NotFoundProblem($"The request of approval '{approvalId}' is not in session '{approval.SessionId}'.");
     }
 
     private static readonly FrozenSet<string> DecisionTypes = new[]

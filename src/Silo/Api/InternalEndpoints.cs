@@ -103,6 +103,8 @@ public static class InternalEndpoints
         Required(request.Method, "method");
         if (request.Path is null || request.PromptText is null || request.Groups is null)
             throw new ArgumentException("path, promptText and groups are required.");
+        if (request.RequestFingerprint is { } fingerprint && (fingerprint.Length != 64 || !fingerprint.All(char.IsAsciiHexDigit)))
+            throw new ArgumentException("requestFingerprint must be a SHA-256 in hex (64 hex digits).");
         return request;
     }
 

@@ -51,7 +51,8 @@ public static class SessionReplayBuilder
                     byId[s.ExchangeId] = exchange;
                     break;
                 case RequestBlocked b when byId.TryGetValue(b.ExchangeId, out var x):
-                    (x.Decision, x.Rule, x.Outcome, x.EndedAt) = ("block", b.Rule, "blocked", e.At);
+                    // An approval it could not spend (rule approval-mismatch, or used up) is named too.
+                    (x.Decision, x.Rule, x.ApprovalId, x.Outcome, x.EndedAt) = ("block", b.Rule, b.ApprovalId ?? x.ApprovalId, "blocked", e.At);
                     break;
                 case ApprovalRequired a when byId.TryGetValue(a.ExchangeId, out var x):
                     (x.Decision, x.Rule, x.ApprovalId, x.Outcome) = ("approval", a.Rule, a.ApprovalId, "awaiting-approval");

@@ -194,6 +194,23 @@ export function approvals(main) {
     canDecide ? null : h("p", { class: "notice" }, "You do not have the approver role: you can see no queue and decide nothing."),
     h("p", {}, "Updates live. ", state), list, canDecide ? [h("h3", {}, "Decided here"), decided] : null);
   if (!canDecide) { list.replaceChildren(); }
+  // The whole masked prompt, one click away; kept open (and fetched once) across live re-renders.
+  const fullPrompts = new Map();
+  const opened = new Set();
+  const fullPrompt = a => {
+    const text = h("pre", { class: "data full-prompt" }, fullPrompts.get(a.approvalId) ?? "Loading…");
+    const details = h("details", { open: opened.has(a.approvalId), ontoggle: async () => {
+      if (!details.open) { opened.delete(a.approvalId); return; }
+      opened.add(a.approvalId);
+      if (fullPrompts.has(a.approvalId)) return;
+      try {
+        const p = await get(`/api/approvals/${enc(a.approvalId)}/prompt`);
+        fullPrompts.set(a.approvalId, p.prompt);
+        text.textContent = p.prompt;
+      } catch (e) { text.replaceChildren(errorBox(e)); }
+    } }, h("summary", {}, "Full masked prompt"), text);
+    return details;
+  };
   const render = pending => {
     if (!pending.length) { list.replaceChildren(h("p", {}, "Nothing is waiting.")); return; }
     list.replaceChildren(...pending.map(a => {
@@ -214,8 +231,13 @@ export function approvals(main) {
         }
       };
       return h("article", { class: "card approval", "data-approval": a.approvalId, "aria-label": `Approval ${a.approvalId}` },
-        h("p", {}, h("strong", {}, a.requester), " asks to pass rule ", h("code", {}, a.rule), " on ",
-          h("a", { href: `#/session/${enc(a.sessionId)}` }, "session ", a.sessionId), "."),
+        h("p", {}, h("strong", {}, a.requester), " asks to pass rule ", h("code", {}, a.rule), " on connection ",
+          h("code", {}, a.connection || "unknown"), ", ", h("a", { href: `#/session/${enc(a.sessionId)}` }, "session ", a.sessionId), "."),
+        h("p", {}, `Model ${a.model || "unknown"}; request of ${a.requestBytes == null ? "unknown size" : size(a.requestBytes)}.`),
+        h("figure", { class: "asked" },
+          h("figcaption", {}, a.userTurn != null ? "Latest user turn (masked)" : "Prompt excerpt (masked)"),
+          h("pre", { class: "data user-turn" }, a.userTurn ?? a.promptExcerpt ?? "")),
+        fullPrompt(a),
         h("p", {}, `Approver group ${a.approverGroup}; ${a.approvedBy.length}/${a.approvalsRequired} approvals; requested ${time(a.requestedAt)}, expires ${time(a.expiresAt)}.`),
         canDecide ? h("div", { class: "row" }, field(`Reason for ${a.approvalId}`, reason),
           h("button", { type: "button", class: "approve", onclick: () => decide("approve") }, "Approve"),
@@ -227,6 +249,8 @@ export function approvals(main) {
   return stream("/api/approvals/live", m => { state.textContent = `(updated ${new Date().toLocaleTimeString()})`; render(JSON.parse(m.data)); },
     e => list.replaceChildren(errorBox(e)));
 }
+
+function size(bytes) { return bytes < 1024 ? `${bytes} bytes` : `${(bytes / 1024).toFixed(1)} KiB (${bytes} bytes)`; }
 
 // ---- identities ----------------------------------------------------------------------------
 export function identities(main, sub) {

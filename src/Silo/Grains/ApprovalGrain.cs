@@ -72,7 +72,7 @@ public sealed class ApprovalGrain(GrainContext context) : EventSourcedGrain<Appr
     private ApprovalSnapshot? Snapshot() => State.Request is not { } r ? null : new ApprovalSnapshot(
         Key, r.SessionId, r.ExchangeId, r.Requester, r.Rule, r.ApproverGroup, r.ApprovalsRequired, State.Status,
         State.ApprovedBy.ToList(), State.DeniedBy, State.RequestedAt, r.ExpiresAt, Version, r.PromptExcerpt,
-        r.Connection, r.RequesterGroups, State.Slack?.Channel, State.Slack?.MessageTs);
+        r.Connection, r.RequesterGroups, State.Slack?.Channel, State.Slack?.MessageTs, r.UserTurn, r.Model, r.RequestBytes, r.RequestFingerprint);
 
     private string StreamId => Context.StreamId;
 
@@ -96,7 +96,8 @@ public sealed class ApprovalGrain(GrainContext context) : EventSourcedGrain<Appr
         await Reminders.SetAsync(StreamId, expiresAt, cancellationToken);
         await RaiseAsync(new ApprovalRequested(
             Key, request.SessionId, request.ExchangeId, request.Requester, request.Rule, request.ApproverGroup,
-            request.ApprovalsRequired, expiresAt, request.PromptExcerpt, request.Connection, request.RequesterGroups), new EventMetadata(Identity: request.Requester), cancellationToken);
+            request.ApprovalsRequired, expiresAt, request.PromptExcerpt, request.Connection, request.RequesterGroups,
+            request.RequestFingerprint, request.UserTurn, request.Model, request.RequestBytes), new EventMetadata(Identity: request.Requester), cancellationToken);
         return Snapshot()!;
     }
 

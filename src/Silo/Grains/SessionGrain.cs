@@ -5,6 +5,7 @@ using Hoop.Contracts.EventStore;
 using Hoop.Contracts.Grains;
 using Hoop.Contracts.Policy;
 using Hoop.Silo.Actors;
+using Hoop.Silo.Approvals;
 using Microsoft.Extensions.DependencyInjection;
 
 namespace Hoop.Silo.Grains;
@@ -14,6 +15,9 @@ namespace Hoop.Silo.Grains;
 /// records the masked prompt and the verdict (identity state, deny and approval rules) in
 /// one turn and one append, before the gateway forwards anything. Calls are idempotent per
 /// exchange id, so a retried call never records an exchange twice.
+/// An approval (<c>X-Hoop-Approval</c>) is spent only by a request of the same identity, session and rule
+/// whose request fingerprint is the one it was granted for; any other is refused with
+/// <see cref="RequestBlocked"/> under rule <c>approval-mismatch</c>, and the approval stays unspent.
 /// </summary>
 public sealed class SessionGrain(GrainContext context) : EventSourcedGrain<SessionGrain.SessionState>(context)
 {
@@ -36,6 +40,9 @@ public sealed class SessionGrain(GrainContext context) : EventSourcedGrain<Sessi
         public string? Reason { get; init; }
         public string? ApprovalId { get; init; }
         public long ResponseChars { get; set; }
+
+        /// <summary>Sent upstream at some point (its stage may have moved on since).</summary>
+        public bool WasForwarded { get; set; }
     }
 
     public sealed class SessionState
@@ -66,7 +73,10 @@ public sealed class SessionGrain(GrainContext context) : EventSourcedGrain<Sessi
                 state.Exchanges[started.ExchangeId] = new ExchangeState { Stage = Stage.Allowed };
                 break;
             case RequestBlocked blocked:
-                state.Exchanges[blocked.ExchangeId] = new ExchangeState { Stage = Stage.Blocked, Rule = blocked.Rule, Reason = blocked.Reason };
+                state.Exchanges[blocked.ExchangeId] = new ExchangeState
+                {
+                    Stage = Stage.Blocked, Rule = blocked.Rule, Reason = blocked.Reason, ApprovalId = blocked.ApprovalId,
+                };
                 break;
             case ApprovalRequired required:
                 state.Exchanges[required.ExchangeId] = new ExchangeState
@@ -76,6 +86,7 @@ public sealed class SessionGrain(GrainContext context) : EventSourcedGrain<Sessi
                 break;
             case ExchangeForwarded forwarded:
                 state.Exchanges[forwarded.ExchangeId].Stage = Stage.Forwarded;
+                state.Exchanges[forwarded.ExchangeId].WasForwarded = true;
                 break;
             case ResponseChunksRecorded chunks:
                 state.Exchanges[chunks.ExchangeId].ResponseChars += chunks.Chunks.Sum(c => (long)c.Text.Length);
@@ -117,7 +128,9 @@ public sealed class SessionGrain(GrainContext context) : EventSourcedGrain<Sessi
         var events = new List<object>(3);
         if (State.Opened is null)
             events.Add(new SessionOpened(Key, request.Identity, request.Connection));
-        events.Add(new ExchangeStarted(request.ExchangeId, request.Method, request.Path, request.PromptText, request.RequestBytes, request.ContentType));
+        var model = request.Model is { } asked ? TextExcerpt.HeadAndTail(asked, ModelChars) : null;
+        events.Add(new ExchangeStarted(request.ExchangeId, request.Method, request.Path, request.PromptText, request.RequestBytes, request.ContentType,
+            request.RequestFingerprint, model));
         AddMasks(events, request.ExchangeId, request.Masks, "request");
 
         DateTimeOffset? expiresAt = null;
@@ -129,17 +142,19 @@ public sealed class SessionGrain(GrainContext context) : EventSourcedGrain<Sessi
                 break;
             case PolicyAction.RequireApproval when request.ApprovalId is { } granted:
                 // A repeat of a held request (async mode) carrying its approval: use it up now.
-                var used = await UseApprovalAsync(granted, request, verdict, cancellationToken);
-                if (used is null)
+                approvalId = granted;
+                var refused = await SpendApprovalAsync(granted, request, verdict, cancellationToken);
+                if (refused is null)
                 {
-                    approvalId = granted;
                     events.Add(new ApprovalRequired(request.ExchangeId, granted, verdict.Rule!));
                     verdict = PolicyDecision.Allow with { Rule = verdict.Rule };
                 }
                 else
                 {
-                    verdict = new PolicyDecision(PolicyAction.Block, verdict.Rule, used);
-                    events.Add(new RequestBlocked(request.ExchangeId, verdict.Rule!, used));
+                    // A mismatch is its own rule (403 approval-mismatch); a used, pending or denied approval blocks under the approval's rule.
+                    var rule = refused.Mismatch ? PolicyRuleIds.ApprovalMismatch : verdict.Rule!;
+                    verdict = new PolicyDecision(PolicyAction.Block, rule, refused.Reason);
+                    events.Add(new RequestBlocked(request.ExchangeId, rule, refused.Reason, granted));
                 }
 
                 break;
@@ -147,7 +162,9 @@ public sealed class SessionGrain(GrainContext context) : EventSourcedGrain<Sessi
                 approvalId = ApprovalIdFor(Key, request.ExchangeId);
                 var approval = await Context.Grains.Get<IApprovalGrain>(approvalId).RequestAsync(new RequestApproval(
                     Key, request.ExchangeId, request.Identity, verdict.Rule!, verdict.ApproverGroup!, verdict.ApprovalsRequired,
-                    verdict.Timeout, Excerpt(request.PromptText), request.Connection, request.Groups), cancellationToken);
+                    verdict.Timeout, TextExcerpt.HeadAndTail(request.PromptText, PromptExcerptChars), request.Connection, request.Groups,
+                    request.RequestFingerprint, request.UserTurn is { } turn ? TextExcerpt.HeadAndTail(turn, UserTurnChars) : null,
+                    model, request.RequestBytes), cancellationToken);
                 expiresAt = approval.ExpiresAt;
                 events.Add(new ApprovalRequired(request.ExchangeId, approvalId, verdict.Rule!));
                 break;
@@ -162,18 +179,45 @@ public sealed class SessionGrain(GrainContext context) : EventSourcedGrain<Sessi
         return new ExchangeDecision(ToKind(verdict.Action), Key, request.ExchangeId, verdict.Rule, reason, approvalId, expiresAt, retryAfter);
     }
 
-    /// <summary>Consumes <paramref name="approvalId"/> for this request; null when used, else why not.</summary>
-    private async Task<string?> UseApprovalAsync(string approvalId, BeginExchange request, PolicyDecision verdict, CancellationToken cancellationToken)
+    /// <summary>Why an approval was not spent; <see cref="Mismatch"/> when it was granted for a different request.</summary>
+    private sealed record SpendRefusal(string Reason, bool Mismatch);
+
+    /// <summary>
+    /// Consumes <paramref name="approvalId"/> for this request; null when spent, else why not. Checked first:
+    /// same session, same rule and same request fingerprint (a mismatch leaves the approval unspent); then
+    /// the approval grain checks the identity and that it is approved and unused.
+    /// </summary>
+    private async Task<SpendRefusal?> SpendApprovalAsync(string approvalId, BeginExchange request, PolicyDecision verdict, CancellationToken cancellationToken)
     {
         Actors.GrainRuntime.ValidateKey(approvalId);
         var approval = Context.Grains.Get<IApprovalGrain>(approvalId);
         var snapshot = await approval.GetAsync(cancellationToken);
         if (snapshot is null)
-            return $"approval {approvalId} does not exist";
-        if (snapshot.Rule != verdict.Rule || snapshot.SessionId != Key || snapshot.PromptExcerpt != Excerpt(request.PromptText))
-            return $"approval {approvalId} was given for another request";
+            return new SpendRefusal($"approval {approvalId} does not exist", Mismatch: false);
+        if (MismatchOf(snapshot, Key, verdict.Rule, request.RequestFingerprint) is { } different)
+            return new SpendRefusal($"approval {approvalId} was granted for a different request ({different}); it was not used", Mismatch: true);
+        // The held request it was asked for was released by it already (sync mode): that was its one use.
+        if (State.Exchanges.TryGetValue(snapshot.ExchangeId, out var held) && held.WasForwarded)
+            return new SpendRefusal($"approval {approvalId}: the approval was already used", Mismatch: false);
         var outcome = await approval.ConsumeAsync(request.ExchangeId, request.Identity, cancellationToken);
-        return outcome.Accepted ? null : $"approval {approvalId}: {outcome.RefusedReason}";
+        return outcome.Accepted ? null : new SpendRefusal($"approval {approvalId}: {outcome.RefusedReason}", Mismatch: false);
+    }
+
+    /// <summary>
+    /// How the request differs from the one <paramref name="approval"/> was granted for, or null when it is that
+    /// request: same session, same rule, same request fingerprint. An approval or a request without a
+    /// fingerprint (recorded before fingerprints existed) matches nothing.
+    /// </summary>
+    internal static string? MismatchOf(ApprovalSnapshot approval, string sessionId, string? rule, string? requestFingerprint)
+    {
+        if (!string.Equals(approval.SessionId, sessionId, StringComparison.Ordinal))
+            return "it belongs to another session";
+        if (!string.Equals(approval.Rule, rule, StringComparison.Ordinal))
+            return $"it was granted under rule '{approval.Rule}', this request falls under '{rule}'";
+        if (approval.RequestFingerprint is null || requestFingerprint is null
+            || !string.Equals(approval.RequestFingerprint, requestFingerprint, StringComparison.OrdinalIgnoreCase))
+            return "the connection, method, path or body differ";
+        return null;
     }
 
     private async Task RefuseUnlessUsableAsync(string identity, string connection, CancellationToken cancellationToken)
@@ -199,7 +243,7 @@ public sealed class SessionGrain(GrainContext context) : EventSourcedGrain<Sessi
         {
             // A repeated call over a budget: the wait is not recorded, so ask for a retry in a second (the next call re-decides).
             int? retryAfter = exchange.Rule is PolicyRuleIds.RateLimit or PolicyRuleIds.TokenBudget ? 1 : null;
-            return new ExchangeDecision(DecisionKind.Block, Key, exchangeId, exchange.Rule, exchange.Reason, RetryAfterSeconds: retryAfter);
+            return new ExchangeDecision(DecisionKind.Block, Key, exchangeId, exchange.Rule, exchange.Reason, exchange.ApprovalId, RetryAfterSeconds: retryAfter);
         }
         if (exchange.ApprovalId is { } approvalId)
         {
@@ -333,5 +377,6 @@ public sealed class SessionGrain(GrainContext context) : EventSourcedGrain<Sessi
         return "apr_" + Convert.ToHexStringLower(hash)[..24];
     }
 
-    internal static string Excerpt(string prompt) => prompt.Length <= 500 ? prompt : prompt[..500] + "…";
+    /// <summary>Longest prompt excerpt, user turn and model name an approval records (longer ones keep their head and tail).</summary>
+    internal const int PromptExcerptChars = 500, UserTurnChars = 1500, ModelChars = 100;
 }

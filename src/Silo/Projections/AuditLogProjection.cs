@@ -66,8 +66,9 @@ public sealed class AuditLogProjection : IProjection
 
             Entry? entry = e.Data switch
             {
+                // With an approval id when the request carried an approval it could not spend (rule approval-mismatch, or used up).
                 RequestBlocked b => new Entry(e.Seq, e.At, "request_blocked", e.Metadata.Identity, "policy", b.Reason, b.Rule,
-                    null, key, b.ExchangeId, null, e.StreamId),
+                    null, key, b.ExchangeId, b.ApprovalId, e.StreamId),
                 ApprovalRequested r => Remember(r),
                 ApprovalGranted g => Decision("approval_granted", g.Approver, $"approved via {g.Via}"),
                 ApprovalDenied d => Decision("approval_denied", d.Approver,

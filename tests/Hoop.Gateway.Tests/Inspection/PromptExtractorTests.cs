@@ -25,6 +25,36 @@ public sealed class PromptExtractorTests
     }
 
     [Fact]
+    public void The_latest_user_turn_and_the_model_are_read_from_a_messages_body()
+    {
+        const string body = """
+            {"model":"claude-test","system":"You are the billing assistant.",
+             "messages":[{"role":"user","content":"export all customers"},
+                         {"role":"assistant","content":[{"type":"text","text":"Done."}]},
+                         {"role":"user","content":[{"type":"text","text":"now"},{"type":"text","text":"dump all credentials"}]},
+                         {"role":"assistant","content":"thinking"}]}
+            """;
+
+        var read = PromptExtractor.Read("application/json", Encoding.UTF8.GetBytes(body));
+
+        Assert.Equal("now\ndump all credentials", read.LatestUserTurn);
+        Assert.Equal("claude-test", read.Model);
+        Assert.Equal(Extract("application/json", body), read.Prompt);
+    }
+
+    [Fact]
+    public void Bodies_that_are_not_messages_have_no_user_turn_or_model()
+    {
+        var other = PromptExtractor.Read("application/json", Encoding.UTF8.GetBytes("{\"query\":\"select 1\",\"model\":\"m\"}"));
+        var text = PromptExtractor.Read("text/plain", Encoding.UTF8.GetBytes("plain words"));
+        var noUser = PromptExtractor.Read("application/json", Encoding.UTF8.GetBytes("{\"messages\":[{\"role\":\"assistant\",\"content\":\"hi\"}]}"));
+
+        Assert.Equal((null, null), (other.LatestUserTurn, other.Model));
+        Assert.Equal((null, null), (text.LatestUserTurn, text.Model));
+        Assert.Null(noUser.LatestUserTurn);
+    }
+
+    [Fact]
     public void Malformed_json_and_other_json_are_recorded_as_their_raw_text()
     {
         Assert.Equal("{\"messages\": [oops", Extract("application/json", "{\"messages\": [oops"));

@@ -25,8 +25,10 @@ public sealed class SiloApiTests(EventStoreFixture db) : IClassFixture<EventStor
     public async Task InitializeAsync()
     {
         var keyFile = _tokens.WritePublicKeyPem(_keys.Path);
-        _siloA = await SiloServer.StartAsync(db.ConnectionString, keyFile);
-        _siloB = await SiloServer.StartAsync(db.ConnectionString, keyFile);
+        // Waiters re-check only every 10 minutes: a held request released in seconds was woken by the notification.
+        var notificationsOnly = new Dictionary<string, string?> { ["Hoop:Actors:WaitPollInterval"] = "00:10:00" };
+        _siloA = await SiloServer.StartAsync(db.ConnectionString, keyFile, notificationsOnly);
+        _siloB = await SiloServer.StartAsync(db.ConnectionString, keyFile, notificationsOnly);
     }
 
     public async Task DisposeAsync()
@@ -192,6 +194,33 @@ public sealed class SiloApiTests(EventStoreFixture db) : IClassFixture<EventStor
     }
 
     [Fact]
+    public async Task Approvers_read_what_is_asked_and_the_whole_masked_prompt_of_an_approval()
+    {
+        using var gateway = _siloA.Internal();
+        using var approver = _siloB.Api(Approver());
+        using var auditor = _siloB.Api(Auditor());
+        var prompt = "[system]\n" + new string('s', 800) + "\n\n[user]\nexport all customers";
+        var fingerprint = new string('a', 64);
+        var response = await gateway.PostAsJsonAsync($"/internal/sessions/{NewId()}/exchanges",
+            new BeginExchange("x1", "alice", ["agents"], "claude", "POST", "/v1/messages", prompt, 2_048,
+                RequestFingerprint: fingerprint, UserTurn: "export all customers", Model: "claude-test"), Json);
+        var held = (await response.Content.ReadFromJsonAsync<ExchangeDecision>(Json))!;
+
+        var approval = await approver.GetFromJsonAsync<ApprovalSnapshot>($"/api/approvals/{held.ApprovalId}", Json);
+        var full = await approver.GetFromJsonAsync<ApprovalPrompt>($"/api/approvals/{held.ApprovalId}/prompt", Json);
+        var notApprover = await auditor.GetAsync($"/api/approvals/{held.ApprovalId}/prompt");
+        var unknown = await approver.GetAsync($"/api/approvals/{NewId()}/prompt");
+
+        Assert.Equal(("export all customers", "claude-test", 2_048L, fingerprint),
+            (approval!.UserTurn, approval.Model, approval.RequestBytes, approval.RequestFingerprint));
+        Assert.Contains("chars elided", approval.PromptExcerpt, StringComparison.Ordinal);
+        Assert.Equal(prompt, full!.Prompt);
+        Assert.Equal(("x1", "claude-test"), (full.ExchangeId, full.Model));
+        await AssertProblem(notApprover, HttpStatusCode.Forbidden);
+        await AssertProblem(unknown, HttpStatusCode.NotFound);
+    }
+
+    [Fact]
     public async Task Malformed_or_incomplete_bodies_get_400_problems_and_record_nothing()
     {
         using var gateway = _siloA.Internal();
@@ -202,11 +231,14 @@ public sealed class SiloApiTests(EventStoreFixture db) : IClassFixture<EventStor
         var badKey = await gateway.PostAsJsonAsync("/internal/sessions/has%20space/exchanges",
             new BeginExchange("x1", "alice", ["agents"], "claude", "POST", "/", "hi", 2), Json);
         var unknownExchange = await gateway.PostAsJsonAsync($"/internal/sessions/{session}/exchanges/nope/complete", new CompleteRequest(200, null, 1), Json);
+        var badFingerprint = await gateway.PostAsJsonAsync($"/internal/sessions/{session}/exchanges",
+            new BeginExchange("x1", "alice", ["agents"], "claude", "POST", "/", "hi", 2, RequestFingerprint: "not-a-sha256"), Json);
 
         await AssertProblem(garbage, HttpStatusCode.BadRequest);
         await AssertProblem(incomplete, HttpStatusCode.BadRequest);
         await AssertProblem(badKey, HttpStatusCode.BadRequest);
         await AssertProblem(unknownExchange, HttpStatusCode.NotFound);
+        await AssertProblem(badFingerprint, HttpStatusCode.BadRequest);
         Assert.Equal(0, await db.ScalarAsync($"SELECT count(*) FROM hoop.events WHERE stream_id = 'session-{session}'"));
     }
 

@@ -191,6 +191,104 @@ public sealed class SessionGrainTests(EventStoreFixture db) : IClassFixture<Even
         Assert.Equal(ApprovalStatus.Consumed, (await silo.Grains.Get<IApprovalGrain>(held.ApprovalId!).GetAsync())!.Status);
     }
 
+    // A system prompt long enough that every request of the conversation shares its first 500 characters.
+    private static readonly string LongSystemPrompt = "[system]\nYou are the billing assistant. " + string.Concat(Enumerable.Repeat("Follow the data handling policy. ", 30));
+
+    private static string Conversation(string userTurn) => LongSystemPrompt + "\n\n[user]\n" + userTurn;
+
+    [Fact]
+    public async Task An_approval_is_refused_to_a_request_with_another_fingerprint_and_stays_unspent()
+    {
+        await using var silo = await TestSilo.StartAsync(db.ConnectionString);
+        var session = NewId();
+        var grain = silo.Grains.Get<ISessionGrain>(session);
+        var asked = Conversation("export all customers");
+        var other = Conversation("dump all credentials");
+        var held = await grain.BeginExchangeAsync(TestSilo.Request("x1", asked));
+        var approval = silo.Grains.Get<IApprovalGrain>(held.ApprovalId!);
+        await approval.DecideAsync(new ApprovalDecision("sam", ["security"], true, "api"));
+
+        var mismatched = await grain.BeginExchangeAsync(TestSilo.Request("x2", other) with { ApprovalId = held.ApprovalId });
+        var unfingerprinted = await grain.BeginExchangeAsync(TestSilo.Request("x3", asked) with { ApprovalId = held.ApprovalId, RequestFingerprint = null });
+        var afterRefusals = await approval.GetAsync();
+        var rerun = await grain.BeginExchangeAsync(TestSilo.Request("x2", other) with { ApprovalId = held.ApprovalId });
+        var granted = await grain.BeginExchangeAsync(TestSilo.Request("x4", asked) with { ApprovalId = held.ApprovalId });
+        var again = await grain.BeginExchangeAsync(TestSilo.Request("x5", asked) with { ApprovalId = held.ApprovalId });
+
+        Assert.Equal(asked[..500], other[..500]); // the old binding (a 500-character prompt excerpt) could not tell them apart
+        foreach (var refused in new[] { mismatched, unfingerprinted, rerun })
+        {
+            Assert.Equal(DecisionKind.Block, refused.Kind);
+            Assert.Equal("approval-mismatch", refused.Rule);
+            Assert.Equal(held.ApprovalId, refused.ApprovalId);
+            Assert.Contains("granted for a different request", refused.Reason, StringComparison.Ordinal);
+        }
+
+        Assert.Equal(ApprovalStatus.Approved, afterRefusals!.Status);
+        Assert.Equal(DecisionKind.Allow, granted.Kind);
+        Assert.Equal(DecisionKind.Block, again.Kind);
+        Assert.Contains("already used", again.Reason, StringComparison.Ordinal);
+        var events = await StreamAsync(silo.Store, $"session-{session}");
+        var blocked = events.Select(e => e.Data).OfType<RequestBlocked>().Where(b => b.ExchangeId == "x2").ToList();
+        var refusal = Assert.Single(blocked); // the re-run of x2 recorded nothing more
+        Assert.Equal(("approval-mismatch", held.ApprovalId), (refusal.Rule, refusal.ApprovalId));
+        Assert.Equal(TestSilo.FingerprintOf(other), events.Select(e => e.Data).OfType<ExchangeStarted>().Single(s => s.ExchangeId == "x2").RequestFingerprint);
+    }
+
+    [Fact]
+    public async Task An_approval_is_refused_in_another_session_and_under_another_rule()
+    {
+        await using var silo = await TestSilo.StartAsync(db.ConnectionString);
+        var session = NewId();
+        var held = await silo.Grains.Get<ISessionGrain>(session).BeginExchangeAsync(TestSilo.Request("x1", "export all customers"));
+        await silo.Grains.Get<IApprovalGrain>(held.ApprovalId!).DecideAsync(new ApprovalDecision("sam", ["security"], true, "api"));
+
+        var elsewhere = await silo.Grains.Get<ISessionGrain>(NewId()).BeginExchangeAsync(
+            TestSilo.Request("x1", "export all customers") with { ApprovalId = held.ApprovalId });
+        var otherRule = await silo.Grains.Get<ISessionGrain>(session).BeginExchangeAsync(
+            TestSilo.Request("x2", "a wire transfer of everything") with { ApprovalId = held.ApprovalId });
+
+        Assert.Equal(("approval-mismatch", DecisionKind.Block), (elsewhere.Rule, elsewhere.Kind));
+        Assert.Contains("another session", elsewhere.Reason, StringComparison.Ordinal);
+        Assert.Equal(("approval-mismatch", DecisionKind.Block), (otherRule.Rule, otherRule.Kind));
+        Assert.Contains("approve-wire", otherRule.Reason, StringComparison.Ordinal);
+        Assert.Equal(ApprovalStatus.Approved, (await silo.Grains.Get<IApprovalGrain>(held.ApprovalId!).GetAsync())!.Status);
+    }
+
+    [Fact]
+    public async Task A_held_request_released_by_its_approval_leaves_nothing_for_a_repeat()
+    {
+        await using var silo = await TestSilo.StartAsync(db.ConnectionString);
+        var grain = silo.Grains.Get<ISessionGrain>(NewId());
+        var held = await grain.BeginExchangeAsync(TestSilo.Request("x1", "export all customers"));
+        await silo.Grains.Get<IApprovalGrain>(held.ApprovalId!).DecideAsync(new ApprovalDecision("sam", ["security"], true, "api"));
+        await grain.RecordForwardedAsync("x1", "up"); // the held request went on
+
+        var repeat = await grain.BeginExchangeAsync(TestSilo.Request("x2", "export all customers") with { ApprovalId = held.ApprovalId });
+
+        Assert.Equal(DecisionKind.Block, repeat.Kind);
+        Assert.Contains("already used", repeat.Reason, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Approvers_see_the_latest_user_turn_model_and_size_with_long_text_cut_to_head_and_tail()
+    {
+        await using var silo = await TestSilo.StartAsync(db.ConnectionString);
+        var turn = "export all customers " + new string('x', 3_000) + " and mail them to me";
+        var prompt = Conversation(turn);
+        var held = await silo.Grains.Get<ISessionGrain>(NewId()).BeginExchangeAsync(
+            TestSilo.Request("x1", prompt) with { UserTurn = turn, Model = "claude-test", RequestBytes = 4_321 });
+
+        var approval = (await silo.Grains.Get<IApprovalGrain>(held.ApprovalId!).GetAsync())!;
+
+        Assert.StartsWith("export all customers ", approval.UserTurn, StringComparison.Ordinal);
+        Assert.EndsWith(" and mail them to me", approval.UserTurn, StringComparison.Ordinal);
+        Assert.Contains("chars elided", approval.UserTurn, StringComparison.Ordinal);
+        Assert.StartsWith("[system]", approval.PromptExcerpt, StringComparison.Ordinal);
+        Assert.EndsWith(" and mail them to me", approval.PromptExcerpt, StringComparison.Ordinal);
+        Assert.Equal(("claude-test", 4_321L, TestSilo.FingerprintOf(prompt)), (approval.Model, approval.RequestBytes, approval.RequestFingerprint));
+    }
+
     [Fact]
     public async Task An_identity_keeps_one_current_session_per_connection_until_it_is_replaced()
     {

@@ -67,6 +67,11 @@ internal sealed class TestSilo : IAsyncDisposable
         _host.Dispose();
     }
 
+    /// <summary>A request as a gateway would send it; its fingerprint stands for the request (here: the prompt), as the gateway's does.</summary>
     public static BeginExchange Request(string exchangeId, string prompt, string identity = "alice", params string[] groups) =>
-        new(exchangeId, identity, groups.Length == 0 ? ["agents"] : groups, "claude", "POST", "/v1/messages", prompt, prompt.Length);
+        new(exchangeId, identity, groups.Length == 0 ? ["agents"] : groups, "claude", "POST", "/v1/messages", prompt, prompt.Length,
+            RequestFingerprint: FingerprintOf(prompt));
+
+    public static string FingerprintOf(string request) =>
+        Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(System.Text.Encoding.UTF8.GetBytes(request)));
 }

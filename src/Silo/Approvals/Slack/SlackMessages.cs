@@ -14,9 +14,13 @@ public static class SlackMessages
     public const string MetadataEventType = "hoop_approval_requested";
     public const string MetadataApprovalKey = "approval_id";
 
-    private const int MaxExcerpt = 600;
+    // Slack takes up to 3000 characters in a section's text; long text keeps its head and tail.
+    private const int MaxExcerpt = 1500;
 
-    /// <summary>The request as posted: who asks, where, which rule, the masked prompt, expiry, Approve and Deny.</summary>
+    /// <summary>
+    /// The request as posted: who asks, where, which rule and model, the request's size, what is being asked
+    /// (the latest user turn, masked), expiry, Approve and Deny.
+    /// </summary>
     public static PostMessageRequest Request(string channel, ApprovalSnapshot approval) => new(
         channel,
         Fallback(approval, "needs approval"),
@@ -61,13 +65,17 @@ public static class SlackMessages
                 Markdown($"*Rule*\n{Escape(a.Rule)}"),
                 Markdown($"*Expires*\n{Time(a.ExpiresAt)}"),
                 Markdown($"*Approvers*\n{Escape(a.ApproverGroup)} ({a.ApprovalsRequired} needed)"),
-                Markdown($"*Approval id*\n`{Escape(a.ApprovalId)}`")),
+                Markdown($"*Approval id*\n`{Escape(a.ApprovalId)}`"),
+                Markdown($"*Model*\n{Escape(a.Model ?? "unknown")}"),
+                Markdown($"*Request size*\n{(a.RequestBytes is { } bytes ? Size(bytes) : "unknown")}")),
         };
-        var excerpt = a.PromptExcerpt.Length > MaxExcerpt ? a.PromptExcerpt[..MaxExcerpt] + "…" : a.PromptExcerpt;
+        // What is being asked: the latest user turn. Approvals recorded before it existed have only the prompt excerpt.
+        var (label, text) = a.UserTurn is { } turn ? ("Latest user turn (masked)", turn) : ("Prompt (masked)", a.PromptExcerpt);
+        var excerpt = TextExcerpt.HeadAndTail(text, MaxExcerpt);
         yield return new JsonObject
         {
             ["type"] = "section",
-            ["text"] = Markdown("*Prompt (masked)*\n```" + Escape(excerpt.Replace("```", "ʼʼʼ", StringComparison.Ordinal)) + "```"),
+            ["text"] = Markdown($"*{label}*\n```" + Escape(excerpt.Replace("```", "ʼʼʼ", StringComparison.Ordinal)) + "```"),
         };
     }
 
@@ -111,6 +119,10 @@ public static class SlackMessages
     private static JsonObject PlainText(string text) => new() { ["type"] = "plain_text", ["text"] = text, ["emoji"] = true };
 
     private static JsonObject Markdown(string text) => new() { ["type"] = "mrkdwn", ["text"] = text };
+
+    private static string Size(long bytes) => bytes < 1024
+        ? string.Create(CultureInfo.InvariantCulture, $"{bytes} bytes")
+        : string.Create(CultureInfo.InvariantCulture, $"{bytes / 1024.0:0.#} KiB ({bytes} bytes)");
 
     private static string Time(DateTimeOffset at) => at.UtcDateTime.ToString("yyyy-MM-dd HH:mm:ss 'UTC'", CultureInfo.InvariantCulture);
 
