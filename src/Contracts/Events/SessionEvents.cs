@@ -38,6 +38,7 @@ public sealed record ExchangeForwarded(string ExchangeId, string Upstream);
 public sealed record ResponseChunksRecorded(string ExchangeId, IReadOnlyList<ResponseChunk> Chunks);
 
 /// <summary>One masked piece of a response.</summary>
+[Orleans.GenerateSerializer, Orleans.Immutable]
 public sealed record ResponseChunk(long Offset, string Text, double ElapsedMs);
 
 /// <summary>A detector masked <see cref="Count"/> values; never carries the raw value.</summary>
@@ -47,6 +48,7 @@ public sealed record MaskApplied(string ExchangeId, string Detector, int Count, 
 public sealed record ExchangeCompleted(string ExchangeId, int Status, TokenUsage? Usage, double DurationMs);
 
 /// <summary>Token counts reported by an LLM upstream.</summary>
+[Orleans.GenerateSerializer, Orleans.Immutable]
 public sealed record TokenUsage(long InputTokens, long OutputTokens);
 
 /// <summary>The exchange ended before completion (client gone, upstream failure, masking failure...).</summary>

@@ -4,7 +4,6 @@ using Hoop.Contracts.Grains;
 using Hoop.Contracts.Policy;
 using Hoop.Silo.Actors;
 using Hoop.Silo.Actors.Reminders;
-using Microsoft.Extensions.DependencyInjection;
 
 namespace Hoop.Silo.Grains;
 
@@ -14,9 +13,64 @@ namespace Hoop.Silo.Grains;
 /// deadline) and N-of-M; a refused decision records nothing. Expiry survives crashes through
 /// a reminder delivered by whichever silo sweeps.
 /// </summary>
-public sealed class ApprovalGrain(GrainContext context) : EventSourcedGrain<ApprovalGrain.ApprovalState>(context)
+public sealed class ApprovalGrain(GrainDependencies dependencies, IPolicyEngine policy, ReminderTable reminders)
+    : EventSourcedGrain<ApprovalGrain.ApprovalState>(dependencies), IApprovalGrain
 {
     public const string StreamPrefix = "approval";
+
+    protected override string Prefix => StreamPrefix;
+
+    Task<ApprovalSnapshot> IApprovalGrain.RequestAsync(RequestApproval request, CancellationToken cancellationToken) =>
+        RunAsync(ct => RequestAsync(request, ct), cancellationToken);
+
+    Task<DecisionOutcome> IApprovalGrain.DecideAsync(ApprovalDecision decision, CancellationToken cancellationToken) =>
+        RunAsync(ct => DecideAsync(decision, ct), cancellationToken, catchUp: true);
+
+    Task<ApprovalSnapshot?> IApprovalGrain.ExpireIfDueAsync(CancellationToken cancellationToken) =>
+        RunAsync(ExpireIfDueAsync, cancellationToken, catchUp: true);
+
+    Task<DecisionOutcome> IApprovalGrain.ConsumeAsync(string exchangeId, string identity, CancellationToken cancellationToken) =>
+        RunAsync(ct => ConsumeAsync(exchangeId, identity, ct), cancellationToken, catchUp: true);
+
+    Task<ApprovalSnapshot?> IApprovalGrain.GetAsync(CancellationToken cancellationToken) =>
+        RunAsync(GetAsync, cancellationToken, catchUp: true);
+
+    Task<ApprovalSnapshot?> IApprovalGrain.RecordSlackMessageAsync(string channel, string messageTs, CancellationToken cancellationToken) =>
+        RunAsync(ct => RecordSlackMessageAsync(channel, messageTs, ct), cancellationToken, catchUp: true);
+
+    /// <summary>
+    /// Interleaved with other calls ([AlwaysInterleave] on the interface): it never touches state itself but asks
+    /// the grain, one turn at a time, through its own reference; between looks it sleeps until the stream
+    /// changes (an append here or another silo's notice), the deadline, or the poll interval, whichever is first.
+    /// </summary>
+    async Task<ApprovalSnapshot?> IApprovalGrain.WaitForDecisionAsync(TimeSpan timeout, CancellationToken cancellationToken)
+    {
+        var self = this.AsReference<IApprovalGrain>();
+        var time = Dependencies.Time;
+        var deadline = time.GetUtcNow() + timeout;
+        while (true)
+        {
+            var changed = Dependencies.Changes.Signals.NextChange(StreamId);
+            // Each look reads the stream's tail: a decision taken on another silo a moment ago shows even if
+            // its notification has not arrived (a status check waits 0 s).
+            var snapshot = await self.GetAsync(cancellationToken);
+            if (snapshot is null || snapshot.Status != ApprovalStatus.Pending)
+                return snapshot;
+
+            var now = time.GetUtcNow();
+            if (now >= snapshot.ExpiresAt)
+                return await self.ExpireIfDueAsync(cancellationToken);
+            if (now >= deadline)
+                return snapshot;
+
+            var wait = Min(deadline - now, snapshot.ExpiresAt - now, Dependencies.Options.WaitPollInterval);
+            await Task.WhenAny(changed, Task.Delay(wait, time, cancellationToken));
+            cancellationToken.ThrowIfCancellationRequested();
+        }
+    }
+
+    private static TimeSpan Min(TimeSpan a, TimeSpan b, TimeSpan c) =>
+        TimeSpan.FromTicks(Math.Max(0, Math.Min(a.Ticks, Math.Min(b.Ticks, c.Ticks))));
 
     public sealed class ApprovalState
     {
@@ -29,9 +83,7 @@ public sealed class ApprovalGrain(GrainContext context) : EventSourcedGrain<Appr
         public SlackMessagePosted? Slack { get; set; }
     }
 
-    private ReminderTable Reminders => Context.Services.GetRequiredService<ReminderTable>();
-
-    private IPolicyEngine Policy => Context.Services.GetRequiredService<IPolicyEngine>();
+    private ReminderTable Reminders => reminders;
 
     protected override ApprovalState InitialState => new();
 
@@ -74,9 +126,7 @@ public sealed class ApprovalGrain(GrainContext context) : EventSourcedGrain<Appr
         State.ApprovedBy.ToList(), State.DeniedBy, State.RequestedAt, r.ExpiresAt, Version, r.PromptExcerpt,
         r.Connection, r.RequesterGroups, State.Slack?.Channel, State.Slack?.MessageTs, r.UserTurn, r.Model, r.RequestBytes, r.RequestFingerprint);
 
-    private string StreamId => Context.StreamId;
-
-    public async Task<ApprovalSnapshot> RequestAsync(RequestApproval request, CancellationToken cancellationToken)
+    private async Task<ApprovalSnapshot> RequestAsync(RequestApproval request, CancellationToken cancellationToken)
     {
         if (State.Request is { } existing)
         {
@@ -101,7 +151,7 @@ public sealed class ApprovalGrain(GrainContext context) : EventSourcedGrain<Appr
         return Snapshot()!;
     }
 
-    public async Task<DecisionOutcome> DecideAsync(ApprovalDecision decision, CancellationToken cancellationToken)
+    private async Task<DecisionOutcome> DecideAsync(ApprovalDecision decision, CancellationToken cancellationToken)
     {
         if (State.Request is not { } request)
             return Refused($"no approval '{Key}'", RefusalKind.NotFound);
@@ -119,7 +169,7 @@ public sealed class ApprovalGrain(GrainContext context) : EventSourcedGrain<Appr
 
         if (string.Equals(decision.Approver, request.Requester, StringComparison.Ordinal))
             return Refused("an approver cannot decide on their own request", RefusalKind.NotAllowed);
-        if (!Policy.MayApprove(request.ApproverGroup, decision.Approver, decision.ApproverGroups))
+        if (!policy.MayApprove(request.ApproverGroup, decision.Approver, decision.ApproverGroups))
             return Refused($"'{decision.Approver}' is not in approver group '{request.ApproverGroup}'", RefusalKind.NotAllowed);
         if (alreadyApprovedByThem)
             return new DecisionOutcome(true, null, Snapshot()); // same approver twice: counted once
@@ -135,7 +185,7 @@ public sealed class ApprovalGrain(GrainContext context) : EventSourcedGrain<Appr
         return new DecisionOutcome(true, null, Snapshot());
     }
 
-    public async Task<ApprovalSnapshot?> ExpireIfDueAsync(CancellationToken cancellationToken)
+    private async Task<ApprovalSnapshot?> ExpireIfDueAsync(CancellationToken cancellationToken)
     {
         if (State.Request is null || State.Status != ApprovalStatus.Pending)
         {
@@ -154,7 +204,7 @@ public sealed class ApprovalGrain(GrainContext context) : EventSourcedGrain<Appr
         await Reminders.ClearAsync(StreamId, cancellationToken);
     }
 
-    public async Task<DecisionOutcome> ConsumeAsync(string exchangeId, string identity, CancellationToken cancellationToken)
+    private async Task<DecisionOutcome> ConsumeAsync(string exchangeId, string identity, CancellationToken cancellationToken)
     {
         if (State.Request is not { } request)
             return Refused($"no approval '{Key}'", RefusalKind.NotFound);
@@ -171,9 +221,9 @@ public sealed class ApprovalGrain(GrainContext context) : EventSourcedGrain<Appr
         return new DecisionOutcome(true, null, Snapshot());
     }
 
-    public Task<ApprovalSnapshot?> GetAsync(CancellationToken cancellationToken) => Task.FromResult(Snapshot());
+    private Task<ApprovalSnapshot?> GetAsync(CancellationToken cancellationToken) => Task.FromResult(Snapshot());
 
-    public async Task<ApprovalSnapshot?> RecordSlackMessageAsync(string channel, string messageTs, CancellationToken cancellationToken)
+    private async Task<ApprovalSnapshot?> RecordSlackMessageAsync(string channel, string messageTs, CancellationToken cancellationToken)
     {
         ArgumentException.ThrowIfNullOrWhiteSpace(channel);
         ArgumentException.ThrowIfNullOrWhiteSpace(messageTs);

@@ -1,3 +1,4 @@
+using Orleans;
 using System.Threading.Channels;
 using Hoop.Contracts.Grains;
 using Hoop.Contracts.Wire;

@@ -40,7 +40,7 @@ public static class ProjectionsServiceCollectionExtensions
             options,
             sp.GetRequiredService<TimeProvider>(),
             sp.GetRequiredService<ILogger<ProjectionDaemon>>(),
-            sp.GetService<GrainRuntime>()?.SiloId ?? $"{Environment.MachineName}-{Environment.ProcessId}",
+            sp.GetService<StreamChanges>()?.SiloId ?? $"{Environment.MachineName}-{Environment.ProcessId}",
             sp.GetService<IMeterFactory>()));
         if (runDaemon && options.Daemon)
             services.AddSingleton<IHostedService>(sp => sp.GetRequiredService<ProjectionDaemon>());

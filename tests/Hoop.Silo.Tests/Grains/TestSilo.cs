@@ -10,6 +10,8 @@ using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
+using Orleans;
+using Orleans.Core.Internal;
 
 namespace Hoop.Silo.Tests.Grains;
 
@@ -31,7 +33,8 @@ internal sealed class TestSilo : IAsyncDisposable
 
     public IGrainFactory Grains => Services.GetRequiredService<IGrainFactory>();
 
-    public GrainRuntime Runtime => Services.GetRequiredService<GrainRuntime>();
+    /// <summary>What this silo knows of its activations and their streams.</summary>
+    public StreamChanges Changes => Services.GetRequiredService<StreamChanges>();
 
     public IEventStore Store => Services.GetRequiredService<IEventStore>();
 
@@ -59,6 +62,19 @@ internal sealed class TestSilo : IAsyncDisposable
         await host.StartAsync();
         await host.Services.GetRequiredService<HoopEventsListener>().Listening.WaitAsync(TimeSpan.FromSeconds(30));
         return new TestSilo(host);
+    }
+
+    /// <summary>
+    /// Deactivates <paramref name="grain"/> (stream <paramref name="streamId"/>) once idle, as Orleans' idle collection
+    /// would; true once its activation here is gone (within 30 s).
+    /// </summary>
+    public async Task<bool> DeactivateAsync(IAddressable grain, string streamId)
+    {
+        await grain.Cast<IGrainManagementExtension>().DeactivateOnIdle();
+        var deadline = DateTime.UtcNow.AddSeconds(30);
+        while (Changes.IsActive(streamId) && DateTime.UtcNow < deadline)
+            await Task.Delay(20);
+        return !Changes.IsActive(streamId);
     }
 
     public async ValueTask DisposeAsync()
