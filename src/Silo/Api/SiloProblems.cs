@@ -45,6 +45,9 @@ public sealed partial class SiloExceptionHandler(ILogger<SiloExceptionHandler> l
             EventStoreUnavailableException or NpgsqlException or TimeoutException =>
                 (503, SiloProblemTypes.StoreUnavailable, "Event store unavailable", "The audit store cannot record right now; nothing was recorded."),
             GrainContentionException e => (503, SiloProblemTypes.Busy, "Busy", e.Message),
+            // The grain's silo died or is leaving the cluster: its grains answer from another silo within seconds.
+            SiloUnavailableException or OrleansMessageRejectionException =>
+                (503, SiloProblemTypes.Busy, "Busy", "The silo holding this grain is unavailable; try again."),
             _ => (0, "", "", ""),
         };
         if (status == 0)
@@ -52,7 +55,7 @@ public sealed partial class SiloExceptionHandler(ILogger<SiloExceptionHandler> l
 
         if (status >= 500)
             LogUnavailable(logger, context.Request.Path, exception);
-        if (exception is GrainContentionException)
+        if (exception is GrainContentionException or SiloUnavailableException or OrleansMessageRejectionException)
             context.Response.Headers.RetryAfter = "1";
         context.Response.StatusCode = status;
         await Results.Problem(type: type, title: title, detail: detail, statusCode: status).ExecuteAsync(context);

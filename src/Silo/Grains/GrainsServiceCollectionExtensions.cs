@@ -3,6 +3,7 @@ using System.Net.Sockets;
 using Hoop.Contracts.Grains;
 using Hoop.Silo.Actors;
 using Hoop.Silo.Actors.Reminders;
+using Hoop.Silo.Cluster;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.DependencyInjection.Extensions;
@@ -33,10 +34,21 @@ public static class GrainsServiceCollectionExtensions
 
         services.AddOrleans(silo =>
         {
-            var siloPort = cluster.SiloPort == 0 ? FreeTcpPort() : cluster.SiloPort;
-            // Each silo process is its own cluster until membership lives in PostgreSQL (docs/ORLEANS-MIGRATION.md):
-            // grains still check every append's expected version and catch up on hoop_events notices.
-            silo.UseLocalhostClustering(siloPort, gatewayPort: 0, serviceId: cluster.ServiceId, clusterId: $"{cluster.ServiceId}-{Guid.NewGuid():N}");
+            // One cluster per service: every silo on the same PostgreSQL with the same cluster id joins it
+            // (membership in hoop_cluster, migration 4); Orleans keeps one activation per grain key across it.
+            silo.Configure<ClusterOptions>(o =>
+            {
+                o.ClusterId = cluster.ClusterId;
+                o.ServiceId = cluster.ServiceId;
+            });
+            silo.Configure<EndpointOptions>(o =>
+            {
+                o.AdvertisedIPAddress = IPAddress.Parse(cluster.AdvertisedAddress);
+                o.SiloPort = cluster.SiloPort == 0 ? FreeTcpPort() : cluster.SiloPort;
+                o.GatewayPort = cluster.GatewayPort == 0 ? FreeTcpPort() : cluster.GatewayPort;
+            });
+            silo.Services.AddSingleton<IMembershipTable, PostgresMembershipTable>();
+            silo.Configure<ClusterMembershipOptions>(cluster.Tune);
             silo.Configure<GrainCollectionOptions>(o =>
             {
                 o.CollectionQuantum = options.CollectionInterval;
@@ -67,21 +79,61 @@ public static class GrainsServiceCollectionExtensions
     }
 }
 
-/// <summary>The Orleans silo's settings (section <c>Hoop:Orleans</c>).</summary>
+/// <summary>The Orleans silo's settings (section <c>Hoop:Orleans</c>); see docs/OPERATIONS.md, "Cluster".</summary>
 public sealed record OrleansSettings
 {
-    /// <summary>The silo-to-silo port on 127.0.0.1; 0 (the default) picks a free one.</summary>
+    /// <summary>The address other silos and gateways reach this silo at. Default 127.0.0.1 (one machine).</summary>
+    public string AdvertisedAddress { get; init; } = "127.0.0.1";
+
+    /// <summary>The silo-to-silo port; 0 (the default) picks a free one (it is published in the membership table).</summary>
     public int SiloPort { get; init; }
 
-    /// <summary>Orleans' service id: grain state and reminders belong to it.</summary>
+    /// <summary>The port Orleans clients (gateways) connect to; 0 (the default) picks a free one.</summary>
+    public int GatewayPort { get; init; }
+
+    /// <summary>Silos with the same cluster id on the same database form one cluster.</summary>
+    public string ClusterId { get; init; } = "hoop";
+
+    /// <summary>Orleans' service id: grain identities and reminders belong to it.</summary>
     public string ServiceId { get; init; } = "hoop";
+
+    /// <summary>
+    /// How long a probe of another silo may go unanswered. With <see cref="MissedProbesLimit"/> it bounds how
+    /// fast a killed silo is declared dead (3 × 500 ms), after which its grains activate on a survivor.
+    /// </summary>
+    public TimeSpan ProbeTimeout { get; init; } = TimeSpan.FromMilliseconds(500);
+
+    /// <summary>Missed probes before a silo votes another one dead.</summary>
+    public int MissedProbesLimit { get; init; } = 3;
+
+    /// <summary>Rows of silos dead for longer than this are deleted from the membership table.</summary>
+    public TimeSpan DefunctSiloExpiration { get; init; } = TimeSpan.FromHours(1);
 
     public void Validate()
     {
-        if (SiloPort is < 0 or > 65535)
-            throw new InvalidOperationException($"Hoop:Orleans:SiloPort must be 0 (pick a free port) or a TCP port; it is {SiloPort}.");
-        if (string.IsNullOrWhiteSpace(ServiceId) || ServiceId.Length > 64)
-            throw new InvalidOperationException("Hoop:Orleans:ServiceId must be 1 to 64 characters.");
+        if (!IPAddress.TryParse(AdvertisedAddress, out _))
+            throw new InvalidOperationException($"Hoop:Orleans:AdvertisedAddress must be an IP address; it is '{AdvertisedAddress}'.");
+        if (SiloPort is < 0 or > 65535 || GatewayPort is < 0 or > 65535)
+            throw new InvalidOperationException("Hoop:Orleans:SiloPort and GatewayPort must be 0 (pick a free port) or a TCP port.");
+        if (string.IsNullOrWhiteSpace(ClusterId) || ClusterId.Length > 64 || string.IsNullOrWhiteSpace(ServiceId) || ServiceId.Length > 64)
+            throw new InvalidOperationException("Hoop:Orleans:ClusterId and ServiceId must be 1 to 64 characters.");
+        if (ProbeTimeout < TimeSpan.FromMilliseconds(100) || MissedProbesLimit is < 1 or > 10)
+            throw new InvalidOperationException("Hoop:Orleans:ProbeTimeout must be at least 00:00:00.100 and MissedProbesLimit between 1 and 10.");
+        if (DefunctSiloExpiration < TimeSpan.FromMinutes(1))
+            throw new InvalidOperationException("Hoop:Orleans:DefunctSiloExpiration must be at least a minute.");
+    }
+
+    /// <summary>Failure detection tuned for failover in under 2 s (docs/OPERATIONS.md).</summary>
+    internal void Tune(ClusterMembershipOptions o)
+    {
+        o.ProbeTimeout = ProbeTimeout;
+        o.NumMissedProbesLimit = MissedProbesLimit;
+        // Others learn of a death by gossip at once; the table refresh is the backstop.
+        o.TableRefreshTimeout = TimeSpan.FromSeconds(2);
+        o.IAmAliveTablePublishTimeout = TimeSpan.FromSeconds(10);
+        o.DeathVoteExpirationTimeout = TimeSpan.FromSeconds(10);
+        o.DefunctSiloExpiration = DefunctSiloExpiration;
+        o.DefunctSiloCleanupPeriod = TimeSpan.FromMinutes(10);
     }
 }
 
