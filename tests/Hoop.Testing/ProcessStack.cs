@@ -143,7 +143,6 @@ public sealed class ProcessStack : IAsyncDisposable
             var settings = new Dictionary<string, string>(common)
             {
                 ["ConnectionStrings:Hoop"] = ConnectionString,
-                ["Hoop:Actors:ReminderInterval"] = "00:00:00.200",
             };
             foreach (var (key, value) in options.SiloSettings)
                 settings[key] = value;

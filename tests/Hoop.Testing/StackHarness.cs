@@ -113,7 +113,6 @@ public sealed class StackHarness : IAsyncDisposable
             await File.WriteAllTextAsync(credentialFile, UpstreamApiKey);
             var settings = TokenFactory.AuthConfiguration(tokens.WritePublicKeyPem(dir.Path));
             settings["Hoop:Policy"] = WithSlack(PolicyJson(upstream.BaseAddress, credentialFile, identityControls), slack.ApiBaseUrl);
-            settings["Hoop:Actors:ReminderInterval"] = "00:00:00.200";
             settings["Hoop:Slack:OutboxPollInterval"] = "00:00:00.200";
             settings["Hoop:Slack:OutboxMaxRetryDelay"] = "00:00:01";
             settings["Hoop:Slack:RetryBaseDelay"] = "00:00:00.050";

@@ -4,7 +4,7 @@ using System.Text.Json;
 using Hoop.Contracts.EventStore;
 using Hoop.Contracts.Grains;
 using Hoop.Contracts.Wire;
-using Hoop.Silo.Actors.Reminders;
+using Hoop.Silo.Cluster;
 using Hoop.Silo.Api.Auth;
 using Hoop.Silo.Grains;
 using Microsoft.AspNetCore.Builder;
@@ -54,7 +54,7 @@ public static class ApiEndpoints
         });
 
         var approvals = app.MapGroup("/api/approvals");
-        approvals.MapGet("", async (string? status, int? limit, ReminderTable reminders, IGrainFactory grains, CancellationToken ct) =>
+        approvals.MapGet("", async (string? status, int? limit, PostgresReminderTable reminders, IGrainFactory grains, CancellationToken ct) =>
         {
             if (status is not (null or "pending"))
                 return SiloProblemTypes.Problem(400, SiloProblemTypes.BadRequest, "Bad request",
@@ -92,13 +92,12 @@ public static class ApiEndpoints
     }
 
     /// <summary>Pending approvals: those with an expiry reminder still set, and still pending.</summary>
-    public static async Task<ApprovalSnapshot[]> ListPendingAsync(ReminderTable reminders, IGrainFactory grains, int limit, CancellationToken ct)
+    public static async Task<ApprovalSnapshot[]> ListPendingAsync(PostgresReminderTable reminders, IGrainFactory grains, int limit, CancellationToken ct)
     {
-        var prefix = ApprovalGrain.StreamPrefix + "-";
         var pending = new List<ApprovalSnapshot>();
-        foreach (var stream in await reminders.ListAsync(prefix, limit, ct))
+        foreach (var key in await reminders.KeysWithReminderAsync(ApprovalGrain.GrainType, ApprovalGrain.ExpiryReminder, limit, ct))
         {
-            if (await grains.Get<IApprovalGrain>(stream[prefix.Length..]).GetAsync(ct) is { Status: ApprovalStatus.Pending } snapshot)
+            if (await grains.Get<IApprovalGrain>(key).GetAsync(ct) is { Status: ApprovalStatus.Pending } snapshot)
                 pending.Add(snapshot);
         }
 

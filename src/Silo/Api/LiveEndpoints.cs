@@ -6,7 +6,7 @@ using Hoop.Contracts.EventStore;
 using Hoop.Contracts.Grains;
 using Hoop.Contracts.Wire;
 using Hoop.Silo.Actors;
-using Hoop.Silo.Actors.Reminders;
+using Hoop.Silo.Cluster;
 using Hoop.Silo.Api.Auth;
 using Hoop.Silo.Grains;
 using Microsoft.AspNetCore.Builder;
@@ -103,7 +103,7 @@ public static class LiveEndpoints
 
     /// <summary>An <c>event: pending</c> with the whole pending queue at the start and whenever it changes.</summary>
     private static async Task<IResult> ApprovalsLiveAsync(
-        HttpContext http, ReminderTable reminders, IGrainFactory grains, StreamChanges runtime, TimeProvider time,
+        HttpContext http, PostgresReminderTable reminders, IGrainFactory grains, StreamChanges runtime, TimeProvider time,
         IOptions<HttpJsonOptions> json, CancellationToken ct)
     {
         if (http.Request.Query.Count > 0)

@@ -3,7 +3,6 @@ using Hoop.Contracts.EventStore;
 using Hoop.Contracts.Grains;
 using Hoop.Contracts.Policy;
 using Hoop.Silo.Actors;
-using Hoop.Silo.Actors.Reminders;
 
 namespace Hoop.Silo.Grains;
 
@@ -11,11 +10,23 @@ namespace Hoop.Silo.Grains;
 /// One held request (stream <c>approval-{id}</c>). Decisions are checked against the policy
 /// (approver group), the requester (no self-approval), the state (still pending, not past its
 /// deadline) and N-of-M; a refused decision records nothing. Expiry survives crashes through
-/// a reminder delivered by whichever silo sweeps.
+/// an Orleans reminder (<see cref="ExpiryReminder"/>), delivered by whichever silo owns it.
 /// </summary>
-public sealed class ApprovalGrain(GrainDependencies dependencies, IPolicyEngine policy, ReminderTable reminders)
-    : EventSourcedGrain<ApprovalGrain.ApprovalState>(dependencies), IApprovalGrain
+[GrainType(GrainType)]
+public sealed class ApprovalGrain(GrainDependencies dependencies, IPolicyEngine policy)
+    : EventSourcedGrain<ApprovalGrain.ApprovalState>(dependencies), IApprovalGrain, IRemindable
 {
+    /// <summary>The Orleans reminder that expires a pending approval at its deadline (and again each period if that failed).</summary>
+    public const string ExpiryReminder = "expiry";
+
+    /// <summary>Orleans' grain type name of approvals (reminder rows are keyed <c>approval/{id}</c>).</summary>
+    public const string GrainType = "approval";
+
+    private static readonly TimeSpan ExpiryRetryPeriod = TimeSpan.FromMinutes(1);
+
+    Task IRemindable.ReceiveReminder(string reminderName, TickStatus status) =>
+        reminderName == ExpiryReminder ? RunAsync(ExpireIfDueAsync, CancellationToken.None, catchUp: true) : Task.CompletedTask;
+
     public const string StreamPrefix = "approval";
 
     protected override string Prefix => StreamPrefix;
@@ -83,8 +94,6 @@ public sealed class ApprovalGrain(GrainDependencies dependencies, IPolicyEngine 
         public SlackMessagePosted? Slack { get; set; }
     }
 
-    private ReminderTable Reminders => reminders;
-
     protected override ApprovalState InitialState => new();
 
     protected override ApprovalState Apply(ApprovalState state, object @event, DateTimeOffset at)
@@ -141,9 +150,9 @@ public sealed class ApprovalGrain(GrainDependencies dependencies, IPolicyEngine 
             throw new ArgumentOutOfRangeException(nameof(request), "The approval timeout must be positive.");
 
         var expiresAt = Now + request.Timeout;
-        // The reminder first: if we die after it, the sweeper finds no approval and drops it;
+        // The reminder first: if we die after it, its tick finds no approval and drops it;
         // the other way round an approval could outlive its deadline forever.
-        await Reminders.SetAsync(StreamId, expiresAt, cancellationToken);
+        await this.RegisterOrUpdateReminder(ExpiryReminder, request.Timeout, ExpiryRetryPeriod);
         await RaiseAsync(new ApprovalRequested(
             Key, request.SessionId, request.ExchangeId, request.Requester, request.Rule, request.ApproverGroup,
             request.ApprovalsRequired, expiresAt, request.PromptExcerpt, request.Connection, request.RequesterGroups,
@@ -181,7 +190,7 @@ public sealed class ApprovalGrain(GrainDependencies dependencies, IPolicyEngine 
             await RaiseAsync(new ApprovalDenied(decision.Approver, decision.Via, decision.Reason), meta, cancellationToken);
 
         if (State.Status != ApprovalStatus.Pending)
-            await Reminders.ClearAsync(StreamId, cancellationToken);
+            await ClearExpiryAsync();
         return new DecisionOutcome(true, null, Snapshot());
     }
 
@@ -189,7 +198,7 @@ public sealed class ApprovalGrain(GrainDependencies dependencies, IPolicyEngine 
     {
         if (State.Request is null || State.Status != ApprovalStatus.Pending)
         {
-            await Reminders.ClearAsync(StreamId, cancellationToken);
+            await ClearExpiryAsync();
             return Snapshot();
         }
 
@@ -201,7 +210,7 @@ public sealed class ApprovalGrain(GrainDependencies dependencies, IPolicyEngine 
     private async Task ExpireAsync(CancellationToken cancellationToken)
     {
         await RaiseAsync(new ApprovalExpired(Now), EventMetadata.None, cancellationToken);
-        await Reminders.ClearAsync(StreamId, cancellationToken);
+        await ClearExpiryAsync();
     }
 
     private async Task<DecisionOutcome> ConsumeAsync(string exchangeId, string identity, CancellationToken cancellationToken)
@@ -233,6 +242,12 @@ public sealed class ApprovalGrain(GrainDependencies dependencies, IPolicyEngine 
         if (State.Slack is null)
             await RaiseAsync(new SlackMessagePosted(channel, messageTs), EventMetadata.None, cancellationToken);
         return Snapshot();
+    }
+
+    private async Task ClearExpiryAsync()
+    {
+        if (await this.GetReminder(ExpiryReminder) is { } reminder)
+            await this.UnregisterReminder(reminder);
     }
 
     private DecisionOutcome Refused(string reason, RefusalKind kind) => new(false, reason, Snapshot(), kind);

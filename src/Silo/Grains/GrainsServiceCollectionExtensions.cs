@@ -2,7 +2,6 @@ using System.Net;
 using System.Net.Sockets;
 using Hoop.Contracts.Grains;
 using Hoop.Silo.Actors;
-using Hoop.Silo.Actors.Reminders;
 using Hoop.Silo.Cluster;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
@@ -19,7 +18,7 @@ public static class GrainsServiceCollectionExtensions
     /// <summary>
     /// Hosts an Orleans silo in this process with the Session, Identity and Approval grains
     /// (<c>Hoop:Actors</c>, <c>Hoop:Orleans</c>), the hoop_events listener that tells activations
-    /// another process wrote their stream, and the reminder sweeper (approval expiry).
+    /// another process wrote their stream; cluster membership and reminders (approval expiry) in PostgreSQL.
     /// Needs the event store and an <see cref="Hoop.Contracts.Policy.IPolicyEngine"/>.
     /// </summary>
     public static IServiceCollection AddHoopGrains(this IServiceCollection services, IConfiguration configuration)
@@ -48,6 +47,11 @@ public static class GrainsServiceCollectionExtensions
                 o.GatewayPort = cluster.GatewayPort == 0 ? FreeTcpPort() : cluster.GatewayPort;
             });
             silo.Services.AddSingleton<IMembershipTable, PostgresMembershipTable>();
+            // Approval expiry: Orleans reminders in hoop_cluster.reminders. Periods under a minute are for tests.
+            silo.AddReminders();
+            silo.Services.AddSingleton<PostgresReminderTable>();
+            silo.Services.AddSingleton<IReminderTable>(sp => sp.GetRequiredService<PostgresReminderTable>());
+            silo.Configure<ReminderOptions>(o => o.MinimumReminderPeriod = TimeSpan.FromMinutes(1));
             silo.Configure<ClusterMembershipOptions>(cluster.Tune);
             silo.Configure<GrainCollectionOptions>(o =>
             {
@@ -59,15 +63,11 @@ public static class GrainsServiceCollectionExtensions
         services.TryAddSingleton(sp => new RiskPatterns(sp.GetRequiredService<Hoop.Contracts.Policy.PolicyDocument>()));
         services.AddSingleton<StreamChanges>();
         services.AddSingleton<GrainDependencies>();
-        services.AddSingleton<ReminderTable>();
-        services.AddSingleton<IReminderHandler, ApprovalExpiryHandler>();
         services.AddSingleton<Hoop.Silo.Identity.IdentityChangeFeed>();
         services.AddSingleton<IStreamAppendObserver>(sp => sp.GetRequiredService<Hoop.Silo.Identity.IdentityChangeFeed>());
         services.AddSingleton<IHostedService>(sp => sp.GetRequiredService<Hoop.Silo.Identity.IdentityChangeFeed>());
         services.AddSingleton<HoopEventsListener>();
-        services.AddSingleton<ReminderSweeper>();
         services.AddSingleton<IHostedService>(sp => sp.GetRequiredService<HoopEventsListener>());
-        services.AddSingleton<IHostedService>(sp => sp.GetRequiredService<ReminderSweeper>());
         return services;
     }
 
@@ -135,13 +135,4 @@ public sealed record OrleansSettings
         o.DefunctSiloExpiration = DefunctSiloExpiration;
         o.DefunctSiloCleanupPeriod = TimeSpan.FromMinutes(10);
     }
-}
-
-/// <summary>A due <c>approval-</c> reminder expires the approval if it is still pending.</summary>
-internal sealed class ApprovalExpiryHandler(IGrainFactory grains) : IReminderHandler
-{
-    public string StreamPrefix => ApprovalGrain.StreamPrefix + "-";
-
-    public Task OnDueAsync(string streamId, CancellationToken cancellationToken) =>
-        grains.Get<IApprovalGrain>(streamId[StreamPrefix.Length..]).ExpireIfDueAsync(cancellationToken);
 }

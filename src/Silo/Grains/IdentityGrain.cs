@@ -16,6 +16,7 @@ namespace Hoop.Silo.Grains;
 /// state: limits hold exactly), tokens are <see cref="TokensUsed"/>, and signals are
 /// <see cref="RiskSignalRaised"/> with their evidence and response.
 /// </summary>
+[GrainType(StreamPrefix)]
 public sealed partial class IdentityGrain(GrainDependencies dependencies, PolicyDocument document, RiskPatterns riskPatterns)
     : EventSourcedGrain<IdentityGrain.IdentityState>(dependencies), IIdentityGrain
 {

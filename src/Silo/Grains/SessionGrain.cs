@@ -18,6 +18,7 @@ namespace Hoop.Silo.Grains;
 /// whose request fingerprint is the one it was granted for; any other is refused with
 /// <see cref="RequestBlocked"/> under rule <c>approval-mismatch</c>, and the approval stays unspent.
 /// </summary>
+[GrainType(StreamPrefix)]
 public sealed class SessionGrain(GrainDependencies dependencies, IPolicyEngine policy, PolicyDocument document)
     : EventSourcedGrain<SessionGrain.SessionState>(dependencies), ISessionGrain
 {

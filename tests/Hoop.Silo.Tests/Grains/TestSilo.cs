@@ -1,7 +1,6 @@
 using Hoop.Contracts.EventStore;
 using Hoop.Contracts.Grains;
 using Hoop.Silo.Actors;
-using Hoop.Silo.Actors.Reminders;
 using Hoop.Silo.EventStore;
 using Hoop.Silo.Grains;
 using Hoop.Silo.Policy;
@@ -38,7 +37,6 @@ internal sealed class TestSilo : IAsyncDisposable
 
     public IEventStore Store => Services.GetRequiredService<IEventStore>();
 
-    public ReminderSweeper Sweeper => Services.GetRequiredService<ReminderSweeper>();
 
     public static async Task<TestSilo> StartAsync(string connectionString, IDictionary<string, string?>? settings = null, TimeProvider? time = null)
     {
@@ -48,7 +46,6 @@ internal sealed class TestSilo : IAsyncDisposable
         {
             ["ConnectionStrings:Hoop"] = connectionString,
             ["Hoop:Policy"] = Policy,
-            ["Hoop:Actors:ReminderInterval"] = "00:00:00.200",
         });
         if (settings is not null)
             builder.Configuration.AddInMemoryCollection(settings);

@@ -148,6 +148,26 @@ public static class SchemaMigrations
                 PRIMARY KEY (cluster_id, address)
             );
             """),
+        new(5, "orleans reminders", """
+            -- Orleans reminders (src/Silo/Cluster/PostgresReminderTable.cs): approval expiry. Each silo
+            -- reads the reminders whose grain hash falls in its part of the ring; etag guards updates.
+            CREATE TABLE hoop_cluster.reminders (
+                service_id     text        NOT NULL,
+                grain_id       text        NOT NULL,
+                reminder_name  text        NOT NULL,
+                start_at       timestamptz NOT NULL,
+                period_ms      bigint      NOT NULL,
+                grain_hash     bigint      NOT NULL,
+                etag           integer     NOT NULL,
+                PRIMARY KEY (service_id, grain_id, reminder_name)
+            );
+            CREATE INDEX ON hoop_cluster.reminders (service_id, grain_hash);
+            CREATE INDEX ON hoop_cluster.reminders (service_id, reminder_name, start_at);
+
+            -- The home-made reminder sweeper's table is replaced. An approval still pending from before
+            -- expires when next decided on or waited for (both check the deadline).
+            DROP TABLE hoop.reminders;
+            """),
     ];
 
     public static int Latest => All[^1].Version;
