@@ -1,3 +1,4 @@
+using Hoop.Contracts.Grains;
 using Hoop.Contracts.EventStore;
 using Microsoft.Extensions.Logging;
 using Orleans;

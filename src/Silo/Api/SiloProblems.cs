@@ -1,3 +1,4 @@
+using Hoop.Contracts.Grains;
 using Hoop.Contracts.EventStore;
 using Hoop.Silo.Actors;
 using Microsoft.AspNetCore.Diagnostics;

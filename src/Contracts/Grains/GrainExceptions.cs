@@ -1,6 +1,7 @@
+using Hoop.Contracts.Grains;
 using Orleans;
 
-namespace Hoop.Silo.Actors;
+namespace Hoop.Contracts.Grains;
 
 /// <summary>A call lost the race for its stream more times than allowed.</summary>
 [GenerateSerializer]
