@@ -48,6 +48,8 @@ public sealed class StackHarness : IAsyncDisposable
 
     public IReadOnlyList<WebApplication> Silos => _silos;
 
+    public IReadOnlyList<WebApplication> Gateways => _gateways;
+
     /// <summary>
     /// The policy the stack runs: the dev rules, plus a rule whose approvals expire in 2 s;
     /// <c>claude-redacted</c> masks forwarded requests too and keeps the last four digits of cards;
@@ -95,8 +97,9 @@ public sealed class StackHarness : IAsyncDisposable
     /// Starts the stack; <paramref name="identityControls"/> is the policy's <c>identityControls</c> section (JSON), none when null;
     /// <paramref name="moreSettings"/> are added to every silo's and gateway's configuration.
     /// </summary>
+    /// <remarks>With <paramref name="orleansClients"/> the gateways are Orleans clients of the silos' cluster (gateway list from the database).</remarks>
     public static async Task<StackHarness> StartAsync(string connectionString, int silos = 1, int gateways = 1, string? identityControls = null,
-        IReadOnlyDictionary<string, string?>? moreSettings = null)
+        IReadOnlyDictionary<string, string?>? moreSettings = null, bool orleansClients = false)
     {
         var dir = new TempDirectory("hoop-stack-");
         var tokens = new TokenFactory();
@@ -130,7 +133,7 @@ public sealed class StackHarness : IAsyncDisposable
             for (var i = 0; i < gateways; i++)
             {
                 var gateway = GatewayHost.Build(["--urls", "http://127.0.0.1:0"], b => harness.Configure(b, settings, ("Hoop:Silos", siloList),
-                    ("Hoop:Gateway:GatewayId", $"gw-test-{i}")));
+                    ("Hoop:Gateway:GatewayId", $"gw-test-{i}"), ("ConnectionStrings:Hoop", orleansClients ? connectionString : null)));
                 await gateway.StartAsync();
                 harness._gateways.Add(gateway);
             }
@@ -144,7 +147,7 @@ public sealed class StackHarness : IAsyncDisposable
         }
     }
 
-    private void Configure(WebApplicationBuilder builder, Dictionary<string, string?> settings, params (string Key, string Value)[] extra)
+    private void Configure(WebApplicationBuilder builder, Dictionary<string, string?> settings, params (string Key, string? Value)[] extra)
     {
         builder.Logging.SetMinimumLevel(LogLevel.Warning);
         Logs.AddTo(builder.Logging);
