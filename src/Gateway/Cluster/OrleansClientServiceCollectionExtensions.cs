@@ -1,9 +1,11 @@
 using Hoop.Gateway.SiloClient;
+using Hoop.Hosting.Cluster;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.DependencyInjection.Extensions;
 using Npgsql;
 using Orleans.Configuration;
+using Orleans.Connections.Security;
 using Orleans.Messaging;
 
 namespace Hoop.Gateway.Cluster;
@@ -35,6 +37,15 @@ public static class OrleansClientServiceCollectionExtensions
             });
             client.Configure<Orleans.Configuration.GatewayOptions>(o => o.GatewayListRefreshPeriod = TimeSpan.FromSeconds(5));
             client.Services.AddSingleton<IGatewayListProvider, PostgresGatewayListProvider>();
+            if (ClusterCertificates.Load(configuration) is { } certificates)
+            {
+                client.UseTls(tls =>
+                {
+                    tls.LocalCertificate = certificates.Certificate;
+                    tls.RemoteCertificateMode = RemoteCertificateMode.RequireCertificate;
+                    tls.RemoteCertificateValidation = (certificate, _, _) => certificates.IsClusterMember(certificate);
+                });
+            }
         });
         services.Replace(ServiceDescriptor.Singleton<ISiloClient, OrleansSiloClient>());
         return services;

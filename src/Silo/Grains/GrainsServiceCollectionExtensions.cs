@@ -2,7 +2,9 @@ using System.Net;
 using System.Net.Sockets;
 using Hoop.Contracts.Grains;
 using Hoop.Silo.Actors;
+using Hoop.Hosting.Cluster;
 using Hoop.Silo.Cluster;
+using Orleans.Connections.Security;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.DependencyInjection.Extensions;
@@ -53,6 +55,18 @@ public static class GrainsServiceCollectionExtensions
             silo.Services.AddSingleton<IReminderTable>(sp => sp.GetRequiredService<PostgresReminderTable>());
             silo.Configure<ReminderOptions>(o => o.MinimumReminderPeriod = TimeSpan.FromMinutes(1));
             silo.Configure<ClusterMembershipOptions>(cluster.Tune);
+            // Mutual TLS on the cluster channel when configured: silos and gateways must present a
+            // certificate issued by the cluster CA, or the connection is dropped before any message.
+            if (ClusterCertificates.Load(configuration) is { } certificates)
+            {
+                silo.UseTls(tls =>
+                {
+                    tls.LocalCertificate = certificates.Certificate;
+                    tls.RemoteCertificateMode = RemoteCertificateMode.RequireCertificate;
+                    tls.ClientCertificateMode = RemoteCertificateMode.RequireCertificate;
+                    tls.RemoteCertificateValidation = (certificate, _, _) => certificates.IsClusterMember(certificate);
+                });
+            }
             silo.Configure<GrainCollectionOptions>(o =>
             {
                 o.CollectionQuantum = options.CollectionInterval;
