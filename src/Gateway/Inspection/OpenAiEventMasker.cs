@@ -57,10 +57,11 @@ public sealed class OpenAiEventMasker(MaskEngine engine, MaskTally tally, bool s
             OutputTokens = Int64(usage, "completion_tokens") ?? OutputTokens;
         }
 
-        if (!root.TryGetProperty("choices", out var choices))
+        if (!root.TryGetProperty("choices", out var choices) || choices.ValueKind == JsonValueKind.Null)
         {
-            // An error carries no streamed text; anything else is not a chat completion chunk.
-            if (root.TryGetProperty("error", out _))
+            // An error, or the final usage chunk (some upstreams leave its empty choices out), carries
+            // no streamed text; anything else is not a chat completion chunk.
+            if (root.TryGetProperty("error", out _) || root.TryGetProperty("usage", out _))
                 Send(MaskWhole(sse));
             else
                 Unreadable(sse, "a chunk without choices");
