@@ -1,3 +1,4 @@
+using System.Buffers;
 using System.Text;
 using System.Text.Encodings.Web;
 using System.Text.Json;
@@ -141,12 +142,22 @@ public abstract class EventStreamMasker
     }
 
     /// <summary>An event named <paramref name="name"/> whose data <paramref name="write"/> writes as JSON.</summary>
+    /// The JSON is written on one line (the writer does not indent), so it is the event's one data line.
     protected static byte[] BuildEvent(string? name, Action<Utf8JsonWriter> write)
     {
-        using var buffer = new MemoryStream();
+        var buffer = new ArrayBufferWriter<byte>(256);
+        if (name is not null)
+        {
+            buffer.Write("event: "u8);
+            buffer.Write(Encoding.UTF8.GetBytes(name));
+            buffer.Write("\n"u8);
+        }
+
+        buffer.Write("data: "u8);
         using (var writer = new Utf8JsonWriter(buffer, WriterOptions))
             write(writer);
-        return SseEvent.Build(name, Encoding.UTF8.GetString(buffer.GetBuffer(), 0, (int)buffer.Length));
+        buffer.Write("\n\n"u8);
+        return buffer.WrittenSpan.ToArray();
     }
 
     /// <summary>Parses an event's data as a JSON object, or null.</summary>
