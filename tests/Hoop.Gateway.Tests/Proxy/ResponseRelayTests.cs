@@ -18,7 +18,7 @@ namespace Hoop.Gateway.Tests.Proxy;
 /// <summary>
 /// The relay in process: an upstream body in, the client's body and the recorded chunks out.
 /// Whatever way an answer's text is split into events (and the events into reads), the client
-/// and the record get exactly the masking of the whole text: Anthropic text and thinking, OpenAI chunks.
+/// and the record get exactly the masking of the whole text: Anthropic text, thinking and tool input, OpenAI chunks.
 /// </summary>
 public sealed class ResponseRelayTests
 {
@@ -45,10 +45,12 @@ public sealed class ResponseRelayTests
             AssertMasked(expected, secrets, plain.Text, why);
             Assert.Equal(expected, plain.Recorded);
 
+            var toolInput = JsonSerializer.Serialize(new { note = text });
             var thinking = await RelayAsync(UpstreamApi.Anthropic,
-                AnthropicStream(Split(text, random, maxPiece), thinking: Split(text, random, maxPiece)), random);
+                AnthropicStream(Split(text, random, maxPiece), thinking: Split(text, random, maxPiece), toolInput: Split(toolInput, random, maxPiece)), random);
             AssertMasked(expected, secrets, thinking.Thinking, why);
             AssertMasked(expected, secrets, thinking.Text, why);
+            Assert.Equal(Engine.Mask(toolInput), thinking.ToolInput);
             Assert.Equal(expected, thinking.Recorded);
             AssertSignatureLastInItsBlock(thinking.Events);
 
@@ -130,6 +132,20 @@ public sealed class ResponseRelayTests
         Assert.Equal("", relayed.Recorded);
     }
 
+    [Theory]
+    [InlineData(UpstreamApi.Anthropic)]
+    [InlineData(UpstreamApi.OpenAi)]
+    public async Task Without_response_masking_the_client_gets_the_upstream_bytes_and_the_record_is_still_masked(UpstreamApi api)
+    {
+        var pieces = new[] { "my card 4111 11", "11 1111 1111 ok" };
+        var upstream = api == UpstreamApi.OpenAi ? OpenAiStream(pieces, finish: true) : AnthropicStream(pieces, thinking: pieces);
+
+        var relayed = await RelayAsync(api, upstream, new Random(6), maskResponse: false);
+
+        Assert.Equal(upstream, relayed.Body);
+        Assert.Equal("my card [MASKED:card] ok", relayed.Recorded);
+    }
+
     // ---- streams -------------------------------------------------------------------------------
 
     private static List<string> Split(string text, Random random, int maxPiece)
@@ -148,7 +164,7 @@ public sealed class ResponseRelayTests
     private static string Event(string name, object data) => $"event: {name}\ndata: {JsonSerializer.Serialize(data)}\n\n";
 
     /// <summary>A Messages stream: a thinking block (with its signature) when <paramref name="thinking"/> is given, then the text block.</summary>
-    private static string AnthropicStream(IEnumerable<string> text, IEnumerable<string>? thinking)
+    private static string AnthropicStream(IEnumerable<string> text, IEnumerable<string>? thinking, IEnumerable<string>? toolInput = null)
     {
         var sse = new StringBuilder();
         sse.Append(Event("message_start", new { type = "message_start", message = new { id = "msg_1", type = "message", role = "assistant", usage = new { input_tokens = 7, output_tokens = 1 } } }));
@@ -168,6 +184,15 @@ public sealed class ResponseRelayTests
         foreach (var piece in text)
             sse.Append(Event("content_block_delta", new { type = "content_block_delta", index, delta = new { type = "text_delta", text = piece } }));
         sse.Append(Event("content_block_stop", new { type = "content_block_stop", index }));
+        if (toolInput is not null)
+        {
+            index++;
+            sse.Append(Event("content_block_start", new { type = "content_block_start", index, content_block = new { type = "tool_use", id = "toolu_1", name = "note", input = new { } } }));
+            foreach (var piece in toolInput)
+                sse.Append(Event("content_block_delta", new { type = "content_block_delta", index, delta = new { type = "input_json_delta", partial_json = piece } }));
+            sse.Append(Event("content_block_stop", new { type = "content_block_stop", index }));
+        }
+
         sse.Append(Event("message_delta", new { type = "message_delta", delta = new { stop_reason = "end_turn" }, usage = new { output_tokens = 9 } }));
         sse.Append(Event("message_stop", new { type = "message_stop" }));
         return sse.ToString();
@@ -191,7 +216,7 @@ public sealed class ResponseRelayTests
 
     // ---- the relay -----------------------------------------------------------------------------
 
-    private sealed record Relayed(string Body, List<SseEvent> Events, string Text, string Thinking, string Recorded, TokenUsage? Usage, MaskTally Tally);
+    private sealed record Relayed(string Body, List<SseEvent> Events, string Text, string Thinking, string ToolInput, string Recorded, TokenUsage? Usage, MaskTally Tally);
 
     private static async Task<Relayed> RelayAsync(UpstreamApi api, string upstream, Random random, bool maskResponse = true)
     {
@@ -216,6 +241,7 @@ public sealed class ResponseRelayTests
 
         var text = new StringBuilder();
         var thinking = new StringBuilder();
+        var toolInput = new StringBuilder();
         foreach (var sse in events.Where(e => e.Data.StartsWith('{')))
         {
             if (api == UpstreamApi.OpenAi)
@@ -235,11 +261,14 @@ public sealed class ResponseRelayTests
                 case "thinking_delta":
                     thinking.Append(delta.GetProperty("thinking").GetString());
                     break;
+                case "input_json_delta":
+                    toolInput.Append(delta.GetProperty("partial_json").GetString());
+                    break;
             }
         }
 
         var recorded = string.Concat(((RecordingSilo)(object)silo).Chunks.OrderBy(c => c.Offset).Select(c => c.Text));
-        return new Relayed(body, events, text.ToString(), thinking.ToString(), recorded, usage, tally);
+        return new Relayed(body, events, text.ToString(), thinking.ToString(), toolInput.ToString(), recorded, usage, tally);
     }
 
     private static IEnumerable<(int Index, string? Content, string? Arguments)> Choices(string data)
