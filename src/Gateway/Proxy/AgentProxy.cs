@@ -342,7 +342,7 @@ public sealed partial class AgentProxy(
             http.Features.Get<IHttpResponseBodyFeature>()?.DisableBuffering();
 
             TokenUsage? usage;
-            var relay = new ResponseRelay(masks.For(connection), connection.Mask.Response, recorder, options.ChunkBatchChars);
+            var relay = new ResponseRelay(masks.For(connection), connection.Mask.Response, recorder, options.ChunkBatchChars, connection.Api);
             try
             {
                 if (response.Content.Headers.ContentEncoding.Any(e => !e.Equals("identity", StringComparison.OrdinalIgnoreCase)))
@@ -363,11 +363,11 @@ public sealed partial class AgentProxy(
                 await TryAbortAsync(sessionId, exchangeId, "client-disconnected", relay.Tally);
                 return;
             }
-            catch (MaskingFailedException e)
+            catch (Exception e) when (e is MaskingFailedException or UnreadableStreamException)
             {
                 // Fail closed: before the answer started, a 502; after, the connection is cut.
                 LogMaskingFailed(logger, connection.Name, exchangeId, e);
-                await TryAbortAsync(sessionId, exchangeId, MaskingFailedReason, relay.Tally);
+                await TryAbortAsync(sessionId, exchangeId, e is UnreadableStreamException ? UnreadableStreamReason : MaskingFailedReason, relay.Tally);
                 if (http.Response.HasStarted)
                 {
                     http.Abort();
@@ -538,6 +538,9 @@ public sealed partial class AgentProxy(
     }
 
     private const string MaskingFailedReason = "masking-failed";
+
+    /// <summary>A streamed answer not in the connection's API shape, on a connection that masks responses: it could not be masked.</summary>
+    private const string UnreadableStreamReason = "unreadable-response-stream";
 
     private async Task TryAbortAsync(string sessionId, string exchangeId, string reason, MaskTally? responseMasks = null)
     {
