@@ -1,7 +1,5 @@
-using Hoop.Hosting.Background;
 using Hoop.Silo.Projections;
 using Hoop.Testing;
-using Npgsql;
 using Xunit;
 
 namespace Hoop.Silo.Tests.Projections;
@@ -34,6 +32,10 @@ public sealed class ProjectionDaemonTests(ProjectionFixture db) : IClassFixture<
         var options = ProjectionFixture.Options(batchSize: 100);
         var store = db.CreateStore();
         var history = new SyntheticHistory(store, "lead");
+        // Events of other tests on this database were applied by their own daemons.
+        var handledBefore = new Dictionary<string, long>();
+        foreach (var name in Names)
+            handledBefore[name] = await HandledEventsAsync(name);
         var random = new Random(7);
         for (var i = 0; i < 40; i++)
             await history.AppendSessionAsync($"lead-a{i}", random, 8);
@@ -50,7 +52,9 @@ public sealed class ProjectionDaemonTests(ProjectionFixture db) : IClassFixture<
                     await history.AppendSessionAsync($"lead-b{i}", random, 3);
             });
 
-            await Task.Delay(1500);
+            // Both compete until each projection has a leader applying the appends.
+            await WaitAsync(() => Names.All(n => (first.IsLeader(n) || second.IsLeader(n)) && first.Applied(n) + second.Applied(n) > 0),
+                TimeSpan.FromSeconds(30), "no leader applied every projection");
             foreach (var name in Names)
                 Assert.True(first.IsLeader(name) ^ second.IsLeader(name), $"{name}: exactly one leader");
 
@@ -64,7 +68,10 @@ public sealed class ProjectionDaemonTests(ProjectionFixture db) : IClassFixture<
             await WaitAsync(() => Names.All(survivor.IsLeader), TimeSpan.FromSeconds(10), "the survivor did not take over");
             Assert.True(DateTime.UtcNow - killedAt < TimeSpan.FromSeconds(5), $"takeover took {DateTime.UtcNow - killedAt}");
 
-            await Task.Delay(500);
+            // Appends go on after the takeover until the survivor has applied some of them.
+            var appliedAtTakeover = Names.ToDictionary(n => n, survivor.Applied);
+            await WaitAsync(() => Names.All(n => survivor.Applied(n) > appliedAtTakeover[n]), TimeSpan.FromSeconds(30),
+                "the survivor applied nothing appended after the takeover");
             await stop.CancelAsync();
             await appender;
             foreach (var name in Names)
@@ -74,7 +81,7 @@ public sealed class ProjectionDaemonTests(ProjectionFixture db) : IClassFixture<
             foreach (var name in Names)
             {
                 var applied = appliedByLeader[name] + survivor.Applied(name);
-                Assert.Equal(await HandledEventsAsync(name), applied);
+                Assert.Equal(await HandledEventsAsync(name) - handledBefore[name], applied);
             }
 
             Assert.Equal(await db.ScalarAsync("SELECT count(*) FROM hoop.events WHERE type = 'ExchangeStarted'"),
@@ -141,112 +148,4 @@ public sealed class ProjectionDaemonTests(ProjectionFixture db) : IClassFixture<
             await firstSource.DisposeAsync();
         }
     }
-    [Fact]
-    public async Task A_projection_idle_for_a_day_projects_the_next_event_within_its_poll_interval()
-    {
-        // Timers follow the manual clock: a day of idle polls passes in moments.
-        var clock = new ManualTimeProvider(DateTimeOffset.UtcNow) { TimersFollowClock = true };
-        var options = ProjectionFixture.Options() with { PollInterval = TimeSpan.FromMinutes(2), WakeCoalesce = TimeSpan.Zero };
-        var history = new SyntheticHistory(db.CreateStore(), "idle");
-        var random = new Random(21);
-        await history.AppendSessionAsync("idle-a", random, 2);
-        var (daemon, source) = await db.StartDaemonAsync("idle-1", options, time: clock);
-        try
-        {
-            foreach (var name in Names)
-                await db.WaitCaughtUpAsync(name, TimeSpan.FromSeconds(30));
-
-            // A quiet day: each time every worker waits for its next poll, the clock moves on to it.
-            var quietUntil = clock.GetUtcNow() + TimeSpan.FromDays(1);
-            while (clock.GetUtcNow() < quietUntil)
-            {
-                if (!await clock.WaitForPendingTimersAsync(Names.Length, TimeSpan.FromSeconds(30)))
-                    break; // a worker stopped polling: the assertions below say so
-                clock.Advance(options.PollInterval);
-            }
-
-            Assert.True(await clock.WaitForPendingTimersAsync(Names.Length, TimeSpan.FromSeconds(30)),
-                $"after a quiet day only {clock.PendingTimers} of {Names.Length} projection workers still poll");
-            Assert.True(clock.LatestDue <= options.PollInterval, $"the next poll is {clock.LatestDue} away; the poll interval is {options.PollInterval}");
-
-            await history.AppendSessionAsync("idle-b", random, 2);
-            clock.Advance(options.PollInterval); // the poll is due even if the notification was lost
-            foreach (var name in Names)
-            {
-                await db.WaitCaughtUpAsync(name, TimeSpan.FromSeconds(30));
-                Assert.True(daemon.IsLeader(name));
-                Assert.Equal(0, daemon.Health(name)!.Restarts);
-            }
-
-            Assert.Equal(2, await db.ScalarAsync("SELECT count(*) FROM hoop.session_summaries WHERE session_id LIKE 'idle-%'"));
-        }
-        finally
-        {
-            await daemon.StopAsync(CancellationToken.None);
-            daemon.Dispose();
-            await source.DisposeAsync();
-        }
-    }
-
-    [Fact]
-    public async Task A_worker_that_throws_is_restarted_after_its_delay_and_the_failure_and_restart_show()
-    {
-        var options = ProjectionFixture.Options();
-        var projections = ProjectionFixture.Projections(options);
-        var failing = new FailingOnceProjection(projections.Single(p => p.Name == AuditLogProjection.ProjectionName));
-        projections = projections.Select(p => p.Name == failing.Name ? failing : p).ToArray();
-        var supervision = new SupervisionOptions { RestartDelay = TimeSpan.FromMilliseconds(300), MaxRestartDelay = TimeSpan.FromSeconds(2) };
-        var history = new SyntheticHistory(db.CreateStore(), "throw");
-        var random = new Random(17);
-        for (var i = 0; i < 5; i++)
-            await history.AppendSessionAsync($"throw-{i}", random, 3);
-
-        var (daemon, source) = await db.StartDaemonAsync("throw-1", options, projections, supervision: supervision);
-        try
-        {
-            await db.WaitCaughtUpAsync(AuditLogProjection.ProjectionName, TimeSpan.FromSeconds(30));
-            Assert.Equal(1, failing.Failures);
-            var health = daemon.Health(AuditLogProjection.ProjectionName)!;
-            Assert.Equal(WorkerState.Running, health.State);
-            Assert.Equal(1, health.Restarts);
-            Assert.StartsWith("OverflowException: TimeSpan overflowed", health.LastError, StringComparison.Ordinal);
-            Assert.NotNull(health.LastErrorAt);
-
-            // The other workers went on undisturbed, and the restarted one keeps applying.
-            foreach (var name in Names.Where(n => n != AuditLogProjection.ProjectionName))
-                Assert.Equal(0, daemon.Health(name)!.Restarts);
-            await history.AppendSessionAsync("throw-late", random, 3);
-            foreach (var name in Names)
-                await db.WaitCaughtUpAsync(name, TimeSpan.FromSeconds(30));
-            Assert.Equal(await HandledEventsAsync(AuditLogProjection.ProjectionName), await db.ScalarAsync("SELECT count(*) FROM hoop.audit_log"));
-
-            var status = (await new ProjectionStatusReader(db.DataSource, projections, TimeProvider.System, daemon).ReadAsync(CancellationToken.None))
-                .Single(s => s.Name == AuditLogProjection.ProjectionName);
-            Assert.Equal(("live", "running", 1), (status.State, status.Worker, status.Restarts));
-            Assert.Equal(health.LastError, status.LastError);
-        }
-        finally
-        {
-            await daemon.StopAsync(CancellationToken.None);
-            daemon.Dispose();
-            await source.DisposeAsync();
-        }
-    }
-}
-
-/// <summary>A projection whose first batch throws an exception the daemon does not expect (as the back-off overflow did).</summary>
-internal sealed class FailingOnceProjection(IProjection inner) : IProjection
-{
-    private int _failures;
-
-    public int Failures => Volatile.Read(ref _failures);
-
-    public string Name => inner.Name;
-
-    public IReadOnlySet<string> EventTypes => inner.EventTypes;
-
-    public Task ApplyAsync(NpgsqlConnection connection, string table, IReadOnlyList<ProjectionEvent> events, CancellationToken cancellationToken) =>
-        Interlocked.CompareExchange(ref _failures, 1, 0) == 0
-            ? throw new OverflowException("TimeSpan overflowed because the duration is too long.")
-            : inner.ApplyAsync(connection, table, events, cancellationToken);
 }
