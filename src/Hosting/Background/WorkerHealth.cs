@@ -103,7 +103,7 @@ public sealed partial class WorkerHealth(string name)
         return message.Length == 0 ? exception.GetType().Name : $"{exception.GetType().Name}: {message}";
     }
 
-    [GeneratedRegex(@"(?<key>[A-Za-z_\-]*(?:password|passwd|pwd|secret|token|apikey|api_key|api-key|authorization|bearer|key)[A-Za-z_\-]*)(?<sep>\s*[=:]\s*|\s+(?=[A-Za-z0-9+/_\-.=]{16,}))[^\s;,&""']+",
+    [GeneratedRegex(@"(?<key>[A-Za-z_\-]*(?:password|passwd|pwd|secret|token|apikey|api_key|api-key|authorization|bearer|key)[A-Za-z_\-]*)(?<sep>\s*[=:]\s*|\s+(?=[A-Za-z0-9+/_\-.=]{16,}))(?:(?:bearer|basic)\s+)?[^\s;,&""']+",
         RegexOptions.IgnoreCase | RegexOptions.CultureInvariant)]
     private static partial Regex SecretPair();
 
