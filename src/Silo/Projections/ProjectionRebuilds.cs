@@ -1,7 +1,5 @@
 using System.Collections.Concurrent;
-using Hoop.Contracts.EventStore;
 using Microsoft.Extensions.Logging;
-using Npgsql;
 
 namespace Hoop.Silo.Projections;
 
