@@ -101,8 +101,8 @@ public sealed partial class SlackOutbox(
                     {
                         if (await OutboxLock.TryAcquireAsync(connection, stoppingToken))
                         {
-                            _isLeader = true;
                             _leaderSince = Time.GetUtcNow();
+                            _isLeader = true;
                             SlackLog.OutboxLeader(logger);
                         }
                     }

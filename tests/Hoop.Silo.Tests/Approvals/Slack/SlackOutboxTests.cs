@@ -82,6 +82,19 @@ public sealed class SlackOutboxTests(MigratedDatabaseFixture db) : IClassFixture
         }
     }
 
+    /// <summary>
+    /// Waits (bounded) until <paramref name="silo"/>'s outbox leads. An approval requested before
+    /// that is one an earlier leader may have posted, so the outbox looks for it in the channel
+    /// before posting it.
+    /// </summary>
+    private static async Task LeadingAsync(SiloServer silo)
+    {
+        var outbox = silo.Services.GetRequiredService<SlackOutbox>();
+        using var patience = new CancellationTokenSource(Patience);
+        while (!outbox.IsLeader)
+            await Task.Delay(25, patience.Token);
+    }
+
     [Fact]
     public async Task Two_silos_post_each_approval_exactly_once_and_a_restarted_silo_posts_none_again()
     {
@@ -154,6 +167,7 @@ public sealed class SlackOutboxTests(MigratedDatabaseFixture db) : IClassFixture
     public async Task Rate_limited_by_Slack_when_requested_the_approval_is_posted_once_Slack_accepts_again()
     {
         var silo = await StartSiloAsync();
+        await LeadingAsync(silo);
         var id = NewId();
         _slack.Mode = FakeSlackMode.RateLimited;
 
@@ -172,6 +186,7 @@ public sealed class SlackOutboxTests(MigratedDatabaseFixture db) : IClassFixture
     public async Task With_a_wrong_bot_token_nothing_is_posted_or_skipped_and_a_fixed_token_posts_it()
     {
         var wrong = await StartSiloAsync(botToken: "xoxb-wrong-token");
+        await LeadingAsync(wrong);
         var id = NewId();
 
         await RequestAsync(wrong, id);
