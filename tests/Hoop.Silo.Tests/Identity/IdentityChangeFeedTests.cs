@@ -1,6 +1,7 @@
 using Hoop.Contracts.Events;
 using Hoop.Contracts.Grains;
 using Hoop.Contracts.Wire;
+using Hoop.Hosting.Background;
 using Hoop.Silo.Identity;
 using Hoop.Testing;
 using Microsoft.Extensions.DependencyInjection;
@@ -29,6 +30,9 @@ public sealed class IdentityChangeFeedTests
             .Build();
         await host.StartAsync();
         var feed = host.Services.GetRequiredService<IdentityChangeFeed>();
+        var deadline = DateTime.UtcNow + Patience;
+        while (feed.Health.State != WorkerState.Running && DateTime.UtcNow < deadline)
+            await Task.Delay(5); // running, not merely scheduled
         await host.StopAsync();
 
         // A cancelled or faulted task is what the host reports as "BackgroundService failed".

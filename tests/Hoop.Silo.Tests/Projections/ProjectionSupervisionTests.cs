@@ -25,7 +25,7 @@ public sealed class ProjectionSupervisionTests(ProjectionFixture db) : IClassFix
     {
         // Timers follow the manual clock: a day of idle polls passes in moments.
         var clock = new ManualTimeProvider(DateTimeOffset.UtcNow) { TimersFollowClock = true };
-        var options = ProjectionFixture.Options() with { PollInterval = TimeSpan.FromMinutes(2), WakeCoalesce = TimeSpan.Zero };
+        var options = ProjectionFixture.Options() with { PollInterval = TimeSpan.FromMinutes(5), WakeCoalesce = TimeSpan.Zero };
         var history = new SyntheticHistory(db.CreateStore(), "idle");
         var random = new Random(21);
         await history.AppendSessionAsync("idle-a", random, 2);
