@@ -1,5 +1,6 @@
 using Hoop.Hosting.Background;
 using Hoop.Testing;
+using Microsoft.Extensions.Configuration;
 using Xunit;
 
 namespace Hoop.Silo.Tests.Hosting.Background;
@@ -129,5 +130,21 @@ public sealed class SupervisorTests
     {
         var described = WorkerHealth.Describe(new IOException(new string('x', 5000)));
         Assert.Equal("IOException: ".Length + WorkerHealth.MaxMessageLength + 3, described.Length);
+    }
+
+    [Theory]
+    [InlineData("00:00:00", "01:00:00", "Hoop:Supervision:RestartDelay")]
+    [InlineData("00:00:05", "00:00:01", "Hoop:Supervision:MaxRestartDelay")]
+    [InlineData("00:00:01", "1.00:00:00", "Hoop:Supervision:MaxRestartDelay")]
+    public void Bad_supervision_settings_stop_the_process_naming_the_key(string restartDelay, string maxRestartDelay, string key)
+    {
+        var configuration = new ConfigurationBuilder().AddInMemoryCollection(new Dictionary<string, string?>
+        {
+            ["Hoop:Supervision:RestartDelay"] = restartDelay,
+            ["Hoop:Supervision:MaxRestartDelay"] = maxRestartDelay,
+        }).Build();
+
+        var e = Assert.Throws<InvalidOperationException>(() => new Microsoft.Extensions.DependencyInjection.ServiceCollection().AddHoopSupervision(configuration));
+        Assert.StartsWith(key + " ", e.Message, StringComparison.Ordinal);
     }
 }
