@@ -7,6 +7,7 @@ using Hoop.Gateway.Revocation;
 using Hoop.Gateway.Routing;
 using Hoop.Gateway.SiloClient;
 using Hoop.Hosting.Auth;
+using Hoop.Hosting.Background;
 using Hoop.Hosting.Policy;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
@@ -36,6 +37,7 @@ public static class GatewayHost
         var credentials = new UpstreamCredentials(policy);
 
         builder.Services.AddProblemDetails();
+        builder.Services.AddHoopSupervision(configuration);
         builder.Services.AddHoopGatewayAuth(configuration);
         builder.Services.AddHoopSiloClient(configuration);
         builder.Services.AddSingleton(options);

@@ -1,3 +1,4 @@
+using Hoop.Hosting.Background;
 using Hoop.Silo.Api.Auth;
 using Hoop.Silo.Approvals.Slack;
 using System.Text.Json;
@@ -27,6 +28,7 @@ public static class SiloHost
         // per request, on every gateway and silo); keep warnings and errors.
         builder.Logging.AddFilter("Microsoft.AspNetCore", LogLevel.Warning);
         configure?.Invoke(builder);
+        builder.Services.AddHoopSupervision(builder.Configuration);
         builder.Services.AddHoopEventStore(builder.Configuration);
         builder.Services.AddHoopPolicy(builder.Configuration);
         builder.Services.AddHoopGrains(builder.Configuration);
