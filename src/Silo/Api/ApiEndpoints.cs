@@ -20,7 +20,7 @@ public static class ApiEndpoints
         var sessions = app.MapGroup("/api/sessions/{sessionId}").RequireAuthorization(SiloPolicies.Auditor);
         sessions.MapGet("/timeline", async (string sessionId, long? fromVersion, int? limit, IEventStore store, CancellationToken ct) =>
         {
-            Hoop.Silo.Actors.GrainRuntime.ValidateKey(sessionId);
+            Hoop.Silo.Actors.GrainRuntime.ValidateKey(sessionId, "A session id");
             var entries = new List<TimelineEntry>();
             var max = Math.Clamp(limit ?? 10_000, 1, 10_000);
             await foreach (var e in store.ReadStreamAsync($"{SessionGrain.StreamPrefix}-{sessionId}", Math.Max(1, fromVersion ?? 1), ct))
@@ -43,7 +43,7 @@ public static class ApiEndpoints
         });
         sessions.MapGet("/replay", async (string sessionId, IEventStore store, CancellationToken ct) =>
         {
-            Hoop.Silo.Actors.GrainRuntime.ValidateKey(sessionId);
+            Hoop.Silo.Actors.GrainRuntime.ValidateKey(sessionId, "A session id");
             var events = new List<RecordedEvent>();
             await foreach (var e in store.ReadStreamAsync($"{SessionGrain.StreamPrefix}-{sessionId}", 1, ct))
                 events.Add(e);

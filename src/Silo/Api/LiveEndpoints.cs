@@ -46,7 +46,7 @@ public static class LiveEndpoints
         string sessionId, HttpContext http, IEventStore store, GrainRuntime runtime, TimeProvider time,
         IOptions<HttpJsonOptions> json, CancellationToken ct)
     {
-        GrainRuntime.ValidateKey(sessionId);
+        GrainRuntime.ValidateKey(sessionId, "A session id");
         var from = StartVersion(http.Request);
         var streamId = $"{SessionGrain.StreamPrefix}-{sessionId}";
         if (await store.GetStreamVersionAsync(streamId, ct) == 0)

@@ -83,7 +83,7 @@ public static class SiloHost
             catch (NpgsqlException e)
             {
                 return Results.Problem(
-                    type: "https://hoop.dev/problems/store-unavailable",
+                    type: SiloProblemTypes.StoreUnavailable,
                     title: "Event store unavailable",
                     detail: e.Message,
                     statusCode: StatusCodes.Status503ServiceUnavailable);
