@@ -35,6 +35,14 @@ public sealed partial class SiloExceptionHandler(ILogger<SiloExceptionHandler> l
 {
     public async ValueTask<bool> TryHandleAsync(HttpContext context, Exception exception, CancellationToken cancellationToken)
     {
+        if (exception is QueryParameterException parameter)
+        {
+            // Paging and filter parameters get one answer on every endpoint (QueryReader).
+            context.Response.StatusCode = StatusCodes.Status400BadRequest;
+            await ProjectionEndpoints.ParameterProblem(parameter).ExecuteAsync(context);
+            return true;
+        }
+
         var (status, type, title, detail) = exception switch
         {
             GrainRefusedException e => (e.StatusCode, ProblemTypes.For(e.StatusCode), "Refused", e.Message),
