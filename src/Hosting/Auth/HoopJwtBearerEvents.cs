@@ -5,7 +5,8 @@ using Microsoft.Extensions.Logging;
 namespace Hoop.Hosting.Auth;
 
 /// <summary>
-/// JwtBearer events of the silo and the gateway: a validated token must carry <c>sub</c> (the
+/// JwtBearer events of the silo and the gateway: a validated token must have claims of the
+/// right JSON types (<see cref="ClaimShapes"/>) and carry <c>sub</c> (the
 /// caller is then cached on the request); a challenge answers 401 problem+json with
 /// <c>WWW-Authenticate: Bearer error="invalid_token", error_description="..."</c> and logs
 /// the reason (never the token); a forbid answers 403 problem+json.
@@ -62,6 +63,12 @@ public class HoopJwtBearerEvents : JwtBearerEvents
     public override Task TokenValidated(TokenValidatedContext context)
     {
         ArgumentNullException.ThrowIfNull(context);
+        if (ClaimShapes.Malformed(context.SecurityToken, _settings.GroupsClaim) is { } claim)
+        {
+            context.Fail(new MalformedClaimException(claim));
+            return Task.CompletedTask;
+        }
+
         if (context.Principal is null || CallerIdentity.FromPrincipal(context.Principal, _settings.GroupsClaim) is not { } caller)
         {
             context.Fail(new MissingSubjectException());
