@@ -8,6 +8,7 @@ using Hoop.Gateway.Revocation;
 using Hoop.Gateway.Routing;
 using Hoop.Gateway.SiloClient;
 using Hoop.Hosting.Auth;
+using Hoop.Hosting.Logging;
 using Hoop.Hosting.Policy;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
@@ -27,6 +28,7 @@ public static class GatewayHost
         // ASP.NET's per-request Information lines cost measurable CPU on the hot path (several
         // per request, on every gateway and silo); keep warnings and errors.
         builder.Logging.AddFilter("Microsoft.AspNetCore", LogLevel.Warning);
+        builder.Logging.KeepRequestLinesOut(); // a URL may carry a secret
         configure?.Invoke(builder);
         var configuration = builder.Configuration;
 

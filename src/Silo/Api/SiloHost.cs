@@ -1,3 +1,4 @@
+using Hoop.Hosting.Logging;
 using Hoop.Silo.Api.Auth;
 using Hoop.Silo.Approvals.Slack;
 using System.Text.Json;
@@ -26,6 +27,7 @@ public static class SiloHost
         // ASP.NET's per-request Information lines cost measurable CPU on the hot path (several
         // per request, on every gateway and silo); keep warnings and errors.
         builder.Logging.AddFilter("Microsoft.AspNetCore", LogLevel.Warning);
+        builder.Logging.KeepRequestLinesOut(); // a URL may carry a secret
         configure?.Invoke(builder);
         builder.Services.AddHoopEventStore(builder.Configuration);
         builder.Services.AddHoopPolicy(builder.Configuration);

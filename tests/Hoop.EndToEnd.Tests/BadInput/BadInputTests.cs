@@ -172,7 +172,7 @@ public sealed class BadInputTests(BadInputFixture fixture) : IClassFixture<BadIn
         ["timeline of a session id with a space"] = new(400, t => t.AuditorGetAsync("/api/sessions/a%20b/timeline"), ProblemTypes.BadRequest),
         ["approval status of an unknown approval"] = new(404, t => t.Client().SendAsync(t.WithBearer(new HttpRequestMessage(HttpMethod.Get, "/_hoop/approvals/apr_nope"), t.Agent)),
             ProblemTypes.NotFound),
-        ["approval status of an impossible approval id"] = new(404, t => t.Client().SendAsync(t.WithBearer(new HttpRequestMessage(HttpMethod.Get, "/_hoop/approvals/%2E%2E"), t.Agent)),
+        ["approval status of an impossible approval id"] = new(404, t => t.Client().SendAsync(t.WithBearer(new HttpRequestMessage(HttpMethod.Get, "/_hoop/approvals/a%20b"), t.Agent)),
             ProblemTypes.NotFound),
         ["request body that stops arriving"] = new(408, t => t.StalledBodyAsync(), ProblemTypes.RequestTimeout),
         ["Slack click over 64 KiB, typed"] = new(413, t => t.SlackAsync(SlackClicker.Sign(StackHarness.SlackSigningSecret, "payload=" + new string('x', 70 * 1024))),
@@ -472,8 +472,8 @@ public sealed class BadInputTests(BadInputFixture fixture) : IClassFixture<BadIn
         Assert.Empty(await fixture.FindInDatabaseAsync(seeded));
         var logs = string.Join('\n', Stack.Logs.Lines);
         var answers = string.Join('\n', fixture.Seen);
-        Assert.Equal([], seeded.Where(s => logs.Contains(s, StringComparison.Ordinal)).ToArray());
-        Assert.Equal([], seeded.Where(s => answers.Contains(s, StringComparison.Ordinal)).ToArray());
+        Assert.True(!seeded.Any(s => logs.Contains(s, StringComparison.Ordinal)), "logs: " + string.Join('\n', Stack.Logs.Lines.Where(l => seeded.Any(s => l.Contains(s, StringComparison.Ordinal)))));
+        Assert.True(!seeded.Any(s => answers.Contains(s, StringComparison.Ordinal)), "answers: " + string.Join('\n', fixture.Seen.Where(l => seeded.Any(s => l.Contains(s, StringComparison.Ordinal)))));
     }
 
     /// <summary>Waits (bounded) until every projection has processed every event, so its tables are searched complete.</summary>
