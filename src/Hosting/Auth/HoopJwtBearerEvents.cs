@@ -88,9 +88,9 @@ public class HoopJwtBearerEvents : JwtBearerEvents
             ? TokenFailure.Missing with { Description = MissingTokenDescription }
             : TokenFailure.From(context.AuthenticateFailure, TokenFailure.AlgorithmOf(ReadToken(http.Request)));
         if (context.AuthenticateFailure is null)
-            Log.TokenMissing(_logger, http.Request.Method, http.Request.Path);
+            Log.TokenMissing(_logger, http.Request.Method, LoggedPath(http.Request.Path));
         else
-            Log.TokenRejected(_logger, http.Request.Method, http.Request.Path, failure.Code,
+            Log.TokenRejected(_logger, http.Request.Method, LoggedPath(http.Request.Path), failure.Code,
                 context.AuthenticateFailure.GetType().Name, http.Connection.RemoteIpAddress?.ToString());
 
         if (http.Response.HasStarted)
@@ -101,11 +101,14 @@ public class HoopJwtBearerEvents : JwtBearerEvents
             $"A valid bearer token is required: {failure.Description}.");
     }
 
+    /// <summary>The path as it may be logged: a URL may carry a secret.</summary>
+    private static string LoggedPath(PathString path) => Masking.FreeTextMasker.Default.Mask(path.ToString());
+
     public override async Task Forbidden(ForbiddenContext context)
     {
         ArgumentNullException.ThrowIfNull(context);
         var http = context.HttpContext;
-        Log.Forbidden(_logger, http.Request.Method, http.Request.Path, http.TryGetCaller()?.Subject ?? "(unknown)");
+        Log.Forbidden(_logger, http.Request.Method, LoggedPath(http.Request.Path), http.TryGetCaller()?.Subject ?? "(unknown)");
         if (http.Response.HasStarted)
             return;
         await AuthProblems.WriteAsync(http, StatusCodes.Status403Forbidden, AuthProblemTypes.Forbidden, "Forbidden",

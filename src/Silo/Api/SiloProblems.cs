@@ -57,7 +57,7 @@ public sealed partial class SiloExceptionHandler(ILogger<SiloExceptionHandler> l
             return false;
 
         if (status >= 500)
-            LogUnavailable(logger, context.Request.Path, exception);
+            LogUnavailable(logger, Hoop.Hosting.Masking.FreeTextMasker.Default.Mask(context.Request.Path.ToString()), exception);
         if (exception is GrainContentionException)
             context.Response.Headers.RetryAfter = "1";
         context.Response.StatusCode = status;

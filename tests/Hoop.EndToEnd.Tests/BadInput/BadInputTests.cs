@@ -114,6 +114,8 @@ public sealed class BadInputTests(BadInputFixture fixture) : IClassFixture<BadIn
     private const string QueryKey = "AKIAQUERYSEED0000002";
     private const string SessionKey = "AKIASESSIONSEED00003";
     private const string ApprovalKey = "AKIAAPPROVALSEED0004";
+    private const string RefusedPathKey = "AKIATOKENPATHSEED005";
+    private const string ForbiddenPathKey = "AKIAFORBIDDENSEED006";
     private const string DenyKey = "sk-ant-api03-denySeed0123456789abcdefXYZ";
     private const string DenyCard = "4012 8888 8888 1881";
     private const string ApproveKey = "sk-ant-api03-approveSeed0123456789abcdefXY";
@@ -140,6 +142,11 @@ public sealed class BadInputTests(BadInputFixture fixture) : IClassFixture<BadIn
             ProblemTypes.BadRequest, Secrets: [SessionKey]),
         ["approval header that is an AWS key"] = new(400, t => t.AgentPostAsync("/claude/v1/messages", ("X-Hoop-Approval", ApprovalKey)),
             ProblemTypes.BadRequest, Secrets: [ApprovalKey]),
+        ["bad token and an AWS key in the path"] = new(401, t => t.Client().SendAsync(t.WithBearer(Post($"/claude/v1/{RefusedPathKey}/messages"), "not.a.jwt")),
+            ProblemTypes.Unauthorized, Secrets: [RefusedPathKey]),
+        ["caller without the role and an AWS key in the path"] = new(403, t => t.Client(0).SendAsync(t.WithBearer(
+            new HttpRequestMessage(HttpMethod.Get, $"/api/sessions/{ForbiddenPathKey}/timeline"), t.Stack.Tokens.Mint("mallory", ["agents"]))),
+            ProblemTypes.Forbidden, Secrets: [ForbiddenPathKey]),
         ["session header '.'"] = new(400, t => t.AgentPostAsync("/claude/v1/messages", ("X-Hoop-Session", ".")), ProblemTypes.BadRequest),
         ["session header '..'"] = new(400, t => t.AgentPostAsync("/claude/v1/messages", ("X-Hoop-Session", "..")), ProblemTypes.BadRequest),
         ["approval header '..'"] = new(400, t => t.AgentPostAsync("/claude/v1/messages", ("X-Hoop-Approval", "..")), ProblemTypes.BadRequest),
