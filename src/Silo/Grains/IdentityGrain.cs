@@ -79,7 +79,9 @@ public sealed partial class IdentityGrain(GrainContext context) : EventSourcedGr
                 break;
             case IdentityRevoked revoked:
                 state.Revoked = true;
-                state.RevokedReason = revoked.Reason;
+                // Masked again on load: a reason recorded before reasons were masked must not spread
+                // into new events (blocked requests quote it) or answers.
+                state.RevokedReason = Masked(revoked.Reason);
                 state.RevokedBy = revoked.By;
                 break;
             case SessionAssigned assigned:

@@ -109,6 +109,28 @@ public sealed class FreeTextMaskingTests(EventStoreFixture db) : IClassFixture<E
     }
 
     [Fact]
+    public async Task A_revoke_reason_recorded_unmasked_before_is_quoted_masked_by_blocked_requests()
+    {
+        var sub = "old-revoke-" + NewId()[..8];
+        await using (var before = await TestSilo.StartAsync(db.ConnectionString))
+        {
+            await before.Grains.Get<ISessionGrain>(NewId()).BeginExchangeAsync(TestSilo.Request("x1", "hello", sub));
+            var version = await before.Store.GetStreamVersionAsync($"identity-{sub}");
+            // As a silo without masking recorded it.
+            await before.Store.AppendAsync($"identity-{sub}", version, [new Hoop.Contracts.Events.IdentityRevoked("leaked " + Secrets, "ada")], Hoop.Contracts.EventStore.EventMetadata.None);
+        }
+
+        await using var silo = await TestSilo.StartAsync(db.ConnectionString);
+        var session = NewId();
+        var blocked = await silo.Grains.Get<ISessionGrain>(session).BeginExchangeAsync(TestSilo.Request("x2", "hello again", sub));
+
+        Assert.Equal(DecisionKind.Block, blocked.Kind);
+        Assert.Contains("[MASKED:anthropic-key]", blocked.Reason, StringComparison.Ordinal);
+        AssertMasked(await LastEventAsync(silo, $"session-{session}", "RequestBlocked"), "reason");
+        Assert.DoesNotContain(AnthropicKey, (await silo.Grains.Get<IIdentityGrain>(sub).GetAsync()).RevokedReason ?? "", StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task Abort_close_and_access_denied_reasons_from_a_gateway_are_recorded_masked()
     {
         await using var silo = await TestSilo.StartAsync(db.ConnectionString);
