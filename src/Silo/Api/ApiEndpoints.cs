@@ -156,7 +156,7 @@ public static class ApiEndpoints
         }
         catch (JsonException e)
         {
-            throw new ArgumentException($"The body must be JSON like {{\"reason\": \"...\"}}: {e.Message}");
+            throw new ArgumentException($"The body must be JSON like {{\"reason\": \"...\"}}: {e.Message.Split(" Path:")[0].Split(" LineNumber:")[0]}");
         }
     }
 

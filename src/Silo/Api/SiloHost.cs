@@ -82,12 +82,12 @@ public static class SiloHost
                 await command.ExecuteScalarAsync(cancellationToken);
                 return Results.Text("ready");
             }
-            catch (NpgsqlException e)
+            catch (NpgsqlException)
             {
                 return Results.Problem(
                     type: SiloProblemTypes.StoreUnavailable,
                     title: "Event store unavailable",
-                    detail: e.Message,
+                    detail: "The silo cannot reach its database.",
                     statusCode: StatusCodes.Status503ServiceUnavailable);
             }
         });
