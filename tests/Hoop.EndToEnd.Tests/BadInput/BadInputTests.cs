@@ -279,7 +279,17 @@ public sealed class BadInputTests(BadInputFixture fixture) : IClassFixture<BadIn
             await Task.Delay(50);
         }
 
-        return await approver.PostAsync($"/api/approvals/{approvalId}/{verb}", Json(System.Text.Json.JsonSerializer.Serialize(new { reason })));
+        var decided = await approver.PostAsync($"/api/approvals/{approvalId}/{verb}", Json(System.Text.Json.JsonSerializer.Serialize(new { reason })));
+
+        // The reason is recorded, masked, and shown with the decision in the session's timeline.
+        var session = held.Headers.GetValues("X-Hoop-Session").Single();
+        using var timeline = System.Text.Json.JsonDocument.Parse(await (await AuditorGetAsync($"/api/sessions/{session}/timeline")).Content.ReadAsStringAsync());
+        var decision = timeline.RootElement.EnumerateArray().Single(e => e.GetProperty("type").GetString() == (verb == "approve" ? "ApprovalGranted" : "ApprovalDenied")
+            && e.TryGetProperty("stream", out var stream) && stream.GetString() == $"approval-{approvalId}");
+        var shown = decision.GetProperty("data").GetProperty("reason").GetString();
+        Assert.Contains("[MASKED:anthropic-key]", shown, StringComparison.Ordinal);
+        Assert.Contains("[MASKED:card]", shown, StringComparison.Ordinal);
+        return decided;
     }
 
     /// <summary>A new identity makes a request, is revoked with <paramref name="revokeReason"/> and, when given, restored with <paramref name="restoreReason"/>.</summary>
