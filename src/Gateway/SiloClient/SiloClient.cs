@@ -501,9 +501,8 @@ public sealed class SiloClient : ISiloClient, IDisposable
             problem.TryGetProperty(name, out var value) && value.ValueKind == JsonValueKind.String ? value.GetString() : null;
     }
 
-    /// <summary>A grain key or exchange id as one escaped path segment.</summary>
     /// <summary>
-    /// <paramref name="value"/> as a URL segment. A value no silo could take as a key ('.' or '..',
+    /// A grain key or exchange id as one escaped URL segment. A value no silo could take as a key ('.' or '..',
     /// which a URL cannot carry as a segment) is refused here as the silo would refuse it: a
     /// <see cref="SiloRefusedException"/> 400 saying what is wrong in the caller's terms.
     /// </summary>
