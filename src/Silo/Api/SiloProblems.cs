@@ -50,7 +50,8 @@ public sealed partial class SiloExceptionHandler(ILogger<SiloExceptionHandler> l
             ArgumentException e => (400, SiloProblemTypes.BadRequest, "Bad request", WithoutParameterName(e)),
             EventStoreUnavailableException or NpgsqlException or TimeoutException =>
                 (503, SiloProblemTypes.StoreUnavailable, "Event store unavailable", "The audit store cannot record right now; nothing was recorded."),
-            GrainContentionException e => (503, SiloProblemTypes.Busy, "Busy", e.Message),
+            GrainContentionException => (503, SiloProblemTypes.Busy, "Busy",
+                "Other silos kept changing the same session, identity or approval at the same time; try again in a second."),
             _ => (0, "", "", ""),
         };
         if (status == 0)
