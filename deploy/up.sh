@@ -233,8 +233,11 @@ API_KEY_FILE="$DEV_DIR/claude-api-key"
 if [[ ! -s "$API_KEY_FILE" ]]; then
     (umask 077 && printf 'sk-ant-dev-%s' "$(head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n')" >"$API_KEY_FILE")
 fi
-export HOOP_CLAUDE_API_KEY
+export HOOP_CLAUDE_API_KEY HOOP_OPENAI_API_KEY
 HOOP_CLAUDE_API_KEY="$(cat "$API_KEY_FILE")"
+# The "openai" connection of policy.json reaches the same fake (its /v1/chat/completions), which
+# wants the same key, sent as "Authorization: Bearer <key>".
+HOOP_OPENAI_API_KEY="$HOOP_CLAUDE_API_KEY"
 
 # Started from the repo root, ASP.NET would watch the whole tree (PostgreSQL data included) for
 # configuration changes: measured at 8-12 % of the gateway's CPU under load. Nothing here is

@@ -54,7 +54,9 @@ public sealed class StackHarness : IAsyncDisposable
     /// The policy the stack runs: the dev rules, plus a rule whose approvals expire in 2 s;
     /// <c>claude-redacted</c> masks forwarded requests too and keeps the last four digits of cards;
     /// <c>claude-fragile</c> has a masking rule that backtracks catastrophically on runs of x (its
-    /// masking fails, closed).
+    /// masking fails, closed); <c>openai</c> reaches the fake's OpenAI-style endpoint (<c>"api": "openai"</c>,
+    /// the key as <c>Authorization: Bearer</c>); <c>openai-misdeclared</c> says <c>"openai"</c> but
+    /// reaches the Messages API (its streams cannot be read, so they are cut).
     /// </summary>
     public static string PolicyJson(Uri upstream, string credentialFile, string? identityControls = null) => $$"""
         {
@@ -70,7 +72,13 @@ public sealed class StackHarness : IAsyncDisposable
             { "name": "claude-fragile", "upstream": "{{upstream.GetLeftPart(UriPartial.Authority)}}",
               "credential": { "header": "x-api-key", "file": "{{credentialFile}}" },
               "allowedGroups": ["agents"],
-              "mask": { "budgetMs": 50, "custom": [ { "name": "fragile", "regex": "(x+x+)+y", "maxLength": 64 } ] } }
+              "mask": { "budgetMs": 50, "custom": [ { "name": "fragile", "regex": "(x+x+)+y", "maxLength": 64 } ] } },
+            { "name": "openai", "upstream": "{{upstream.GetLeftPart(UriPartial.Authority)}}", "api": "openai",
+              "credential": { "header": "Authorization", "prefix": "Bearer ", "file": "{{credentialFile}}" },
+              "allowedGroups": ["agents"] },
+            { "name": "openai-misdeclared", "upstream": "{{upstream.GetLeftPart(UriPartial.Authority)}}", "api": "openai",
+              "credential": { "header": "x-api-key", "file": "{{credentialFile}}" },
+              "allowedGroups": ["agents"] }
           ],
           "rules": [
             { "id": "deny-destructive", "action": "block", "match": { "regex": "drop table|rm -rf /" } },

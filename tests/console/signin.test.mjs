@@ -94,7 +94,11 @@ await scenario("roles come from the provider: a user without roles is signed in 
   const { context, page } = await newPage();
   await signInAs(page, "nora");
   await page.goto(`${silo}/console/#/approvals`);
-  await page.waitForTimeout(500);
+  // The approvals page has rendered for a user without the approver role: its notice is shown and
+  // its list settled (emptied, no "Loading…"); only then is the absence of buttons meaningful.
+  await page.getByRole("heading", { name: "Pending approvals" }).waitFor({ timeout: 10000 });
+  await page.locator("main p.notice", { hasText: "do not have the approver role" }).waitFor({ timeout: 10000 });
+  await page.waitForFunction(() => document.querySelector("#approvals-list")?.textContent === "", null, { timeout: 10000 });
   assert(await page.getByRole("button", { name: "Approve" }).count() === 0, "nora sees an Approve button");
   await context.close();
 });

@@ -3,6 +3,7 @@ namespace Hoop.Contracts.Policy;
 /// <summary>
 /// An upstream agents reach at <c>/{Name}/{**path}</c>, who may use it, how it is masked,
 /// and which rules apply to it (in this order; deny rules are still checked before approval rules).
+/// <see cref="Api"/> is the upstream's API shape: how its streamed answers are read and masked.
 /// </summary>
 public sealed record ConnectionPolicy(
     string Name,
@@ -10,7 +11,18 @@ public sealed record ConnectionPolicy(
     UpstreamCredential? Credential,
     IReadOnlyList<string> AllowedGroups,
     MaskOptions Mask,
-    IReadOnlyList<string> Rules);
+    IReadOnlyList<string> Rules,
+    UpstreamApi Api = UpstreamApi.Anthropic);
+
+/// <summary>The API shape of an upstream (policy <c>"api"</c>): which server-sent events its streams carry.</summary>
+public enum UpstreamApi
+{
+    /// <summary><c>"anthropic"</c> (the default): the Messages API's named events (<c>content_block_delta</c>, ...).</summary>
+    Anthropic,
+
+    /// <summary><c>"openai"</c>: chat completions chunks (<c>data: {choices:[{index, delta}]}</c> ... <c>data: [DONE]</c>).</summary>
+    OpenAi,
+}
 
 /// <summary>
 /// The credential the gateway injects into forwarded requests: header <see cref="Header"/> set to

@@ -78,6 +78,7 @@ internal sealed class ConnectionModel
 {
     public string? Name { get; init; }
     public string? Upstream { get; init; }
+    public string? Api { get; init; }
     public CredentialModel? Credential { get; init; }
     public List<string?>? AllowedGroups { get; init; }
     public MaskModel? Mask { get; init; }

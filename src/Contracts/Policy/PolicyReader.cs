@@ -336,7 +336,7 @@ internal sealed partial class PolicyReader
             }
 
             var count = _problems.Count;
-            CheckUnknown(model.Unknown, path, "name, upstream, credential, allowedGroups, mask, rules");
+            CheckUnknown(model.Unknown, path, "name, upstream, api, credential, allowedGroups, mask, rules");
             var name = RequireName(model.Name, $"{path}.name", "connection");
             if (name is not null && !ConnectionName().IsMatch(name))
             {
@@ -345,6 +345,7 @@ internal sealed partial class PolicyReader
             }
 
             var upstream = ReadUpstream(model.Upstream, $"{path}.upstream");
+            var api = ReadApi(model.Api, $"{path}.api");
             var credential = model.Credential is null ? null : ReadCredential(model.Credential, $"{path}.credential");
             var allowedGroups = ReadStrings(model.AllowedGroups, $"{path}.allowedGroups", required: true,
                 "list the identity groups (JWT 'groups' claim) allowed to use this connection");
@@ -363,7 +364,7 @@ internal sealed partial class PolicyReader
                 Add($"{path}.name", $"duplicate connection '{name}' (also connections[{firstIndex[name]}])");
 
             if (_problems.Count == count && name is not null && upstream is not null)
-                connections.Add(new ConnectionPolicy(name, upstream, credential, allowedGroups, mask, ruleIds));
+                connections.Add(new ConnectionPolicy(name, upstream, credential, allowedGroups, mask, ruleIds, api));
         }
 
         return connections.ToArray();
@@ -390,6 +391,20 @@ internal sealed partial class PolicyReader
         }
 
         return uri;
+    }
+
+    private UpstreamApi ReadApi(string? value, string path)
+    {
+        switch (value)
+        {
+            case null or "anthropic":
+                return UpstreamApi.Anthropic;
+            case "openai":
+                return UpstreamApi.OpenAi;
+            default:
+                Add(path, $"'{value}' is not a known upstream API; use \"anthropic\" (the default) or \"openai\"");
+                return UpstreamApi.Anthropic;
+        }
     }
 
     private UpstreamCredential? ReadCredential(CredentialModel model, string path)

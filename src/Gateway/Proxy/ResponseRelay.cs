@@ -1,6 +1,7 @@
 using System.Text;
 using System.Text.Json;
 using Hoop.Contracts.Events;
+using Hoop.Contracts.Policy;
 using Hoop.Gateway.Inspection;
 using Hoop.Hosting.Masking;
 using Hoop.Gateway.Recording;
@@ -11,12 +12,13 @@ namespace Hoop.Gateway.Proxy;
 /// <summary>
 /// Streams one upstream answer to the client while masking and recording it (DESIGN §8, §9).
 /// What is recorded is always masked; what the client gets is masked when the connection masks
-/// responses. Server-sent events are masked delta by delta without buffering the answer; JSON
+/// responses. Server-sent events are masked delta by delta without buffering the answer, each
+/// streamed text across event boundaries (<see cref="EventStreamMasker"/>, per <paramref name="api"/>); JSON
 /// bodies string by string; text bodies as a stream; other bodies pass through and only their
 /// size and type are recorded. A <see cref="MaskingFailedException"/> propagates: the caller
-/// fails the exchange closed.
+/// fails the exchange closed, as does an <see cref="UnreadableStreamException"/>.
 /// </summary>
-public sealed class ResponseRelay(MaskEngine engine, bool maskResponse, ExchangeRecorder recorder, int recordPieceChars)
+public sealed class ResponseRelay(MaskEngine engine, bool maskResponse, ExchangeRecorder recorder, int recordPieceChars, UpstreamApi api = UpstreamApi.Anthropic)
 {
     /// <summary>Largest JSON body that is masked whole; a bigger one fails closed.</summary>
     public const int MaxJsonBytes = 16 * 1024 * 1024;
@@ -50,98 +52,47 @@ public sealed class ResponseRelay(MaskEngine engine, bool maskResponse, Exchange
         _ => BodyKind.Other,
     };
 
-    /// <summary>Relays SSE event by event; <c>message_stop</c> goes out only once every earlier chunk is recorded.</summary>
+    /// <summary>
+    /// Relays SSE event by event, masked in the shape of the connection's API (every streamed text
+    /// across event boundaries); the end of the answer (<c>message_stop</c>, <c>[DONE]</c>) goes
+    /// out only once every earlier chunk is recorded. With response masking on, a stream that
+    /// cannot be read in that shape throws <see cref="UnreadableStreamException"/> (fail closed).
+    /// </summary>
     private async Task<TokenUsage?> RelayEventsAsync(Stream upstream, HttpResponse response, CancellationToken ct)
     {
-        long? input = null, output = null;
-        var blocks = new Dictionary<int, (StreamingMasker Masker, string Kind)>();
+        var masker = EventStreamMasker.For(api, engine, Tally, strict: maskResponse);
         var reader = new SseEventReader(upstream);
         while (await reader.ReadAsync(ct) is { } sse)
         {
-            var (i, o) = sse.Usage();
-            input ??= i;
-            output = o ?? output;
-            ReadOnlyMemory<byte> send = sse.Raw;
-            if (sse.ContentDelta() is { } delta)
-            {
-                if (!blocks.TryGetValue(delta.Index, out var block))
-                    blocks[delta.Index] = block = (engine.CreateStream(Tally), delta.Kind);
-                var masked = block.Masker.Push(delta.Text);
-                Record(block.Kind, masked);
-                if (maskResponse)
-                    send = masked.Length == 0 ? ReadOnlyMemory<byte>.Empty : SseEvent.Delta(delta.Index, block.Kind, masked);
-            }
-            else
-            {
-                if (sse.Name == "content_block_stop" && sse.BlockIndex() is { } index && blocks.Remove(index, out var done))
-                    await CompleteBlockAsync(index, done, response, ct);
-                else if (sse.Name == "message_stop")
-                    await CompleteBlocksAsync(blocks, response, ct);
-                if (sse.Name == "message_stop")
-                    await recorder.FlushAsync(ct);
-                if (maskResponse)
-                    send = MaskWhole(sse);
-            }
-
-            if (!send.IsEmpty)
-            {
-                await response.Body.WriteAsync(send, ct);
-                await response.Body.FlushAsync(ct);
-            }
+            masker.Mask(sse);
+            await ReleaseAsync(masker, sse.Raw, response, ct);
         }
 
-        await CompleteBlocksAsync(blocks, response, ct);
+        masker.Complete();
+        await ReleaseAsync(masker, ReadOnlyMemory<byte>.Empty, response, ct);
         await recorder.FlushAsync(ct);
-        return input is null && output is null ? null : new TokenUsage(input ?? 0, output ?? 0);
+        return masker.InputTokens is null && masker.OutputTokens is null ? null : new TokenUsage(masker.InputTokens ?? 0, masker.OutputTokens ?? 0);
     }
 
-    private async Task CompleteBlocksAsync(Dictionary<int, (StreamingMasker Masker, string Kind)> blocks, HttpResponse response, CancellationToken ct)
+    // Records what the masker released, then sends it (or, when responses are not masked, the upstream's bytes).
+    private async Task ReleaseAsync(EventStreamMasker masker, ReadOnlyMemory<byte> raw, HttpResponse response, CancellationToken ct)
     {
-        foreach (var (index, block) in blocks.OrderBy(b => b.Key))
-            await CompleteBlockAsync(index, block, response, ct);
-        blocks.Clear();
-    }
-
-    // The text a block's masker still held goes out as one more delta, before the block ends.
-    private async Task CompleteBlockAsync(int index, (StreamingMasker Masker, string Kind) block, HttpResponse response, CancellationToken ct)
-    {
-        var rest = block.Masker.Complete();
-        if (rest.Length == 0)
-            return;
-        Record(block.Kind, rest);
+        recorder.Add(masker.TakeRecorded());
+        var output = masker.TakeOutput();
+        if (masker.Ended)
+            await recorder.FlushAsync(ct);
         if (maskResponse)
-            await response.Body.WriteAsync(SseEvent.Delta(index, block.Kind, rest), ct);
-    }
-
-    private void Record(string kind, string masked)
-    {
-        if (kind == "text_delta")
-            recorder.Add(masked);
-    }
-
-    // Any other event (start, stop, errors, other services' events): its data masked at once,
-    // JSON string by string; unchanged events keep their exact bytes.
-    private ReadOnlyMemory<byte> MaskWhole(SseEvent sse)
-    {
-        if (sse.Data.Length == 0)
-            return sse.Raw;
-        var data = Encoding.UTF8.GetBytes(sse.Data);
-        var tally = new MaskTally();
-        string masked;
-        if (JsonMasker.IsJson(data))
         {
-            var result = JsonMasker.Mask(data, engine, tally);
-            masked = tally.Total == 0 ? sse.Data : Encoding.UTF8.GetString(result);
+            foreach (var sse in output)
+                await response.Body.WriteAsync(sse, ct);
         }
-        else
+        else if (!raw.IsEmpty)
         {
-            masked = engine.Mask(sse.Data, tally);
+            await response.Body.WriteAsync(raw, ct);
         }
 
-        if (tally.Total == 0)
-            return sse.Raw;
-        Tally.Add(tally);
-        return SseEvent.Build(sse.Name, masked);
+        if (output.Count > 0 || !raw.IsEmpty)
+            await response.Body.FlushAsync(ct);
     }
 
     /// <summary>Buffers the JSON answer (up to <see cref="MaxJsonBytes"/>), masks it string by string, records and sends it.</summary>
@@ -237,9 +188,7 @@ public sealed class ResponseRelay(MaskEngine engine, bool maskResponse, Exchange
             using var document = JsonDocument.Parse(json);
             return document.RootElement.ValueKind == JsonValueKind.Object
                    && document.RootElement.TryGetProperty("usage", out var usage) && usage.ValueKind == JsonValueKind.Object
-                ? new TokenUsage(
-                    usage.TryGetProperty("input_tokens", out var i) && i.TryGetInt64(out var iv) ? iv : 0,
-                    usage.TryGetProperty("output_tokens", out var o) && o.TryGetInt64(out var ov) ? ov : 0)
+                ? new TokenUsage(Count(usage, "input_tokens", "prompt_tokens"), Count(usage, "output_tokens", "completion_tokens"))
                 : null;
         }
         catch (JsonException)
@@ -247,4 +196,9 @@ public sealed class ResponseRelay(MaskEngine engine, bool maskResponse, Exchange
             return null;
         }
     }
+
+    // A token count under its Anthropic or its OpenAI name.
+    private static long Count(JsonElement usage, string anthropic, string openAi) =>
+        (usage.TryGetProperty(anthropic, out var value) || usage.TryGetProperty(openAi, out value))
+        && value.ValueKind == JsonValueKind.Number && value.TryGetInt64(out var count) ? count : 0;
 }

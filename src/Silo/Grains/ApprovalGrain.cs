@@ -2,6 +2,7 @@ using Hoop.Contracts.Events;
 using Hoop.Contracts.EventStore;
 using Hoop.Contracts.Grains;
 using Hoop.Contracts.Policy;
+using Hoop.Hosting.Masking;
 using Hoop.Silo.Actors;
 
 namespace Hoop.Silo.Grains;
@@ -13,7 +14,7 @@ namespace Hoop.Silo.Grains;
 /// an Orleans reminder (<see cref="ExpiryReminder"/>), delivered by whichever silo owns it.
 /// </summary>
 [GrainType(GrainType)]
-public sealed class ApprovalGrain(GrainDependencies dependencies, IPolicyEngine policy)
+public sealed class ApprovalGrain(GrainDependencies dependencies, IPolicyEngine policy, FreeTextMasker masker)
     : EventSourcedGrain<ApprovalGrain.ApprovalState>(dependencies), IApprovalGrain, IRemindable
 {
     /// <summary>The Orleans reminder that expires a pending approval at its deadline (and again each period if that failed).</summary>
@@ -184,10 +185,12 @@ public sealed class ApprovalGrain(GrainDependencies dependencies, IPolicyEngine 
             return new DecisionOutcome(true, null, Snapshot()); // same approver twice: counted once
 
         var meta = new EventMetadata(Identity: decision.Approver);
+        // The reason is typed by a person: masked before it is recorded, whichever way it came.
+        var reason = masker.MaskOptional(decision.Reason);
         if (decision.Approve)
-            await RaiseAsync(new ApprovalGranted(decision.Approver, decision.Via), meta, cancellationToken);
+            await RaiseAsync(new ApprovalGranted(decision.Approver, decision.Via, reason), meta, cancellationToken);
         else
-            await RaiseAsync(new ApprovalDenied(decision.Approver, decision.Via, decision.Reason), meta, cancellationToken);
+            await RaiseAsync(new ApprovalDenied(decision.Approver, decision.Via, reason), meta, cancellationToken);
 
         if (State.Status != ApprovalStatus.Pending)
             await ClearExpiryAsync();

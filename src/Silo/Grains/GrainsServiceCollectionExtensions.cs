@@ -1,6 +1,7 @@
 using System.Net;
 using System.Net.Sockets;
 using Hoop.Contracts.Grains;
+using Hoop.Hosting.Masking;
 using Hoop.Silo.Actors;
 using Hoop.Hosting.Cluster;
 using Hoop.Silo.Cluster;
@@ -19,8 +20,8 @@ public static class GrainsServiceCollectionExtensions
 {
     /// <summary>
     /// Hosts an Orleans silo in this process with the Session, Identity and Approval grains
-    /// (<c>Hoop:Actors</c>, <c>Hoop:Orleans</c>), the hoop_events listener that tells activations
-    /// another process wrote their stream; cluster membership and reminders (approval expiry) in PostgreSQL.
+    /// (<c>Hoop:Actors</c>, <c>Hoop:Orleans</c>), the free-text masker, the hoop_events listener that tells
+    /// activations another process wrote their stream; cluster membership and reminders (approval expiry) in PostgreSQL.
     /// Needs the event store and an <see cref="Hoop.Contracts.Policy.IPolicyEngine"/>.
     /// </summary>
     public static IServiceCollection AddHoopGrains(this IServiceCollection services, IConfiguration configuration)
@@ -74,9 +75,12 @@ public static class GrainsServiceCollectionExtensions
             });
         });
 
+        // Every free text that becomes an event (reasons) is masked by the grain that records it.
+        services.TryAddSingleton(FreeTextMasker.Default);
         services.TryAddSingleton(sp => new RiskPatterns(sp.GetRequiredService<Hoop.Contracts.Policy.PolicyDocument>()));
         services.AddSingleton<StreamChanges>();
         services.AddSingleton<GrainDependencies>();
+        services.AddSingleton<Hoop.Silo.Identity.IIdentityGrains, Hoop.Silo.Identity.ClusterIdentityGrains>();
         services.AddSingleton<Hoop.Silo.Identity.IdentityChangeFeed>();
         services.AddSingleton<IStreamAppendObserver>(sp => sp.GetRequiredService<Hoop.Silo.Identity.IdentityChangeFeed>());
         services.AddSingleton<IHostedService>(sp => sp.GetRequiredService<Hoop.Silo.Identity.IdentityChangeFeed>());

@@ -2,6 +2,7 @@ using Hoop.Contracts.Events;
 using Hoop.Contracts.EventStore;
 using Hoop.Contracts.Grains;
 using Hoop.Contracts.Policy;
+using Hoop.Hosting.Masking;
 using Hoop.Silo.Actors;
 
 namespace Hoop.Silo.Grains;
@@ -17,7 +18,7 @@ namespace Hoop.Silo.Grains;
 /// <see cref="RiskSignalRaised"/> with their evidence and response.
 /// </summary>
 [GrainType(StreamPrefix)]
-public sealed partial class IdentityGrain(GrainDependencies dependencies, PolicyDocument document, RiskPatterns riskPatterns)
+public sealed partial class IdentityGrain(GrainDependencies dependencies, PolicyDocument document, RiskPatterns riskPatterns, FreeTextMasker masker)
     : EventSourcedGrain<IdentityGrain.IdentityState>(dependencies), IIdentityGrain
 {
     public const string StreamPrefix = "identity";
@@ -109,7 +110,9 @@ public sealed partial class IdentityGrain(GrainDependencies dependencies, Policy
                 break;
             case IdentityRevoked revoked:
                 state.Revoked = true;
-                state.RevokedReason = revoked.Reason;
+                // Masked again on load: a reason recorded before reasons were masked must not spread
+                // into new events (blocked requests quote it) or answers.
+                state.RevokedReason = Masked(revoked.Reason);
                 state.RevokedBy = revoked.By;
                 break;
             case SessionAssigned assigned:
@@ -321,7 +324,7 @@ public sealed partial class IdentityGrain(GrainDependencies dependencies, Policy
 
     private async Task<bool> AccessDeniedAsync(string connection, string reason, CancellationToken cancellationToken)
     {
-        await RaiseAsync(new AccessDenied(connection, reason), Meta(), cancellationToken);
+        await RaiseAsync(new AccessDenied(connection, Masked(reason)), Meta(), cancellationToken);
         return true;
     }
 
@@ -329,7 +332,7 @@ public sealed partial class IdentityGrain(GrainDependencies dependencies, Policy
     {
         RefuseUnknown();
         if (!State.Revoked)
-            await RaiseAsync(new IdentityRevoked(reason, by), Meta(by), cancellationToken);
+            await RaiseAsync(new IdentityRevoked(Masked(reason), by), Meta(by), cancellationToken);
         return true;
     }
 
@@ -337,9 +340,12 @@ public sealed partial class IdentityGrain(GrainDependencies dependencies, Policy
     {
         RefuseUnknown();
         if (State.Revoked || ActiveRestriction(Now) is not null)
-            await RaiseAsync(new IdentityRestored(reason, by), Meta(by), cancellationToken);
+            await RaiseAsync(new IdentityRestored(Masked(reason), by), Meta(by), cancellationToken);
         return true;
     }
+
+    /// <summary>A reason as it may be recorded: typed by a person or sent by a gateway, so masked first.</summary>
+    private string Masked(string reason) => masker.Mask(reason);
 
     /// <summary>An identity is known once anything was recorded of it (it made a request, or was refused one).</summary>
     private void RefuseUnknown()

@@ -4,6 +4,7 @@ using Hoop.Contracts.Events;
 using Hoop.Contracts.EventStore;
 using Hoop.Contracts.Grains;
 using Hoop.Contracts.Policy;
+using Hoop.Hosting.Masking;
 using Hoop.Silo.Actors;
 using Hoop.Silo.Approvals;
 
@@ -19,7 +20,7 @@ namespace Hoop.Silo.Grains;
 /// <see cref="RequestBlocked"/> under rule <c>approval-mismatch</c>, and the approval stays unspent.
 /// </summary>
 [GrainType(StreamPrefix)]
-public sealed class SessionGrain(GrainDependencies dependencies, IPolicyEngine policy, PolicyDocument document)
+public sealed class SessionGrain(GrainDependencies dependencies, IPolicyEngine policy, PolicyDocument document, FreeTextMasker masker)
     : EventSourcedGrain<SessionGrain.SessionState>(dependencies), ISessionGrain
 {
     public const string StreamPrefix = "session";
@@ -246,8 +247,9 @@ public sealed class SessionGrain(GrainDependencies dependencies, IPolicyEngine p
     {
         if (State.Opened is not { } opened)
             return;
+        // Another identity's session is answered as an unknown one: whether it exists is not the caller's business.
         if (!string.Equals(opened.Identity, identity, StringComparison.Ordinal))
-            throw new GrainRefusedException($"Session '{Key}' belongs to another identity.", 403);
+            throw new GrainRefusedException($"No session '{Key}'.", 404);
         if (!string.Equals(opened.Connection, connection, StringComparison.Ordinal))
             throw new GrainRefusedException($"Session '{Key}' is on connection '{opened.Connection}', not '{connection}'.");
         if (State.Closed)
@@ -342,7 +344,7 @@ public sealed class SessionGrain(GrainDependencies dependencies, IPolicyEngine p
             return true;
         var events = new List<object>();
         AddMasks(events, exchangeId, masks, "response");
-        events.Add(new ExchangeAborted(exchangeId, reason));
+        events.Add(new ExchangeAborted(exchangeId, Masked(reason)));
         await RaiseAsync(events, Meta(), cancellationToken);
         return true;
     }
@@ -368,9 +370,12 @@ public sealed class SessionGrain(GrainDependencies dependencies, IPolicyEngine p
         if (State.Opened is null)
             throw new GrainRefusedException($"No session '{Key}'.", 404);
         if (!State.Closed)
-            await RaiseAsync(new SessionClosed(reason), Meta(), cancellationToken);
+            await RaiseAsync(new SessionClosed(Masked(reason)), Meta(), cancellationToken);
         return true;
     }
+
+    /// <summary>A reason from a gateway, as it may be recorded: masked first.</summary>
+    private string Masked(string reason) => masker.Mask(reason);
 
     private Task<SessionSnapshot?> GetAsync(CancellationToken cancellationToken) => Task.FromResult(State.Opened is not { } opened
         ? null

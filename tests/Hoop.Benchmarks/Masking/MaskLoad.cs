@@ -74,7 +74,8 @@ public static class MaskLoad
     }
 
     // The median cost, per streamed delta of 12–40 characters, of what masking adds on the
-    // gateway: reading the delta's text, pushing it through the masker, writing the new event.
+    // gateway: reading the delta's text, pushing it through the masker, writing the new event
+    // (the relay's AnthropicEventMasker, as a streamed answer goes through it).
     private static double ChunkCost(MaskEngine engine, string text, double seconds)
     {
         var random = new Random(7);
@@ -93,18 +94,20 @@ public static class MaskLoad
         var sink = 0L;
         while (clock.Elapsed.TotalSeconds < seconds)
         {
-            var masker = engine.CreateStream();
+            // The relay's own event masker: the delta read, its text pushed through the block's masker, the event rebuilt.
+            var masker = new AnthropicEventMasker(engine, new MaskTally(), strict: true);
             foreach (var sse in events)
             {
                 var started = Stopwatch.GetTimestamp();
-                var delta = sse.ContentDelta()!.Value;
-                var masked = masker.Push(delta.Text);
-                if (masked.Length > 0)
-                    sink += SseEvent.Delta(delta.Index, delta.Kind, masked).Length;
+                masker.Mask(sse);
+                foreach (var output in masker.TakeOutput())
+                    sink += output.Length;
+                sink += masker.TakeRecorded().Length;
                 samples.Add(Stopwatch.GetElapsedTime(started).TotalMilliseconds);
             }
 
-            sink += masker.Complete().Length;
+            masker.Complete();
+            sink += masker.TakeOutput().Count;
         }
 
         GC.KeepAlive(sink);

@@ -93,8 +93,15 @@ public sealed class UpstreamFaultTests : IClassFixture<UpstreamFaultStackFixture
     [Fact]
     public async Task An_upstream_dying_mid_stream_cuts_the_client_off_and_is_recorded_as_upstream_failed()
     {
-        _stack.Upstream.Behavior = new UpstreamBehavior.FailMidStream(AfterEvents: 6); // start, block, ping, three deltas
-        var prompt = $"dying upstream {_run} has more to say than it ever gets to say before the connection drops";
+        const int deltas = 30;
+        // Thirty deltas of 1 to 7 characters: at least "dying upstream <run> " and never the whole prompt. The
+        // events come 20 ms apart, so the first words reach the client long before the connection drops.
+        _stack.Upstream.Behavior = new UpstreamBehavior.FailMidStream(AfterEvents: 3 + deltas); // start, block, ping, the deltas
+        _stack.Upstream.ChunkDelay = TimeSpan.FromMilliseconds(20);
+        var prompt = $"dying upstream {_run} has more to say than it ever gets to say before the connection drops, so it goes on "
+            + "about the weather, the sea, the long road home and all the small things it noticed along the way, one word after another";
+        Assert.True(prompt.Length > deltas * TextDeltaSplitter.MaxChunk, "the prompt must be longer than what the deltas can carry");
+        var head = $"dying upstream {_run} "; // masking holds back at most the trailing word of what came
 
         var call = await SendAsync(_agent, prompt, $"dying-{_run}", stream: true, CallBound, _clock);
 
@@ -102,8 +109,9 @@ public sealed class UpstreamFaultTests : IClassFixture<UpstreamFaultStackFixture
         Assert.False(call.SawEnd); // ...and is visibly broken, never mistaken for a whole one
         Assert.NotNull(call.Failure);
         Assert.NotEqual(HungFailure, call.Failure);
-        // The text may be empty: masking holds back a trailing word that could still become an address.
-        Assert.StartsWith(call.Text, prompt, StringComparison.Ordinal);
+        Assert.StartsWith(head, call.Text, StringComparison.Ordinal); // text did arrive...
+        Assert.StartsWith(call.Text, prompt, StringComparison.Ordinal); // ...as it was sent...
+        Assert.True(call.Text.Length < prompt.Length, "the whole answer came through a connection that died mid-answer"); // ...and only part of it
 
         var events = await ExchangeEventsAsync(call);
         Assert.Equal("upstream-failed-mid-response", Assert.Single(events, e => e.Type == "ExchangeAborted").Data.GetProperty("reason").GetString());

@@ -20,6 +20,40 @@ internal static class AgentTraffic
         messages = new[] { new { role = "user", content = text } },
     }), Encoding.UTF8, "application/json");
 
+    /// <summary>A Messages request with extended thinking enabled: the fake streams the echo as thinking, then as text.</summary>
+    public static StringContent MessagesWithThinking(string text, bool stream) => new(JsonSerializer.Serialize(new
+    {
+        model = "claude-test",
+        max_tokens = 4096,
+        stream,
+        thinking = new { type = "enabled", budget_tokens = 1024 },
+        messages = new[] { new { role = "user", content = text } },
+    }), Encoding.UTF8, "application/json");
+
+    /// <summary>An OpenAI chat completions request with one user message (streams ask for the usage chunk).</summary>
+    public static StringContent ChatCompletions(string text, bool stream) => new(stream
+        ? JsonSerializer.Serialize(new
+        {
+            model = "gpt-test",
+            stream,
+            stream_options = new { include_usage = true },
+            messages = new[] { new { role = "user", content = text } },
+        })
+        : JsonSerializer.Serialize(new { model = "gpt-test", messages = new[] { new { role = "user", content = text } } }), Encoding.UTF8, "application/json");
+
+    /// <summary>The streamed text of every <c>content_block_delta</c> of kind <paramref name="kind"/> (e.g. <c>thinking_delta</c>), in order.</summary>
+    public static string DeltaText(IEnumerable<(string Event, string Data, TimeSpan At)> events, string kind, string field) => string.Concat(events
+        .Where(e => e.Event == "content_block_delta")
+        .Select(e => JsonDocument.Parse(e.Data).RootElement.GetProperty("delta"))
+        .Where(d => d.GetProperty("type").GetString() == kind)
+        .Select(d => d.GetProperty(field).GetString()));
+
+    /// <summary>The <c>delta.content</c> of every OpenAI chunk, in order (<c>[DONE]</c> skipped).</summary>
+    public static string ChoiceText(IEnumerable<(string Event, string Data, TimeSpan At)> events) => string.Concat(events
+        .Where(e => e.Data.StartsWith('{'))
+        .SelectMany(e => JsonDocument.Parse(e.Data).RootElement.GetProperty("choices").EnumerateArray())
+        .Select(c => c.TryGetProperty("delta", out var d) && d.TryGetProperty("content", out var content) ? content.GetString() : null));
+
     public static string NewSubject() => "agent-" + Guid.NewGuid().ToString("N")[..12];
 
     /// <summary>Server-sent events as they arrive: name, data and when each came.</summary>

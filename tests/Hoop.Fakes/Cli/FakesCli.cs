@@ -22,9 +22,11 @@ public static class FakesCli
         usage: Hoop.Fakes <command> [options]
 
           upstream    the Anthropic Messages API fake: POST /v1/messages (JSON and SSE, echoes
-                      the last user message in small uneven deltas), GET /healthz
+                      the last user message in small uneven deltas; with "thinking" enabled, first
+                      as thinking_deltas), the OpenAI-style POST /v1/chat/completions (JSON and
+                      stream: true, Authorization: Bearer KEY), GET /healthz
             --urls URL                   one http URL to listen on (default {DefaultUrl}; port 0 = any free port)
-            --api-key KEY                the x-api-key value clients must send
+            --api-key KEY                the x-api-key value (or Bearer key) clients must send
             --api-key-env NAME           read the key from environment variable NAME (default {DefaultApiKeyVariable})
             --chunk-delay-ms N           wait N ms before each SSE event after message_start (default 0)
             --require-anthropic-version  refuse requests without an anthropic-version header (400)

@@ -31,6 +31,15 @@ internal sealed class AnthropicWire
         json.WriteStartObject();
         WriteMessageHead(json, reply);
         json.WriteStartArray("content");
+        if (reply.Thinking)
+        {
+            json.WriteStartObject();
+            json.WriteString("type", "thinking");
+            json.WriteString("thinking", reply.Text);
+            json.WriteString("signature", reply.Signature);
+            json.WriteEndObject();
+        }
+
         json.WriteStartObject();
         json.WriteString("type", "text");
         json.WriteString("text", reply.Text);
@@ -76,10 +85,30 @@ internal sealed class AnthropicWire
             case StreamEventKind.ContentBlockStart:
                 json.WriteStartObject();
                 json.WriteString("type", "content_block_start");
-                json.WriteNumber("index", 0);
+                json.WriteNumber("index", e.Index);
                 json.WriteStartObject("content_block");
                 json.WriteString("type", "text");
                 json.WriteString("text", "");
+                json.WriteEndObject();
+                json.WriteEndObject();
+                break;
+            case StreamEventKind.ThinkingBlockStart:
+                json.WriteStartObject();
+                json.WriteString("type", "content_block_start");
+                json.WriteNumber("index", e.Index);
+                json.WriteStartObject("content_block");
+                json.WriteString("type", "thinking");
+                json.WriteString("thinking", "");
+                json.WriteEndObject();
+                json.WriteEndObject();
+                break;
+            case StreamEventKind.ThinkingDelta or StreamEventKind.SignatureDelta:
+                json.WriteStartObject();
+                json.WriteString("type", "content_block_delta");
+                json.WriteNumber("index", e.Index);
+                json.WriteStartObject("delta");
+                json.WriteString("type", e.Kind == StreamEventKind.ThinkingDelta ? "thinking_delta" : "signature_delta");
+                json.WriteString(e.Kind == StreamEventKind.ThinkingDelta ? "thinking" : "signature", e.Text);
                 json.WriteEndObject();
                 json.WriteEndObject();
                 break;
@@ -91,7 +120,7 @@ internal sealed class AnthropicWire
             case StreamEventKind.ContentBlockDelta:
                 json.WriteStartObject();
                 json.WriteString("type", "content_block_delta");
-                json.WriteNumber("index", 0);
+                json.WriteNumber("index", e.Index);
                 json.WriteStartObject("delta");
                 json.WriteString("type", "text_delta");
                 json.WriteString("text", e.Text);
@@ -101,7 +130,7 @@ internal sealed class AnthropicWire
             case StreamEventKind.ContentBlockStop:
                 json.WriteStartObject();
                 json.WriteString("type", "content_block_stop");
-                json.WriteNumber("index", 0);
+                json.WriteNumber("index", e.Index);
                 json.WriteEndObject();
                 break;
             case StreamEventKind.MessageDelta:

@@ -58,6 +58,12 @@ public sealed partial class FakeUpstream
 
         Record(context, body);
 
+        if (request.Path == ChatCompletionsPath)
+        {
+            await ChatCompletionsAsync(context, body, requestId, ct);
+            return;
+        }
+
         if (request.Path != MessagesPath)
         {
             await WriteErrorAsync(context, 404, AnthropicErrors.NotFound, AnthropicErrors.MessageOf(AnthropicErrors.NotFound), requestId, ct);
@@ -113,7 +119,7 @@ public sealed partial class FakeUpstream
 
         var text = _replyOverride ?? messages.LastUserText;
         var reply = new Reply(NextId("msg_"), messages.Model, text,
-            Math.Max(1, AnthropicWire.Tokens(messages.InputChars)), AnthropicWire.Tokens(text.Length));
+            Math.Max(1, AnthropicWire.Tokens(messages.InputChars)), AnthropicWire.Tokens(text.Length) * (messages.Thinking ? 2 : 1), messages.Thinking);
         context.Response.Headers["request-id"] = requestId;
 
         if (messages.Stream)

@@ -11,7 +11,9 @@ namespace Hoop.Fakes.Upstream;
 
 /// <summary>
 /// A fake of the Anthropic Messages API on a real Kestrel socket: <c>POST /v1/messages</c> (JSON
-/// and SSE, replying with the last user message's text in small uneven deltas) and
+/// and SSE, replying with the last user message's text in small uneven deltas; with extended
+/// thinking enabled, first as a thinking block), an OpenAI-style <c>POST /v1/chat/completions</c>
+/// (JSON and chunks, the same echo, <c>Authorization: Bearer</c> the same key) and
 /// <c>GET /healthz</c>. It records what it receives and can be told, per test, to fail, stall,
 /// slow down or say something else. All members are thread-safe.
 /// </summary>

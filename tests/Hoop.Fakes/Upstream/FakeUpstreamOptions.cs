@@ -5,7 +5,10 @@ namespace Hoop.Fakes.Upstream;
 /// <summary>Start-up settings of a <see cref="FakeUpstream"/>; the switches tests flip live on the instance.</summary>
 public sealed record FakeUpstreamOptions
 {
-    /// <summary>The value <c>x-api-key</c> must carry; anything else gets Anthropic's 401 <c>authentication_error</c>.</summary>
+    /// <summary>
+    /// The value <c>x-api-key</c> must carry (anything else gets Anthropic's 401 <c>authentication_error</c>),
+    /// and the key of <c>Authorization: Bearer</c> on the OpenAI-style endpoint (else OpenAI's 401 <c>invalid_api_key</c>).
+    /// </summary>
     public required string ApiKey { get; init; }
 
     /// <summary>The address to listen on; loopback unless a test needs otherwise.</summary>

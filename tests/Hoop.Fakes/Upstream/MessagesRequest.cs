@@ -10,9 +10,10 @@ namespace Hoop.Fakes.Upstream;
 /// an integer ≥ 1, <c>messages</c> a non-empty array of <c>{role: user|assistant, content}</c>
 /// where content is a string or an array of typed blocks (text blocks need a string <c>text</c>;
 /// other block types pass unread), <c>system</c> a string or an array of text blocks, and
-/// <c>stream</c> a boolean.
+/// <c>stream</c> a boolean, <c>thinking</c> <c>{"type": "disabled"}</c> or <c>{"type": "enabled",
+/// "budget_tokens": N}</c> with 1024 ≤ N &lt; max_tokens.
 /// </summary>
-internal sealed record MessagesRequest(string Model, bool Stream, string LastUserText, int InputChars)
+internal sealed record MessagesRequest(string Model, bool Stream, string LastUserText, int InputChars, bool Thinking = false)
 {
     public static bool TryParse(ReadOnlyMemory<byte> body, [NotNullWhen(true)] out MessagesRequest? request, [NotNullWhen(false)] out string? error)
     {
@@ -52,6 +53,25 @@ internal sealed record MessagesRequest(string Model, bool Stream, string LastUse
             if (streamValue.ValueKind is not (JsonValueKind.True or JsonValueKind.False))
                 return "stream: Input should be a valid boolean";
             stream = streamValue.GetBoolean();
+        }
+
+        var thinking = false;
+        if (root.TryGetProperty("thinking", out var thinkingValue))
+        {
+            if (thinkingValue.ValueKind != JsonValueKind.Object || !thinkingValue.TryGetProperty("type", out var thinkingType)
+                || thinkingType.ValueKind != JsonValueKind.String)
+                return "thinking.type: Field required";
+            if (thinkingType.ValueEquals("enabled"))
+            {
+                if (!thinkingValue.TryGetProperty("budget_tokens", out var budget) || budget.ValueKind != JsonValueKind.Number
+                    || !budget.TryGetInt32(out var budgetTokens) || budgetTokens < 1024)
+                    return "thinking.enabled.budget_tokens: Input should be an integer greater than or equal to 1024";
+                if (budgetTokens >= max)
+                    return "`max_tokens` must be greater than `thinking.budget_tokens`";
+                thinking = true;
+            }
+            else if (!thinkingType.ValueEquals("disabled"))
+                return "thinking.type: Input should be 'enabled' or 'disabled'";
         }
 
         var inputChars = 0;
@@ -122,7 +142,7 @@ internal sealed record MessagesRequest(string Model, bool Stream, string LastUse
             m++;
         }
 
-        request = new MessagesRequest(modelName, stream, lastUserText ?? "", inputChars);
+        request = new MessagesRequest(modelName, stream, lastUserText ?? "", inputChars, thinking);
         return null;
     }
 

@@ -423,6 +423,57 @@ public sealed partial class FakeUpstreamTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task With_thinking_enabled_the_echo_streams_first_as_thinking_then_as_text()
+    {
+        const string text = "Think it over: the card 4111 1111 1111 1111 stays secret.";
+        var body = JsonNode.Parse(Body(text, stream: true))!.AsObject();
+        body["max_tokens"] = 4096;
+        body["thinking"] = new JsonObject { ["type"] = "enabled", ["budget_tokens"] = 1024 };
+
+        var events = ParseSse(await StreamTextAsync(body.ToJsonString()));
+
+        Assert.Equal(["message_start", "content_block_start"], events.Take(2).Select(e => e.Name));
+        Assert.Equal("thinking", events[1].Data.GetProperty("content_block").GetProperty("type").GetString());
+        var blockDeltas = events.Where(e => e.Name == "content_block_delta").Select(e => (Index: e.Data.GetProperty("index").GetInt32(), Delta: e.Data.GetProperty("delta"))).ToList();
+        var thinking = blockDeltas.Where(d => d.Delta.GetProperty("type").GetString() == "thinking_delta").ToList();
+        Assert.All(thinking, d => Assert.Equal(0, d.Index));
+        Assert.Equal(TextDeltaSplitter.Split(text), thinking.Select(d => d.Delta.GetProperty("thinking").GetString()));
+        var signature = Assert.Single(blockDeltas, d => d.Delta.GetProperty("type").GetString() == "signature_delta");
+        Assert.Equal(0, signature.Index);
+        Assert.False(string.IsNullOrEmpty(signature.Delta.GetProperty("signature").GetString()));
+        Assert.Equal(blockDeltas.FindIndex(d => d.Delta.GetProperty("type").GetString() == "signature_delta"), thinking.Count); // after the thinking
+        var stops = events.Where(e => e.Name == "content_block_stop").Select(e => e.Data.GetProperty("index").GetInt32());
+        Assert.Equal([0, 1], stops);
+        var texts = blockDeltas.Where(d => d.Delta.GetProperty("type").GetString() == "text_delta").ToList();
+        Assert.All(texts, d => Assert.Equal(1, d.Index));
+        Assert.Equal(text, string.Concat(texts.Select(d => d.Delta.GetProperty("text").GetString())));
+        Assert.Equal("message_stop", events[^1].Name);
+
+        body["stream"] = false;
+        using var json = JsonDocument.Parse(await StreamTextAsync(body.ToJsonString()));
+        var content = json.RootElement.GetProperty("content");
+        Assert.Equal(["thinking", "text"], content.EnumerateArray().Select(c => c.GetProperty("type").GetString()));
+        Assert.Equal(text, content[0].GetProperty("thinking").GetString());
+        Assert.Equal(signature.Delta.GetProperty("signature").GetString(), content[0].GetProperty("signature").GetString());
+    }
+
+    [Theory]
+    [InlineData("""{"type":"enabled","budget_tokens":512}""")]
+    [InlineData("""{"type":"enabled","budget_tokens":4096}""")]
+    [InlineData("""{"type":"sometimes"}""")]
+    public async Task Bad_thinking_settings_get_a_400_invalid_request_error(string thinking)
+    {
+        var body = JsonNode.Parse(Body("hello"))!.AsObject();
+        body["max_tokens"] = 2048;
+        body["thinking"] = JsonNode.Parse(thinking);
+
+        using var response = await SendAsync(body.ToJsonString());
+
+        Assert.Equal(HttpStatusCode.BadRequest, response.StatusCode);
+        Assert.Equal("invalid_request_error", (await ErrorOfAsync(response)).Type);
+    }
+
+    [Fact]
     public void Bad_switches_are_refused()
     {
         Assert.Throws<ArgumentOutOfRangeException>(() => _upstream.Behavior = new UpstreamBehavior.Error(200));

@@ -12,8 +12,10 @@ public sealed class PolicyDocumentTests
     {
         var policy = DevPolicy();
 
-        var claude = Assert.Single(policy.Connections);
+        Assert.Equal(["claude", "openai"], policy.Connections.Select(c => c.Name));
+        var claude = policy.FindConnection("claude")!;
         Assert.Equal("claude", claude.Name);
+        Assert.Equal(UpstreamApi.Anthropic, claude.Api);
         Assert.Equal(new Uri("http://127.0.0.1:5601"), claude.Upstream);
         Assert.Equal(["agents"], claude.AllowedGroups);
         Assert.True(claude.Mask.Response);
@@ -21,6 +23,15 @@ public sealed class PolicyDocumentTests
         Assert.Equal("x-api-key", claude.Credential!.Header);
         Assert.Equal(SecretSource.FromEnvironment("HOOP_CLAUDE_API_KEY"), claude.Credential.Source);
         Assert.Equal(["deny-destructive", "approve-bulk-export"], claude.Rules);
+
+        var openai = policy.FindConnection("openai")!;
+        Assert.Equal(UpstreamApi.OpenAi, openai.Api);
+        Assert.Equal(new Uri("http://127.0.0.1:5601"), openai.Upstream);
+        Assert.Equal(["agents"], openai.AllowedGroups);
+        Assert.True(openai.Mask.Response);
+        Assert.Equal("Authorization", openai.Credential!.Header);
+        Assert.Equal("Bearer ", openai.Credential.Prefix);
+        Assert.Equal(SecretSource.FromEnvironment("HOOP_OPENAI_API_KEY"), openai.Credential.Source);
 
         var deny = policy.FindRule("deny-destructive")!;
         Assert.Equal(RuleAction.Block, deny.Action);
@@ -128,6 +139,28 @@ public sealed class PolicyDocumentTests
         policy["connections"]![0]!["upstream"] = upstream;
 
         Assert.StartsWith("connections[0].upstream: must", Assert.Single(Problems(policy)), StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Api_is_read_and_defaults_to_anthropic()
+    {
+        var policy = Minimal();
+        Assert.Equal(UpstreamApi.Anthropic, PolicyDocument.Parse(policy.ToJsonString(), "test-policy.json", null).Connections[0].Api);
+
+        policy["connections"]![0]!["api"] = "openai";
+        Assert.Equal(UpstreamApi.OpenAi, PolicyDocument.Parse(policy.ToJsonString(), "test-policy.json", null).Connections[0].Api);
+    }
+
+    [Theory]
+    [InlineData("OpenAI")]
+    [InlineData("gemini")]
+    public void Unknown_api_is_reported_with_its_key(string api)
+    {
+        var policy = Minimal();
+        policy["connections"]![0]!["api"] = api;
+
+        Assert.Equal($"connections[0].api: '{api}' is not a known upstream API; use \"anthropic\" (the default) or \"openai\"",
+            Assert.Single(Problems(policy)));
     }
 
     [Fact]

@@ -57,7 +57,7 @@ public sealed class StreamingMaskerPropertyTests
         return output.ToString();
     }
 
-    private static (string Text, List<string> Secrets) RandomText(Random random)
+    internal static (string Text, List<string> Secrets) RandomText(Random random)
     {
         var text = new StringBuilder();
         var secrets = new List<string>();
