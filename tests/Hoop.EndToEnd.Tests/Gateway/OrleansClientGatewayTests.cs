@@ -83,13 +83,13 @@ public sealed class OrleansClientGatewayTests(OrleansClientGatewayFixture fixtur
         using var first = await agent.SendAsync(request);
         var session = first.Headers.GetValues("X-Hoop-Session").Single();
 
-        // The same session id from another identity: the session grain refuses (403), as over /internal.
+        // The same session id from another identity: the session grain answers it as unknown (404), as over /internal.
         using var other = Stack.Agent(AgentTraffic.NewSubject(), gateway: 1);
         using var stolen = new HttpRequestMessage(HttpMethod.Post, "/claude/v1/messages") { Content = AgentTraffic.Messages("hello", false) };
         stolen.Headers.Add("X-Hoop-Session", session);
         using var refused = await other.SendAsync(stolen);
 
         Assert.Equal(HttpStatusCode.OK, first.StatusCode);
-        Assert.Equal(HttpStatusCode.Forbidden, refused.StatusCode);
+        Assert.Equal(HttpStatusCode.NotFound, refused.StatusCode);
     }
 }
