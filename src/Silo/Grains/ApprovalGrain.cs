@@ -14,6 +14,8 @@ namespace Hoop.Silo.Grains;
 /// an Orleans reminder (<see cref="ExpiryReminder"/>), delivered by whichever silo owns it.
 /// </summary>
 [GrainType(GrainType)]
+// Placement by key hash: grains spread evenly over the silos whoever calls first (a client, or a silo's API).
+[Orleans.Placement.HashBasedPlacement]
 public sealed class ApprovalGrain(GrainDependencies dependencies, IPolicyEngine policy, FreeTextMasker masker)
     : EventSourcedGrain<ApprovalGrain.ApprovalState>(dependencies), IApprovalGrain, IRemindable
 {

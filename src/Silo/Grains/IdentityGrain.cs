@@ -18,6 +18,8 @@ namespace Hoop.Silo.Grains;
 /// <see cref="RiskSignalRaised"/> with their evidence and response.
 /// </summary>
 [GrainType(StreamPrefix)]
+// Placement by key hash: grains spread evenly over the silos whoever calls first (a client, or a silo's API).
+[Orleans.Placement.HashBasedPlacement]
 public sealed partial class IdentityGrain(GrainDependencies dependencies, PolicyDocument document, RiskPatterns riskPatterns, FreeTextMasker masker)
     : EventSourcedGrain<IdentityGrain.IdentityState>(dependencies), IIdentityGrain
 {

@@ -20,6 +20,8 @@ namespace Hoop.Silo.Grains;
 /// <see cref="RequestBlocked"/> under rule <c>approval-mismatch</c>, and the approval stays unspent.
 /// </summary>
 [GrainType(StreamPrefix)]
+// Placement by key hash: grains spread evenly over the silos whoever calls first (a client, or a silo's API).
+[Orleans.Placement.HashBasedPlacement]
 public sealed class SessionGrain(GrainDependencies dependencies, IPolicyEngine policy, PolicyDocument document, FreeTextMasker masker)
     : EventSourcedGrain<SessionGrain.SessionState>(dependencies), ISessionGrain
 {

@@ -1,6 +1,7 @@
 using Hoop.Contracts.Grains;
 using Hoop.Silo.Tests.EventStore;
 using Hoop.Silo.Tests.Grains;
+using Microsoft.Extensions.DependencyInjection;
 using Npgsql;
 using Xunit;
 
@@ -25,6 +26,28 @@ public sealed class ClusterMembershipTests(EventStoreFixture db) : IClassFixture
         Assert.Equal(20, (await b.Grains.Get<ISessionGrain>(id).GetAsync())!.Exchanges);
         Assert.True(a.Changes.IsActive(stream) != b.Changes.IsActive(stream), "exactly one silo holds the activation");
         Assert.Equal(2, await ActiveMembersAsync());
+    }
+
+    [Fact]
+    public async Task Grains_are_placed_by_the_hash_of_their_key_whichever_silo_calls()
+    {
+        await using var a = await TestSilo.StartAsync(db.ConnectionString);
+        await using var b = await TestSilo.StartAsync(db.ConnectionString);
+        var ids = Enumerable.Range(0, 64).Select(_ => NewId()).ToList();
+
+        // Every call through silo A: placement is by the key's hash over the (sorted) silos, not by who asked.
+        foreach (var id in ids)
+            await a.Grains.Get<ISessionGrain>(id).BeginExchangeAsync(TestSilo.Request("x1", "hello"));
+        var silos = new[] { a, b }.OrderBy(s => s.Services.GetRequiredService<ILocalSiloDetails>().SiloAddress).ToArray();
+        var misplaced = ids.Where(id =>
+        {
+            var owner = silos[(int)(GrainId.Create("session", id).GetUniformHashCode() & 0x7fffffff) % silos.Length];
+            return !owner.Changes.IsActive($"session-{id}");
+        }).ToList();
+        var onA = ids.Count(id => a.Changes.IsActive($"session-{id}"));
+
+        Assert.Empty(misplaced);
+        Assert.InRange(onA, 1, 63);
     }
 
     [Fact]
