@@ -105,9 +105,12 @@ public sealed class StackHarness : IAsyncDisposable
     /// Starts the stack; <paramref name="identityControls"/> is the policy's <c>identityControls</c> section (JSON), none when null;
     /// <paramref name="moreSettings"/> are added to every silo's and gateway's configuration.
     /// </summary>
-    /// <remarks>With <paramref name="orleansClients"/> the gateways are Orleans clients of the silos' cluster (gateway list from the database).</remarks>
+    /// <remarks>
+    /// With <paramref name="orleansClients"/> (the default) the gateways are Orleans clients of the silos' cluster (gateway list
+    /// from the database); without it they call the silos' <c>/internal</c> API.
+    /// </remarks>
     public static async Task<StackHarness> StartAsync(string connectionString, int silos = 1, int gateways = 1, string? identityControls = null,
-        IReadOnlyDictionary<string, string?>? moreSettings = null, bool orleansClients = false)
+        IReadOnlyDictionary<string, string?>? moreSettings = null, bool orleansClients = true)
     {
         var dir = new TempDirectory("hoop-stack-");
         var tokens = new TokenFactory();
