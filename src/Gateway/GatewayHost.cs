@@ -1,3 +1,4 @@
+using Hoop.Contracts.Grains;
 using Hoop.Gateway.Auth;
 using Hoop.Gateway.Forwarding;
 using Hoop.Hosting.Masking;
@@ -7,6 +8,8 @@ using Hoop.Gateway.Revocation;
 using Hoop.Gateway.Routing;
 using Hoop.Gateway.SiloClient;
 using Hoop.Hosting.Auth;
+using Hoop.Hosting.Background;
+using Hoop.Hosting.Logging;
 using Hoop.Hosting.Policy;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
@@ -28,6 +31,7 @@ public static class GatewayHost
         // ASP.NET's per-request Information lines cost measurable CPU on the hot path (several
         // per request, on every gateway and silo); keep warnings and errors.
         builder.Logging.AddFilter("Microsoft.AspNetCore", LogLevel.Warning);
+        builder.Logging.KeepRequestLinesOut(); // a URL may carry a secret
         configure?.Invoke(builder);
         var configuration = builder.Configuration;
 
@@ -38,6 +42,7 @@ public static class GatewayHost
         var credentials = new UpstreamCredentials(policy);
 
         builder.Services.AddProblemDetails();
+        builder.Services.AddHoopSupervision(configuration);
         builder.Services.AddHoopGatewayAuth(configuration);
         builder.Services.AddHoopSiloClient(configuration);
         builder.Services.AddSingleton(options);
@@ -76,9 +81,25 @@ public static class GatewayHost
                 detail: "No silo answered /readyz: requests would fail closed with 503.", statusCode: 503));
         app.MapGet("/_hoop/approvals/{approvalId}", async (string approvalId, HttpContext http, ISiloClient silo, CancellationToken ct) =>
         {
-            var snapshot = await silo.WaitForApprovalAsync(approvalId, TimeSpan.Zero, ct);
+            // Another identity's approval, an unknown one and an id no approval can have get the same answer.
+            var notFound = Results.Problem(type: GatewayProblems.NotFound, title: "Not found", detail: "No such approval of yours.", statusCode: 404);
+            ApprovalSnapshot? snapshot;
+            try
+            {
+                snapshot = await silo.WaitForApprovalAsync(approvalId, TimeSpan.Zero, ct);
+            }
+            catch (SiloRefusedException)
+            {
+                return notFound;
+            }
+            catch (SiloUnavailableException)
+            {
+                return Results.Problem(type: GatewayProblems.AuditUnavailable, title: "Audit store unavailable",
+                    detail: "The approval could not be looked up. Try again shortly.", statusCode: 503);
+            }
+
             return snapshot is null || snapshot.Requester != http.GetCaller().Subject
-                ? Results.Problem(type: GatewayProblems.UnknownConnection, title: "Not found", detail: $"No approval '{approvalId}' of yours.", statusCode: 404)
+                ? notFound
                 : Results.Ok(new { approvalId, status = snapshot.Status.ToString().ToLowerInvariant(), expiresAt = snapshot.ExpiresAt });
         }).RequireAuthorization(GatewayPolicies.Agent);
         app.Map("/{connection}/{**path}", (HttpContext http, string connection, string? path, AgentProxy proxy) =>

@@ -26,10 +26,14 @@ public sealed class SiloServer : IAsyncDisposable
     /// <summary>This silo's grains, for deciding or inspecting from the test itself.</summary>
     public IGrainFactory Grains => _app.Services.GetRequiredService<IGrainFactory>();
 
-    public static async Task<SiloServer> StartAsync(string connectionString, string keyFile, IDictionary<string, string?>? settings = null)
+    /// <param name="overrides">Changes to the silo's services once all are registered (to swap one for a test double, say).</param>
+    public static async Task<SiloServer> StartAsync(
+        string connectionString, string keyFile, IDictionary<string, string?>? settings = null, Action<IServiceCollection>? overrides = null)
     {
         var app = SiloHost.Build(["--urls", "http://127.0.0.1:0"], builder =>
         {
+            if (overrides is not null)
+                builder.Host.UseServiceProviderFactory(new OverridingServiceProviderFactory(overrides));
             builder.Logging.SetMinimumLevel(LogLevel.Warning);
             var config = TokenFactory.AuthConfiguration(keyFile);
             config["ConnectionStrings:Hoop"] = connectionString;
@@ -65,4 +69,17 @@ public sealed class SiloServer : IAsyncDisposable
         await _app.StopAsync();
         await _app.DisposeAsync();
     }
+}
+
+/// <summary>Applies test overrides to the complete service collection, then builds it as the host would.</summary>
+internal sealed class OverridingServiceProviderFactory(Action<IServiceCollection> overrides) : IServiceProviderFactory<IServiceCollection>
+{
+    public IServiceCollection CreateBuilder(IServiceCollection services)
+    {
+        overrides(services);
+        return services;
+    }
+
+    public IServiceProvider CreateServiceProvider(IServiceCollection containerBuilder) =>
+        containerBuilder.BuildServiceProvider();
 }

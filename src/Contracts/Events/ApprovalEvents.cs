@@ -30,10 +30,10 @@ public sealed record ApprovalRequested(
 /// <summary>The approval request was posted to Slack (recorded at most once per approval).</summary>
 public sealed record SlackMessagePosted(string Channel, string MessageTs);
 
-/// <summary>An approver approved (one of possibly several required).</summary>
-public sealed record ApprovalGranted(string Approver, string Via);
+/// <summary>An approver approved (one of possibly several required); <see cref="Reason"/> is masked (null in events recorded before it existed).</summary>
+public sealed record ApprovalGranted(string Approver, string Via, string? Reason = null);
 
-/// <summary>An approver denied.</summary>
+/// <summary>An approver denied; <see cref="Reason"/> is masked.</summary>
 public sealed record ApprovalDenied(string Approver, string Via, string? Reason);
 
 /// <summary>Nobody decided in time.</summary>

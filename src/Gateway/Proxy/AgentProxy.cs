@@ -74,7 +74,12 @@ public sealed partial class AgentProxy(
         {
             // The body was cut short or malformed on the wire: nothing was recorded or forwarded.
             if (!aborted.IsCancellationRequested)
-                await GatewayProblems.WriteAsync(http, e.StatusCode, GatewayProblems.BadRequest, "Bad request body", "The request body could not be read in full.");
+            {
+                var timedOut = e.StatusCode == StatusCodes.Status408RequestTimeout;
+                await GatewayProblems.WriteAsync(http, e.StatusCode, timedOut ? GatewayProblems.RequestTimeout : GatewayProblems.BadRequest,
+                    timedOut ? "Request timeout" : "Bad request body",
+                    timedOut ? "The request body did not arrive in time." : "The request body could not be read in full.");
+            }
             return;
         }
 
@@ -91,16 +96,17 @@ public sealed partial class AgentProxy(
             return;
         }
 
-        if (!TryHeaderId(http, SessionHeader, out var requestedSession) || !TryHeaderId(http, ApprovalHeader, out var approvalToken))
+        var engine = masks.For(connection);
+        if (!TryHeaderId(http, SessionHeader, engine, out var requestedSession) || !TryHeaderId(http, ApprovalHeader, engine, out var approvalToken))
         {
             await GatewayProblems.WriteAsync(http, 400, GatewayProblems.BadRequest, "Bad request",
-                $"{SessionHeader} and {ApprovalHeader} must be 1 to 100 characters of letters, digits, '.', '_', ':' or '-'.");
+                $"{SessionHeader} and {ApprovalHeader} must be 1 to 100 characters of letters, digits, '.', '_', ':' or '-', not '.' or '..', "
+                + "and must not look like a secret or personal data (they are recorded).");
             return;
         }
 
         var exchangeId = "x_" + Guid.NewGuid().ToString("N")[..24];
         var upstreamPath = "/" + (path ?? "");
-        var engine = masks.For(connection);
 
         // The prompt is always masked before it is recorded; the forwarded body only when the
         // connection says so. If masking fails, the exchange is recorded without the prompt and
@@ -128,7 +134,8 @@ public sealed partial class AgentProxy(
 
         // An approval is bound to this: the request exactly as it would be forwarded.
         var fingerprint = RequestFingerprint.Compute(connection.Name, http.Request.Method, upstreamPath + http.Request.QueryString, body);
-        var begin = new BeginExchange(exchangeId, caller.Subject, caller.Groups, connection.Name, http.Request.Method, upstreamPath,
+        // The path is recorded masked (a key in a URL must not reach the append-only log); the real one is forwarded.
+        var begin = new BeginExchange(exchangeId, caller.Subject, caller.Groups, connection.Name, http.Request.Method, MaskPath(engine, upstreamPath),
             prompt, body.Length, http.Request.ContentType, http.TraceIdentifier, gatewayId, approvalToken, MaskEngines.Counts(requestMasks),
             http.Connection.RemoteIpAddress?.ToString(), fingerprint, userTurn, model);
 
@@ -152,8 +159,8 @@ public sealed partial class AgentProxy(
         }
         catch (SiloRefusedException e)
         {
-            await GatewayProblems.WriteAsync(http, e.Status is 403 or 404 or 409 ? e.Status : 400,
-                e.Status == 409 ? GatewayProblems.Conflict : GatewayProblems.BadRequest, "Refused", e.Detail);
+            var status = e.Status is 403 or 404 or 409 ? e.Status : 400;
+            await GatewayProblems.WriteAsync(http, status, e.ProblemType ?? GatewayProblems.BadRequest, "Refused", e.Detail);
             return;
         }
 
@@ -585,16 +592,44 @@ public sealed partial class AgentProxy(
     private static bool PrefersAsync(HttpRequest request) =>
         request.Headers["Prefer"].Any(v => v is not null && v.Split(',').Any(p => p.Trim().Equals("respond-async", StringComparison.OrdinalIgnoreCase)));
 
-    private static bool TryHeaderId(HttpContext http, string header, out string? value)
+    /// <summary>
+    /// Reads an id header: 1 to 100 of <c>[A-Za-z0-9._:-]</c>, not <c>.</c> or <c>..</c> (no URL
+    /// segment can carry them), and nothing <paramref name="engine"/> would mask: the id becomes a
+    /// stream name or is recorded, and the log is append-only.
+    /// </summary>
+    private static bool TryHeaderId(HttpContext http, string header, MaskEngine engine, out string? value)
     {
         value = null;
         if (!http.Request.Headers.TryGetValue(header, out var values))
             return true;
         var text = values.ToString();
-        if (text.Length is < 1 or > 100 || !text.All(c => char.IsAsciiLetterOrDigit(c) || c is '.' or '_' or ':' or '-'))
+        if (text.Length is < 1 or > 100 || text is "." or ".." || !text.All(c => char.IsAsciiLetterOrDigit(c) || c is '.' or '_' or ':' or '-'))
             return false;
+        try
+        {
+            if (!string.Equals(engine.Mask(text), text, StringComparison.Ordinal))
+                return false;
+        }
+        catch (MaskingFailedException)
+        {
+            return false;
+        }
+
         value = text;
         return true;
+    }
+
+    /// <summary>The path as it may be recorded: masked by the connection's engine (a path that cannot be masked is not recorded).</summary>
+    private static string MaskPath(MaskEngine engine, string path)
+    {
+        try
+        {
+            return engine.Mask(path);
+        }
+        catch (MaskingFailedException)
+        {
+            return "/[path not recorded: masking failed]";
+        }
     }
 
     /// <summary>The body, or null when it is over <paramref name="limit"/>.</summary>
@@ -621,7 +656,7 @@ public sealed partial class AgentProxy(
         {
             await silo.AccessDeniedAsync(caller.Subject, connection.Name, "not in an allowed group", CancellationToken.None);
         }
-        catch (SiloUnavailableException e)
+        catch (Exception e) when (e is SiloUnavailableException or SiloRefusedException)
         {
             LogAuditUnavailable(logger, connection.Name, e);
         }

@@ -1,3 +1,4 @@
+using Hoop.Hosting.Problems;
 using Microsoft.AspNetCore.Http;
 
 namespace Hoop.Gateway.Proxy;
@@ -5,22 +6,29 @@ namespace Hoop.Gateway.Proxy;
 /// <summary>The gateway's problem+json answers (DESIGN §4), with stable types.</summary>
 public static class GatewayProblems
 {
-    public const string Blocked = "https://hoop.dev/problems/blocked";
-    public const string ApprovalDenied = "https://hoop.dev/problems/approval-denied";
-    public const string ApprovalExpired = "https://hoop.dev/problems/approval-expired";
-    public const string ApprovalMismatch = "https://hoop.dev/problems/approval-mismatch";
-    public const string NotAllowed = "https://hoop.dev/problems/forbidden";
-    public const string UnknownConnection = "https://hoop.dev/problems/unknown-connection";
-    public const string TooLarge = "https://hoop.dev/problems/body-too-large";
-    public const string BadRequest = "https://hoop.dev/problems/bad-request";
-    public const string UpstreamUnreachable = "https://hoop.dev/problems/upstream-unreachable";
-    public const string UpstreamTimeout = "https://hoop.dev/problems/upstream-timeout";
-    public const string AuditUnavailable = "https://hoop.dev/problems/audit-unavailable";
-    public const string Conflict = "https://hoop.dev/problems/conflict";
-    public const string MaskingFailed = "https://hoop.dev/problems/masking-failed";
-    public const string RateLimited = "https://hoop.dev/problems/rate-limited";
-    public const string IdentityRevoked = "https://hoop.dev/problems/identity-revoked";
+    public const string Blocked = ProblemTypes.Blocked;
+    public const string ApprovalDenied = ProblemTypes.ApprovalDenied;
+    public const string ApprovalExpired = ProblemTypes.ApprovalExpired;
+    public const string ApprovalMismatch = ProblemTypes.ApprovalMismatch;
+    public const string NotAllowed = ProblemTypes.Forbidden;
+    public const string UnknownConnection = ProblemTypes.UnknownConnection;
+    public const string TooLarge = ProblemTypes.TooLarge;
+    public const string BadRequest = ProblemTypes.BadRequest;
+    public const string UpstreamUnreachable = ProblemTypes.UpstreamUnreachable;
+    public const string UpstreamTimeout = ProblemTypes.UpstreamTimeout;
+    public const string AuditUnavailable = ProblemTypes.AuditUnavailable;
+    public const string Conflict = ProblemTypes.Conflict;
+    public const string MaskingFailed = ProblemTypes.MaskingFailed;
+    public const string RateLimited = ProblemTypes.RateLimited;
+    public const string IdentityRevoked = ProblemTypes.IdentityRevoked;
 
+    public const string NotFound = ProblemTypes.NotFound;
+    public const string RequestTimeout = ProblemTypes.RequestTimeout;
+
+    /// <summary>
+    /// Writes the problem. <paramref name="type"/> is checked against <paramref name="status"/>
+    /// (<see cref="ProblemTypes.Checked"/>): a type that does not belong to the status is sent as the status's own type.
+    /// </summary>
     public static Task WriteAsync(
         HttpContext http, int status, string type, string title, string detail,
         string? rule = null, string? approvalId = null)
@@ -30,6 +38,6 @@ public static class GatewayProblems
             extensions["rule"] = rule;
         if (approvalId is not null)
             extensions["approvalId"] = approvalId;
-        return Results.Problem(detail: detail, statusCode: status, title: title, type: type, extensions: extensions).ExecuteAsync(http);
+        return Results.Problem(detail: detail, statusCode: status, title: title, type: ProblemTypes.Checked(status, type), extensions: extensions).ExecuteAsync(http);
     }
 }

@@ -1,6 +1,6 @@
 using System.Threading.Channels;
 using Hoop.Gateway.SiloClient;
-using Microsoft.Extensions.Hosting;
+using Hoop.Hosting.Background;
 using Microsoft.Extensions.Logging;
 
 namespace Hoop.Gateway.Recording;
@@ -10,12 +10,22 @@ namespace Hoop.Gateway.Recording;
 /// store was reachable at that moment: retried in the background with back-off until recorded, a
 /// silo refuses them (already recorded, unknown), or <see cref="GiveUpAfter"/> passes. The answer
 /// itself was already recorded before it was released, so what waits here is only its end.
+/// At most <see cref="Capacity"/> wait (more are dropped, logged). An unexpected exception from
+/// one record is logged and retried like an outage (so it too is given up on in the end); the
+/// loop itself is supervised.
 /// </summary>
-public sealed partial class PendingOutcomes(ILogger<PendingOutcomes> logger) : BackgroundService
+public sealed partial class PendingOutcomes(
+    ILogger<PendingOutcomes> logger,
+    TimeProvider? time = null,
+    SupervisionOptions? supervision = null)
+    : SupervisedBackgroundService("pending-outcomes", time ?? TimeProvider.System, logger, supervision)
 {
+    /// <summary>Most exchange ends kept waiting.</summary>
+    public const int Capacity = 10_000;
+
     private sealed record Outcome(string ExchangeId, string What, Func<CancellationToken, Task> Record, DateTimeOffset Since);
 
-    private readonly Channel<Outcome> _queue = Channel.CreateBounded<Outcome>(new BoundedChannelOptions(10_000)
+    private readonly Channel<Outcome> _queue = Channel.CreateBounded<Outcome>(new BoundedChannelOptions(Capacity)
     {
         FullMode = BoundedChannelFullMode.DropWrite,
         SingleReader = true,
@@ -33,11 +43,11 @@ public sealed partial class PendingOutcomes(ILogger<PendingOutcomes> logger) : B
     /// <summary>Queues <paramref name="record"/> (the exchange's end, <paramref name="what"/>) for retries.</summary>
     public void Add(string exchangeId, string what, Func<CancellationToken, Task> record)
     {
-        if (!_queue.Writer.TryWrite(new Outcome(exchangeId, what, record, DateTimeOffset.UtcNow)))
+        if (!_queue.Writer.TryWrite(new Outcome(exchangeId, what, record, Time.GetUtcNow())))
             LogDropped(logger, exchangeId, what);
     }
 
-    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
+    protected override async Task RunAsync(CancellationToken stoppingToken)
     {
         var delay = FirstRetry;
         try
@@ -61,18 +71,25 @@ public sealed partial class PendingOutcomes(ILogger<PendingOutcomes> logger) : B
                     LogRefused(logger, outcome.ExchangeId, outcome.What, e.Status);
                     continue;
                 }
-                catch (SiloUnavailableException) when (DateTimeOffset.UtcNow - outcome.Since > GiveUpAfter)
+                catch (Exception e) when (e is not OperationCanceledException || !stoppingToken.IsCancellationRequested)
                 {
-                    _queue.Reader.TryRead(out _);
-                    LogGaveUp(logger, outcome.ExchangeId, outcome.What, GiveUpAfter);
-                    continue;
-                }
-                catch (SiloUnavailableException)
-                {
+                    if (e is not SiloUnavailableException)
+                    {
+                        LogRecordFailed(logger, outcome.ExchangeId, outcome.What, e);
+                        Health.RecordFailure(e, Time.GetUtcNow());
+                    }
+
+                    if (Time.GetUtcNow() - outcome.Since > GiveUpAfter)
+                    {
+                        _queue.Reader.TryRead(out _);
+                        LogGaveUp(logger, outcome.ExchangeId, outcome.What, GiveUpAfter);
+                        continue;
+                    }
+
                     // Still unreachable: wait, then try the same one again.
                 }
 
-                await Task.Delay(delay, stoppingToken);
+                await Task.Delay(delay, Time, stoppingToken);
                 delay = TimeSpan.FromTicks(Math.Min(delay.Ticks * 2, MaxRetry.Ticks));
             }
         }
@@ -97,4 +114,7 @@ public sealed partial class PendingOutcomes(ILogger<PendingOutcomes> logger) : B
 
     [LoggerMessage(EventId = 4305, Level = LogLevel.Error, Message = "Stopping with {Count} exchange ends not recorded")]
     private static partial void LogLostAtStop(ILogger logger, int count);
+
+    [LoggerMessage(EventId = 4306, Level = LogLevel.Error, Message = "Recording the {What} of {ExchangeId} failed unexpectedly; retrying")]
+    private static partial void LogRecordFailed(ILogger logger, string exchangeId, string what, Exception exception);
 }

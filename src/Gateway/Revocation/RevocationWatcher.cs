@@ -1,4 +1,5 @@
 using Hoop.Gateway.SiloClient;
+using Hoop.Hosting.Background;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 
@@ -8,13 +9,15 @@ namespace Hoop.Gateway.Revocation;
 /// Keeps one long poll open to every silo's <c>GET /internal/identity-changes</c> (cluster key
 /// auth) and applies what comes back to <see cref="RevokedIdentities"/>. Each silo hears every
 /// silo's appends through <c>hoop_events</c>, so one live silo is enough; watching all of them
-/// means a silo going down does not delay anything.
+/// means a silo going down does not delay anything. Each silo's watch is supervised: an
+/// unexpected exception (a malformed answer, say) restarts that watch after a delay, from a reset.
 /// </summary>
 public sealed partial class RevocationWatcher(
     SiloClient.SiloClient silos,
     RevokedIdentities revoked,
     TimeProvider time,
-    ILogger<RevocationWatcher> logger) : BackgroundService
+    ILogger<RevocationWatcher> logger,
+    SupervisionOptions? supervision = null) : BackgroundService
 {
     public static readonly TimeSpan PollWait = TimeSpan.FromSeconds(25);
 
@@ -23,8 +26,14 @@ public sealed partial class RevocationWatcher(
     /// <summary>Completes once a first answer came from some silo.</summary>
     public Task Connected => _connected.Task;
 
+    private readonly WorkerHealth[] _health = silos.Router.Silos.Select(s => new WorkerHealth($"revocation-watch:{s}")).ToArray();
+
+    /// <summary>The state, restarts and last failure of the watch of each silo, in the router's order.</summary>
+    public IReadOnlyList<WorkerHealthSnapshot> Health => _health.Select(h => h.Snapshot()).ToArray();
+
     protected override Task ExecuteAsync(CancellationToken stoppingToken) =>
-        Task.WhenAll(Enumerable.Range(0, silos.Router.Silos.Count).Select(i => WatchAsync(i, stoppingToken)));
+        Task.WhenAll(_health.Select((health, i) =>
+            Supervisor.RunAsync(health, ct => WatchAsync(i, ct), supervision ?? SupervisionOptions.Default, time, logger, stoppingToken)));
 
     private async Task WatchAsync(int silo, CancellationToken stoppingToken)
     {
@@ -53,6 +62,7 @@ public sealed partial class RevocationWatcher(
             catch (Exception e) when (e is SiloUnavailableException or OperationCanceledException)
             {
                 LogWatchFailed(logger, silos.Router.Silos[silo], e.Message);
+                _health[silo].RecordFailure(e, time.GetUtcNow());
                 try
                 {
                     await Task.Delay(delay, time, stoppingToken);

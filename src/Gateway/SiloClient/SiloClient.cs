@@ -501,12 +501,26 @@ public sealed class SiloClient : ISiloClient, IDisposable
             problem.TryGetProperty(name, out var value) && value.ValueKind == JsonValueKind.String ? value.GetString() : null;
     }
 
-    /// <summary>A grain key or exchange id as one escaped path segment.</summary>
+    /// <summary>
+    /// A grain key or exchange id as one escaped URL segment. A value no silo could take as a key ('.' or '..',
+    /// which a URL cannot carry as a segment) is refused here as the silo would refuse it: a
+    /// <see cref="SiloRefusedException"/> 400 saying what is wrong in the caller's terms.
+    /// </summary>
     private static string Segment(string value, string name)
     {
-        ArgumentException.ThrowIfNullOrEmpty(value, name);
-        if (value is "." or "..")
-            throw new ArgumentException($"{name} cannot be '{value}'.", name);
+        ArgumentNullException.ThrowIfNull(value, name);
+        if (value is "" or "." or "..")
+        {
+            var what = name switch
+            {
+                "sessionId" => "A session id",
+                "subject" => "An identity (a token's 'sub')",
+                "approvalId" => "An approval id",
+                _ => "An id",
+            };
+            throw new SiloRefusedException(400, Hoop.Hosting.Problems.ProblemTypes.BadRequest, $"{what} must not be empty, '.' or '..'.");
+        }
+
         return Uri.EscapeDataString(value);
     }
 

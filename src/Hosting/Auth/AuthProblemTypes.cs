@@ -4,11 +4,11 @@ namespace Hoop.Hosting.Auth;
 public static class AuthProblemTypes
 {
     /// <summary>401: no bearer token, or the token is invalid (see <c>detail</c> and <c>WWW-Authenticate</c>).</summary>
-    public const string Unauthorized = "https://hoop.dev/problems/unauthorized";
+    public const string Unauthorized = Problems.ProblemTypes.Unauthorized;
 
     /// <summary>403: the token is valid but the caller is not allowed (e.g. lacks the role the endpoint requires).</summary>
-    public const string Forbidden = "https://hoop.dev/problems/forbidden";
+    public const string Forbidden = Problems.ProblemTypes.Forbidden;
 
     /// <summary>401: a request under the silo's <c>/internal</c> without the right <c>X-Hoop-Cluster-Key</c>.</summary>
-    public const string InvalidClusterKey = "https://hoop.dev/problems/invalid-cluster-key";
+    public const string InvalidClusterKey = Problems.ProblemTypes.InvalidClusterKey;
 }

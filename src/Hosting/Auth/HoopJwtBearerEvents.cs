@@ -5,7 +5,8 @@ using Microsoft.Extensions.Logging;
 namespace Hoop.Hosting.Auth;
 
 /// <summary>
-/// JwtBearer events of the silo and the gateway: a validated token must carry <c>sub</c> (the
+/// JwtBearer events of the silo and the gateway: a validated token must have claims of the
+/// right JSON types (<see cref="ClaimShapes"/>) and carry <c>sub</c> (the
 /// caller is then cached on the request); a challenge answers 401 problem+json with
 /// <c>WWW-Authenticate: Bearer error="invalid_token", error_description="..."</c> and logs
 /// the reason (never the token); a forbid answers 403 problem+json.
@@ -62,6 +63,12 @@ public class HoopJwtBearerEvents : JwtBearerEvents
     public override Task TokenValidated(TokenValidatedContext context)
     {
         ArgumentNullException.ThrowIfNull(context);
+        if (ClaimShapes.Malformed(context.SecurityToken, _settings.GroupsClaim) is { } claim)
+        {
+            context.Fail(new MalformedClaimException(claim));
+            return Task.CompletedTask;
+        }
+
         if (context.Principal is null || CallerIdentity.FromPrincipal(context.Principal, _settings.GroupsClaim) is not { } caller)
         {
             context.Fail(new MissingSubjectException());
@@ -81,9 +88,9 @@ public class HoopJwtBearerEvents : JwtBearerEvents
             ? TokenFailure.Missing with { Description = MissingTokenDescription }
             : TokenFailure.From(context.AuthenticateFailure, TokenFailure.AlgorithmOf(ReadToken(http.Request)));
         if (context.AuthenticateFailure is null)
-            Log.TokenMissing(_logger, http.Request.Method, http.Request.Path);
+            Log.TokenMissing(_logger, http.Request.Method, LoggedPath(http.Request.Path));
         else
-            Log.TokenRejected(_logger, http.Request.Method, http.Request.Path, failure.Code,
+            Log.TokenRejected(_logger, http.Request.Method, LoggedPath(http.Request.Path), failure.Code,
                 context.AuthenticateFailure.GetType().Name, http.Connection.RemoteIpAddress?.ToString());
 
         if (http.Response.HasStarted)
@@ -94,11 +101,14 @@ public class HoopJwtBearerEvents : JwtBearerEvents
             $"A valid bearer token is required: {failure.Description}.");
     }
 
+    /// <summary>The path as it may be logged: a URL may carry a secret.</summary>
+    private static string LoggedPath(PathString path) => Masking.FreeTextMasker.Default.Mask(path.ToString());
+
     public override async Task Forbidden(ForbiddenContext context)
     {
         ArgumentNullException.ThrowIfNull(context);
         var http = context.HttpContext;
-        Log.Forbidden(_logger, http.Request.Method, http.Request.Path, http.TryGetCaller()?.Subject ?? "(unknown)");
+        Log.Forbidden(_logger, http.Request.Method, LoggedPath(http.Request.Path), http.TryGetCaller()?.Subject ?? "(unknown)");
         if (http.Response.HasStarted)
             return;
         await AuthProblems.WriteAsync(http, StatusCodes.Status403Forbidden, AuthProblemTypes.Forbidden, "Forbidden",

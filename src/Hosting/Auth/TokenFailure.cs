@@ -26,6 +26,7 @@ internal readonly record struct TokenFailure(string Code, string Description)
         SecurityTokenInvalidSignatureException or SecurityTokenInvalidAlgorithmException
             when !HoopAuthSettings.ValidAlgorithms.Contains(presentedAlgorithm ?? "", StringComparer.Ordinal) => BadAlgorithm,
         MissingSubjectException => new("no-subject", "the token has no 'sub' claim"),
+        MalformedClaimException e => new("bad-claim", $"the token's '{e.Claim}' claim has the wrong JSON type"),
         SecurityTokenExpiredException => new("expired", "the token has expired"),
         SecurityTokenNotYetValidException => new("not-yet-valid", "the token is not valid yet"),
         SecurityTokenNoExpirationException => new("no-expiry", "the token has no expiry"),

@@ -1,22 +1,24 @@
-using Microsoft.Extensions.Hosting;
+using Hoop.Hosting.Background;
+using Microsoft.Extensions.Logging;
 
 namespace Hoop.Silo.Actors;
 
-/// <summary>Deactivates idle activations every <see cref="ActorRuntimeOptions.CollectionInterval"/>; all of them on shutdown.</summary>
-public sealed class ActivationCollector(GrainRuntime runtime, TimeProvider time) : BackgroundService
+/// <summary>
+/// Deactivates idle activations every <see cref="ActorRuntimeOptions.CollectionInterval"/>; all of
+/// them on shutdown. Supervised: a failed collection is logged and the loop restarted after a delay.
+/// </summary>
+public sealed class ActivationCollector(
+    GrainRuntime runtime,
+    TimeProvider time,
+    ILogger<ActivationCollector> logger,
+    SupervisionOptions? supervision = null) : SupervisedBackgroundService("activation-collector", time, logger, supervision)
 {
-    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
+    protected override async Task RunAsync(CancellationToken stoppingToken)
     {
-        try
+        while (!stoppingToken.IsCancellationRequested)
         {
-            while (!stoppingToken.IsCancellationRequested)
-            {
-                await Task.Delay(runtime.Options.CollectionInterval, time, stoppingToken);
-                await runtime.CollectIdleAsync(stoppingToken);
-            }
-        }
-        catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
-        {
+            await Task.Delay(runtime.Options.CollectionInterval, Time, stoppingToken);
+            await runtime.CollectIdleAsync(stoppingToken);
         }
     }
 

@@ -53,18 +53,30 @@ public sealed partial class GrainRuntime : IGrainFactory
 
     public TGrain Get<TGrain>(string key) where TGrain : IGrainWithStringKey
     {
-        ValidateKey(key);
+        ValidateKey(key, KindOfKey(typeof(TGrain)));
         if (!_types.TryGetValue(typeof(TGrain), out var type))
             throw new InvalidOperationException($"No grain implementation is registered for {typeof(TGrain).Name}.");
         return (TGrain)type.CreateReference(this, key);
     }
 
-    /// <summary>Grain keys become stream ids and URL segments: printable, no whitespace, at most 150 characters.</summary>
-    public static void ValidateKey(string key)
+    /// <summary>
+    /// Grain keys become stream ids and URL segments: printable, no whitespace or '/', not '.'
+    /// or '..', at most 150 characters. The <see cref="ArgumentException"/> says what is wrong in
+    /// the caller's terms (<paramref name="what"/>: "A session id", …) and never repeats the key.
+    /// </summary>
+    public static void ValidateKey(string key, string what = "An id")
     {
-        if (string.IsNullOrEmpty(key) || key.Length > 150 || key.Any(c => char.IsWhiteSpace(c) || char.IsControl(c) || char.IsSurrogate(c) || c == '/'))
-            throw new ArgumentException("A grain key must be 1 to 150 printable characters without whitespace or '/'.", nameof(key));
+        if (string.IsNullOrEmpty(key) || key.Length > 150 || key is "." or ".."
+            || key.Any(c => char.IsWhiteSpace(c) || char.IsControl(c) || char.IsSurrogate(c) || c == '/'))
+            throw new ArgumentException($"{what} must be 1 to 150 printable characters without whitespace or '/', and not '.' or '..'.");
     }
+
+    /// <summary>What a key of <paramref name="grain"/> is, for the caller.</summary>
+    private static string KindOfKey(Type grain) =>
+        grain == typeof(ISessionGrain) ? "A session id"
+        : grain == typeof(IIdentityGrain) ? "An identity (a token's 'sub')"
+        : grain == typeof(IApprovalGrain) ? "An approval id"
+        : "An id";
 
     /// <summary>
     /// Runs <paramref name="call"/> on the activation of <paramref name="streamId"/>, alone.

@@ -1,7 +1,7 @@
 using System.Text.Json;
 using Hoop.Contracts.Serialization;
+using Hoop.Hosting.Background;
 using Hoop.Silo.EventStore;
-using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using Npgsql;
 
@@ -10,20 +10,23 @@ namespace Hoop.Silo.Actors;
 /// <summary>
 /// LISTENs on <c>hoop_events</c>: marks activations another silo wrote to as stale and wakes
 /// waiters. After a lost connection everything is marked stale (notifications may be missed).
+/// Supervised: an unexpected exception (from an observer, say) restarts it after a delay, and
+/// the new connection marks everything stale again.
 /// </summary>
 public sealed partial class HoopEventsListener(
     NpgsqlDataSource dataSource,
     GrainRuntime runtime,
     TimeProvider time,
     ILogger<HoopEventsListener> logger,
-    IEnumerable<IStreamAppendObserver> observers) : BackgroundService
+    IEnumerable<IStreamAppendObserver> observers,
+    SupervisionOptions? supervision = null) : SupervisedBackgroundService("hoop-events-listener", time, logger, supervision)
 {
     private readonly TaskCompletionSource _listening = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
     /// <summary>Completes once the first LISTEN is in place.</summary>
     public Task Listening => _listening.Task;
 
-    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
+    protected override async Task RunAsync(CancellationToken stoppingToken)
     {
         var delay = TimeSpan.FromMilliseconds(100);
         while (!stoppingToken.IsCancellationRequested)
@@ -48,10 +51,11 @@ public sealed partial class HoopEventsListener(
             catch (Exception e) when (e is NpgsqlException or TimeoutException or IOException or InvalidOperationException)
             {
                 LogListenLost(logger, e);
+                Health.RecordFailure(e, Time.GetUtcNow());
                 MarkAllStale();
                 try
                 {
-                    await Task.Delay(delay, time, stoppingToken);
+                    await Task.Delay(delay, Time, stoppingToken);
                 }
                 catch (OperationCanceledException)
                 {

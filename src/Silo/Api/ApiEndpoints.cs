@@ -15,15 +15,26 @@ namespace Hoop.Silo.Api;
 /// <summary>The operator, auditor and approver API under <c>/api</c> (JWT with roles, DESIGN §4).</summary>
 public static class ApiEndpoints
 {
+    /// <summary>The most timeline entries one call returns (<c>limit</c>; page on with <c>fromVersion</c>).</summary>
+    public const int MaxTimelineEntries = 10_000;
+
+    /// <summary>The most pending approvals one call lists (<c>limit</c>).</summary>
+    public const int MaxPendingApprovals = 1000;
+
+    private static readonly string[] TimelineParameters = ["fromVersion", "limit"];
+    private static readonly string[] ApprovalParameters = ["status", "limit"];
+
     public static void MapApiEndpoints(this IEndpointRouteBuilder app)
     {
         var sessions = app.MapGroup("/api/sessions/{sessionId}").RequireAuthorization(SiloPolicies.Auditor);
-        sessions.MapGet("/timeline", async (string sessionId, long? fromVersion, int? limit, IEventStore store, CancellationToken ct) =>
+        sessions.MapGet("/timeline", async (string sessionId, HttpContext http, IEventStore store, CancellationToken ct) =>
         {
-            Hoop.Silo.Actors.GrainRuntime.ValidateKey(sessionId);
+            Hoop.Silo.Actors.GrainRuntime.ValidateKey(sessionId, "A session id");
+            var q = new QueryReader(http.Request.Query, TimelineParameters);
+            var fromVersion = q.Version("fromVersion");
+            var max = q.Limit(defaultLimit: MaxTimelineEntries, max: MaxTimelineEntries);
             var entries = new List<TimelineEntry>();
-            var max = Math.Clamp(limit ?? 10_000, 1, 10_000);
-            await foreach (var e in store.ReadStreamAsync($"{SessionGrain.StreamPrefix}-{sessionId}", Math.Max(1, fromVersion ?? 1), ct))
+            await foreach (var e in store.ReadStreamAsync($"{SessionGrain.StreamPrefix}-{sessionId}", fromVersion ?? 1, ct))
             {
                 using var data = JsonDocument.Parse(e.Json);
                 entries.Add(new TimelineEntry(e.Seq, e.Version, e.At, e.Type, data.RootElement.Clone()));
@@ -43,7 +54,7 @@ public static class ApiEndpoints
         });
         sessions.MapGet("/replay", async (string sessionId, IEventStore store, CancellationToken ct) =>
         {
-            Hoop.Silo.Actors.GrainRuntime.ValidateKey(sessionId);
+            Hoop.Silo.Actors.GrainRuntime.ValidateKey(sessionId, "A session id");
             var events = new List<RecordedEvent>();
             await foreach (var e in store.ReadStreamAsync($"{SessionGrain.StreamPrefix}-{sessionId}", 1, ct))
                 events.Add(e);
@@ -53,12 +64,12 @@ public static class ApiEndpoints
         });
 
         var approvals = app.MapGroup("/api/approvals");
-        approvals.MapGet("", async (string? status, int? limit, ReminderTable reminders, IGrainFactory grains, CancellationToken ct) =>
+        approvals.MapGet("", async (HttpContext http, ReminderTable reminders, IGrainFactory grains, CancellationToken ct) =>
         {
-            if (status is not (null or "pending"))
-                return SiloProblemTypes.Problem(400, SiloProblemTypes.BadRequest, "Bad request",
-                    "Only status=pending is supported here; decided approvals are in the audit log.");
-            return Results.Ok(await ListPendingAsync(reminders, grains, Math.Clamp(limit ?? 100, 1, 1000), ct));
+            var q = new QueryReader(http.Request.Query, ApprovalParameters);
+            if (q.Text("status") is not (null or "pending"))
+                throw new QueryParameterException("status", "must be 'pending': decided approvals are in the audit log");
+            return Results.Ok(await ListPendingAsync(reminders, grains, q.Limit(defaultLimit: 100, max: MaxPendingApprovals), ct));
         }).RequireAuthorization(SiloPolicies.Approver);
         approvals.MapGet("/{approvalId}", async (string approvalId, IGrainFactory grains, CancellationToken ct) =>
             await grains.Get<IApprovalGrain>(approvalId).GetAsync(ct) is { } snapshot
@@ -161,7 +172,7 @@ public static class ApiEndpoints
         }
         catch (JsonException e)
         {
-            throw new ArgumentException($"The body must be JSON like {{\"reason\": \"...\"}}: {e.Message}");
+            throw new ArgumentException($"The body must be JSON like {{\"reason\": \"...\"}}: {e.Message.Split(" Path:")[0].Split(" LineNumber:")[0]}");
         }
     }
 

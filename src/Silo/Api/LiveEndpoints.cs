@@ -46,7 +46,7 @@ public static class LiveEndpoints
         string sessionId, HttpContext http, IEventStore store, GrainRuntime runtime, TimeProvider time,
         IOptions<HttpJsonOptions> json, CancellationToken ct)
     {
-        GrainRuntime.ValidateKey(sessionId);
+        GrainRuntime.ValidateKey(sessionId, "A session id");
         var from = StartVersion(http.Request);
         var streamId = $"{SessionGrain.StreamPrefix}-{sessionId}";
         if (await store.GetStreamVersionAsync(streamId, ct) == 0)
@@ -105,9 +105,7 @@ public static class LiveEndpoints
         HttpContext http, ReminderTable reminders, IGrainFactory grains, GrainRuntime runtime, TimeProvider time,
         IOptions<HttpJsonOptions> json, CancellationToken ct)
     {
-        if (http.Request.Query.Count > 0)
-            return SiloProblemTypes.Problem(400, SiloProblemTypes.BadRequest, "Bad request",
-                $"'/api/approvals/live' takes no query parameters; got '{http.Request.Query.Keys.First()}'.");
+        _ = new QueryReader(http.Request.Query, []); // takes no parameters
 
         using var wake = new SemaphoreSlim(0, 1);
         void OnAppended(string streamId)
@@ -136,7 +134,7 @@ public static class LiveEndpoints
                 string? payload;
                 try
                 {
-                    payload = JsonSerializer.Serialize(await ApiEndpoints.ListPendingAsync(reminders, grains, 1000, ct), json.Value.SerializerOptions);
+                    payload = JsonSerializer.Serialize(await ApiEndpoints.ListPendingAsync(reminders, grains, ApiEndpoints.MaxPendingApprovals, ct), json.Value.SerializerOptions);
                 }
                 catch (Exception e) when (IsStoreOutage(e))
                 {
@@ -180,20 +178,7 @@ public static class LiveEndpoints
                 : throw new ArgumentException($"The Last-Event-ID header must be the id (a version number) of an event of this feed; it is '{Truncate(lastEventId)}'.");
         }
 
-        foreach (var key in request.Query.Keys)
-        {
-            if (key != "fromVersion")
-                throw new QueryParameterException(key, "is not known here (use fromVersion)");
-        }
-
-        var fromVersion = request.Query["fromVersion"];
-        if (fromVersion.Count == 0)
-            return 1;
-        if (fromVersion.Count > 1)
-            throw new QueryParameterException("fromVersion", "is given more than once");
-        return long.TryParse(fromVersion.ToString(), NumberStyles.None, CultureInfo.InvariantCulture, out var v) && v >= 1
-            ? v
-            : throw new QueryParameterException("fromVersion", $"must be a whole number from 1; it is '{Truncate(fromVersion.ToString())}'");
+        return new QueryReader(request.Query, ["fromVersion"]).Version("fromVersion") ?? 1;
     }
 
     private static bool IsStoreOutage(Exception e) =>

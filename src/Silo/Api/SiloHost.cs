@@ -1,3 +1,5 @@
+using Hoop.Hosting.Background;
+using Hoop.Hosting.Logging;
 using Hoop.Silo.Api.Auth;
 using Hoop.Silo.Approvals.Slack;
 using System.Text.Json;
@@ -26,7 +28,9 @@ public static class SiloHost
         // ASP.NET's per-request Information lines cost measurable CPU on the hot path (several
         // per request, on every gateway and silo); keep warnings and errors.
         builder.Logging.AddFilter("Microsoft.AspNetCore", LogLevel.Warning);
+        builder.Logging.KeepRequestLinesOut(); // a URL may carry a secret
         configure?.Invoke(builder);
+        builder.Services.AddHoopSupervision(builder.Configuration);
         builder.Services.AddHoopEventStore(builder.Configuration);
         builder.Services.AddHoopPolicy(builder.Configuration);
         builder.Services.AddHoopGrains(builder.Configuration);
@@ -80,12 +84,12 @@ public static class SiloHost
                 await command.ExecuteScalarAsync(cancellationToken);
                 return Results.Text("ready");
             }
-            catch (NpgsqlException e)
+            catch (NpgsqlException)
             {
                 return Results.Problem(
-                    type: "https://hoop.dev/problems/store-unavailable",
+                    type: SiloProblemTypes.StoreUnavailable,
                     title: "Event store unavailable",
-                    detail: e.Message,
+                    detail: "The silo cannot reach its database.",
                     statusCode: StatusCodes.Status503ServiceUnavailable);
             }
         });

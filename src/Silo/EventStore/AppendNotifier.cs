@@ -16,7 +16,9 @@ namespace Hoop.Silo.EventStore;
 /// commit and hold it through the WAL flush, serialising every appending transaction in the
 /// cluster (measured: a third less append throughput at 16 writers, see docs/BENCHMARKS.md).
 /// Sent after commit instead, a notification can be lost only if this process dies in
-/// between; listeners treat notifications as hints and poll as well.
+/// between; listeners treat notifications as hints and poll as well. Whatever fails while
+/// sending, the flush gives way (dropping what it held, which polling covers), so the next
+/// append starts a new one: notifications never stop for good.
 /// </remarks>
 internal sealed partial class AppendNotifier(NpgsqlDataSource dataSource, ILogger logger)
 {
@@ -49,6 +51,12 @@ internal sealed partial class AppendNotifier(NpgsqlDataSource dataSource, ILogge
             {
                 _pending.Clear();
                 LogNotifyFailed(logger, e);
+            }
+            catch (Exception e)
+            {
+                // Unexpected (a bug, a disposed data source): the flush must still give way.
+                _pending.Clear();
+                LogNotifyBroken(logger, e);
             }
 
             Volatile.Write(ref _flushing, 0);
@@ -93,4 +101,8 @@ internal sealed partial class AppendNotifier(NpgsqlDataSource dataSource, ILogge
     [LoggerMessage(EventId = 1101, Level = LogLevel.Warning,
         Message = "Could not send hoop_events notifications; listeners will catch up by polling")]
     private static partial void LogNotifyFailed(ILogger logger, Exception exception);
+
+    [LoggerMessage(EventId = 1102, Level = LogLevel.Error,
+        Message = "Sending hoop_events notifications failed unexpectedly; listeners will catch up by polling")]
+    private static partial void LogNotifyBroken(ILogger logger, Exception exception);
 }

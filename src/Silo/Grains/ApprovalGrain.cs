@@ -2,6 +2,7 @@ using Hoop.Contracts.Events;
 using Hoop.Contracts.EventStore;
 using Hoop.Contracts.Grains;
 using Hoop.Contracts.Policy;
+using Hoop.Hosting.Masking;
 using Hoop.Silo.Actors;
 using Hoop.Silo.Actors.Reminders;
 using Microsoft.Extensions.DependencyInjection;
@@ -125,10 +126,12 @@ public sealed class ApprovalGrain(GrainContext context) : EventSourcedGrain<Appr
             return new DecisionOutcome(true, null, Snapshot()); // same approver twice: counted once
 
         var meta = new EventMetadata(Identity: decision.Approver);
+        // The reason is typed by a person: masked before it is recorded, whichever way it came.
+        var reason = Context.Services.GetRequiredService<FreeTextMasker>().MaskOptional(decision.Reason);
         if (decision.Approve)
-            await RaiseAsync(new ApprovalGranted(decision.Approver, decision.Via), meta, cancellationToken);
+            await RaiseAsync(new ApprovalGranted(decision.Approver, decision.Via, reason), meta, cancellationToken);
         else
-            await RaiseAsync(new ApprovalDenied(decision.Approver, decision.Via, decision.Reason), meta, cancellationToken);
+            await RaiseAsync(new ApprovalDenied(decision.Approver, decision.Via, reason), meta, cancellationToken);
 
         if (State.Status != ApprovalStatus.Pending)
             await Reminders.ClearAsync(StreamId, cancellationToken);

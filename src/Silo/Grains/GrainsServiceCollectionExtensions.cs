@@ -1,4 +1,5 @@
 using Hoop.Contracts.Grains;
+using Hoop.Hosting.Masking;
 using Hoop.Silo.Actors;
 using Hoop.Silo.Actors.Reminders;
 using Microsoft.Extensions.Configuration;
@@ -11,7 +12,7 @@ namespace Hoop.Silo.Grains;
 public static class GrainsServiceCollectionExtensions
 {
     /// <summary>
-    /// Registers the actor runtime, the Session, Identity and Approval grains, the
+    /// Registers the actor runtime, the Session, Identity and Approval grains, the free-text masker, the
     /// hoop_events listener, idle collection and the reminder sweeper (<c>Hoop:Actors</c>).
     /// Needs the event store and an <see cref="Hoop.Contracts.Policy.IPolicyEngine"/>.
     /// </summary>
@@ -29,6 +30,8 @@ public static class GrainsServiceCollectionExtensions
         services.AddSingleton(new GrainType(typeof(IApprovalGrain), typeof(ApprovalGrain), ApprovalGrain.StreamPrefix,
             c => new ApprovalGrain(c), (r, k) => new ApprovalGrainReference(r, k)));
 
+        // Every free text that becomes an event (reasons) is masked by the grain that records it.
+        services.TryAddSingleton(FreeTextMasker.Default);
         services.TryAddSingleton(sp => new RiskPatterns(sp.GetRequiredService<Hoop.Contracts.Policy.PolicyDocument>()));
         services.AddSingleton<GrainRuntime>();
         services.AddSingleton<IGrainFactory>(sp => sp.GetRequiredService<GrainRuntime>());

@@ -2,6 +2,7 @@ using Hoop.Contracts.Events;
 using Hoop.Contracts.EventStore;
 using Hoop.Contracts.Grains;
 using Hoop.Contracts.Policy;
+using Hoop.Hosting.Masking;
 using Hoop.Silo.Actors;
 using Microsoft.Extensions.DependencyInjection;
 
@@ -78,7 +79,9 @@ public sealed partial class IdentityGrain(GrainContext context) : EventSourcedGr
                 break;
             case IdentityRevoked revoked:
                 state.Revoked = true;
-                state.RevokedReason = revoked.Reason;
+                // Masked again on load: a reason recorded before reasons were masked must not spread
+                // into new events (blocked requests quote it) or answers.
+                state.RevokedReason = Masked(revoked.Reason);
                 state.RevokedBy = revoked.By;
                 break;
             case SessionAssigned assigned:
@@ -290,7 +293,7 @@ public sealed partial class IdentityGrain(GrainContext context) : EventSourcedGr
 
     public async Task<bool> AccessDeniedAsync(string connection, string reason, CancellationToken cancellationToken)
     {
-        await RaiseAsync(new AccessDenied(connection, reason), Meta(), cancellationToken);
+        await RaiseAsync(new AccessDenied(connection, Masked(reason)), Meta(), cancellationToken);
         return true;
     }
 
@@ -298,7 +301,7 @@ public sealed partial class IdentityGrain(GrainContext context) : EventSourcedGr
     {
         RefuseUnknown();
         if (!State.Revoked)
-            await RaiseAsync(new IdentityRevoked(reason, by), Meta(by), cancellationToken);
+            await RaiseAsync(new IdentityRevoked(Masked(reason), by), Meta(by), cancellationToken);
         return true;
     }
 
@@ -306,9 +309,12 @@ public sealed partial class IdentityGrain(GrainContext context) : EventSourcedGr
     {
         RefuseUnknown();
         if (State.Revoked || ActiveRestriction(Now) is not null)
-            await RaiseAsync(new IdentityRestored(reason, by), Meta(by), cancellationToken);
+            await RaiseAsync(new IdentityRestored(Masked(reason), by), Meta(by), cancellationToken);
         return true;
     }
+
+    /// <summary>A reason as it may be recorded: typed by a person or sent by a gateway, so masked first.</summary>
+    private string Masked(string reason) => Context.Services.GetRequiredService<FreeTextMasker>().Mask(reason);
 
     /// <summary>An identity is known once anything was recorded of it (it made a request, or was refused one).</summary>
     private void RefuseUnknown()

@@ -4,6 +4,7 @@ using Hoop.Contracts.Events;
 using Hoop.Contracts.EventStore;
 using Hoop.Contracts.Grains;
 using Hoop.Contracts.Policy;
+using Hoop.Hosting.Masking;
 using Hoop.Silo.Actors;
 using Hoop.Silo.Approvals;
 using Microsoft.Extensions.DependencyInjection;
@@ -224,8 +225,9 @@ public sealed class SessionGrain(GrainContext context) : EventSourcedGrain<Sessi
     {
         if (State.Opened is not { } opened)
             return;
+        // Another identity's session is answered as an unknown one: whether it exists is not the caller's business.
         if (!string.Equals(opened.Identity, identity, StringComparison.Ordinal))
-            throw new GrainRefusedException($"Session '{Key}' belongs to another identity.", 403);
+            throw new GrainRefusedException($"No session '{Key}'.", 404);
         if (!string.Equals(opened.Connection, connection, StringComparison.Ordinal))
             throw new GrainRefusedException($"Session '{Key}' is on connection '{opened.Connection}', not '{connection}'.");
         if (State.Closed)
@@ -320,7 +322,7 @@ public sealed class SessionGrain(GrainContext context) : EventSourcedGrain<Sessi
             return true;
         var events = new List<object>();
         AddMasks(events, exchangeId, masks, "response");
-        events.Add(new ExchangeAborted(exchangeId, reason));
+        events.Add(new ExchangeAborted(exchangeId, Masked(reason)));
         await RaiseAsync(events, Meta(), cancellationToken);
         return true;
     }
@@ -346,9 +348,12 @@ public sealed class SessionGrain(GrainContext context) : EventSourcedGrain<Sessi
         if (State.Opened is null)
             throw new GrainRefusedException($"No session '{Key}'.", 404);
         if (!State.Closed)
-            await RaiseAsync(new SessionClosed(reason), Meta(), cancellationToken);
+            await RaiseAsync(new SessionClosed(Masked(reason)), Meta(), cancellationToken);
         return true;
     }
+
+    /// <summary>A reason from a gateway, as it may be recorded: masked first.</summary>
+    private string Masked(string reason) => Context.Services.GetRequiredService<FreeTextMasker>().Mask(reason);
 
     public Task<SessionSnapshot?> GetAsync(CancellationToken cancellationToken) => Task.FromResult(State.Opened is not { } opened
         ? null

@@ -1,9 +1,9 @@
 using System.Threading.Channels;
 using Hoop.Contracts.Grains;
 using Hoop.Contracts.Wire;
+using Hoop.Hosting.Background;
 using Hoop.Silo.Actors;
 using Hoop.Silo.Grains;
-using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 
 namespace Hoop.Silo.Identity;
@@ -21,14 +21,28 @@ namespace Hoop.Silo.Identity;
 /// asks with another feed id, or for a cursor older than the log keeps, gets a reset: the
 /// current revocations this silo knows of. The session grain remains the authority (it refuses
 /// revoked identities at <c>BeginExchange</c>); the feed is what cuts streams and releases held
-/// requests at once.
+/// requests at once. Memory stays bounded: an identity waits in the queue at most once (at the
+/// highest version notified), the log keeps <see cref="MaxLog"/> changes, and the versions
+/// already checked are forgotten past <see cref="MaxChecked"/> identities (except the ones
+/// reported revoked). The worker is supervised: an unexpected exception restarts it after a delay.
 /// </remarks>
-public sealed partial class IdentityChangeFeed(IGrainFactory grains, ILogger<IdentityChangeFeed> logger) : BackgroundService, IStreamAppendObserver
+public sealed partial class IdentityChangeFeed(
+    IGrainFactory grains,
+    ILogger<IdentityChangeFeed> logger,
+    TimeProvider? time = null,
+    SupervisionOptions? supervision = null)
+    : SupervisedBackgroundService("identity-change-feed", time ?? TimeProvider.System, logger, supervision), IStreamAppendObserver
 {
     public const int MaxLog = 10_000;
+
+    /// <summary>Identities whose last checked version is remembered (to skip repeated notifications) before the list is trimmed.</summary>
+    public const int MaxChecked = 100_000;
+
     private const string Prefix = "identity-";
 
-    private readonly Channel<(string Subject, long Version)> _queue = Channel.CreateUnbounded<(string, long)>(new UnboundedChannelOptions { SingleReader = true });
+    private readonly Channel<string> _queue = Channel.CreateUnbounded<string>(new UnboundedChannelOptions { SingleReader = true });
+    // subject → the highest version notified while it waits in _queue (each subject is queued once).
+    private readonly Dictionary<string, long> _queued = new(StringComparer.Ordinal);
     private readonly Dictionary<string, long> _checked = new(StringComparer.Ordinal);
     private readonly Dictionary<string, bool> _revoked = new(StringComparer.Ordinal);
     private readonly List<(long Cursor, IdentityChange Change)> _log = [];
@@ -39,10 +53,36 @@ public sealed partial class IdentityChangeFeed(IGrainFactory grains, ILogger<Ide
     /// <summary>This process's feed; cursors of another feed are meaningless here.</summary>
     public string FeedId { get; } = "f_" + Guid.NewGuid().ToString("N")[..16];
 
+    /// <summary>Identities waiting to be checked.</summary>
+    public int Queued
+    {
+        get
+        {
+            lock (_lock)
+                return _queued.Count;
+        }
+    }
+
     public void OnStreamAppended(string streamId, long version)
     {
         if (streamId.StartsWith(Prefix, StringComparison.Ordinal) && streamId.Length > Prefix.Length)
-            _queue.Writer.TryWrite((streamId[Prefix.Length..], version));
+            Enqueue(streamId[Prefix.Length..], version);
+    }
+
+    private void Enqueue(string subject, long version)
+    {
+        lock (_lock)
+        {
+            if (_queued.TryGetValue(subject, out var waiting))
+            {
+                _queued[subject] = Math.Max(waiting, version);
+                return;
+            }
+
+            _queued[subject] = version;
+        }
+
+        _queue.Writer.TryWrite(subject);
     }
 
     public void OnNotificationsLost()
@@ -56,16 +96,16 @@ public sealed partial class IdentityChangeFeed(IGrainFactory grains, ILogger<Ide
         }
 
         foreach (var subject in subjects)
-            _queue.Writer.TryWrite((subject, long.MaxValue));
+            Enqueue(subject, long.MaxValue);
     }
 
-    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
+    protected override async Task RunAsync(CancellationToken stoppingToken)
     {
-        await foreach (var (subject, version) in _queue.Reader.ReadAllAsync(stoppingToken))
+        await foreach (var subject in _queue.Reader.ReadAllAsync(stoppingToken))
         {
             lock (_lock)
             {
-                if (_checked.TryGetValue(subject, out var seen) && seen >= version)
+                if (!_queued.Remove(subject, out var version) || (_checked.TryGetValue(subject, out var seen) && seen >= version))
                     continue;
             }
 
@@ -82,6 +122,7 @@ public sealed partial class IdentityChangeFeed(IGrainFactory grains, ILogger<Ide
             {
                 // The store is unreachable: gateways keep what they know; the session grain still decides.
                 LogCheckFailed(logger, subject, e);
+                Health.RecordFailure(e, Time.GetUtcNow());
             }
         }
     }
@@ -91,6 +132,13 @@ public sealed partial class IdentityChangeFeed(IGrainFactory grains, ILogger<Ide
         TaskCompletionSource? wake = null;
         lock (_lock)
         {
+            if (_checked.Count >= MaxChecked && !_checked.ContainsKey(subject))
+            {
+                // Forget the versions of identities never reported revoked: at worst one is read again.
+                foreach (var forget in _checked.Keys.Where(k => !_revoked.ContainsKey(k)).ToList())
+                    _checked.Remove(forget);
+            }
+
             _checked[subject] = version;
             var known = _revoked.TryGetValue(subject, out var was) && was;
             if (known == revoked && _revoked.ContainsKey(subject))

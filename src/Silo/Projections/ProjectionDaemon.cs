@@ -1,6 +1,7 @@
 using System.Collections.Concurrent;
 using System.Diagnostics.Metrics;
 using Hoop.Contracts.EventStore;
+using Hoop.Hosting.Background;
 using Hoop.Silo.EventStore;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
@@ -15,7 +16,9 @@ namespace Hoop.Silo.Projections;
 /// drops, releasing the lock) another takes over from the checkpoint. The leader reads the
 /// log after its checkpoint in safe order, applies each batch in the transaction that moves
 /// the checkpoint (refusing if the checkpoint moved under it), and once caught up waits for a
-/// <c>hoop_events</c> notification or the poll interval.
+/// <c>hoop_events</c> notification or the poll interval. Each projection's worker, and the
+/// LISTEN connection, run under the <see cref="Supervisor"/>: an unexpected exception restarts
+/// that worker after a delay (shown on <c>/api/projections</c>), never the others or the host.
 /// </summary>
 public sealed partial class ProjectionDaemon : BackgroundService
 {
@@ -33,7 +36,9 @@ public sealed partial class ProjectionDaemon : BackgroundService
     private readonly ILogger _logger;
     private readonly Meter? _ownMeter;
     private readonly Histogram<double> _lag;
+    private readonly SupervisionOptions _supervision;
     private readonly ConcurrentDictionary<string, WorkerState> _states = new(StringComparer.Ordinal);
+    private readonly WorkerHealth _listenHealth = new("projections:listen");
     private readonly WakeSignal[] _signals;
     private readonly TaskCompletionSource _listening = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
@@ -45,8 +50,10 @@ public sealed partial class ProjectionDaemon : BackgroundService
         TimeProvider time,
         ILogger<ProjectionDaemon> logger,
         string owner,
-        IMeterFactory? meters = null)
+        IMeterFactory? meters = null,
+        SupervisionOptions? supervision = null)
     {
+        _supervision = supervision ?? SupervisionOptions.Default;
         _dataSource = dataSource;
         _projections = projections.ToList();
         _reader = reader;
@@ -58,7 +65,7 @@ public sealed partial class ProjectionDaemon : BackgroundService
         _lag = meter.CreateHistogram<double>(LagInstrument, "ms", "From an event's append to the commit of its projection");
         _signals = _projections.Select(_ => new WakeSignal()).ToArray();
         foreach (var projection in _projections)
-            _states[projection.Name] = new WorkerState();
+            _states[projection.Name] = new WorkerState(new WorkerHealth("projection:" + projection.Name));
     }
 
     /// <summary>This daemon's name in <c>projection_progress.owner</c>.</summary>
@@ -73,6 +80,9 @@ public sealed partial class ProjectionDaemon : BackgroundService
     /// <summary>Events of <paramref name="projection"/> this daemon has applied (committed) since it started.</summary>
     public long Applied(string projection) => _states.TryGetValue(projection, out var s) ? Interlocked.Read(ref s.Applied) : 0;
 
+    /// <summary>The state, restarts and last failure of <paramref name="projection"/>'s worker on this silo; null for an unknown name.</summary>
+    public WorkerHealthSnapshot? Health(string projection) => _states.TryGetValue(projection, out var s) ? s.Health.Snapshot() : null;
+
     /// <summary>Wakes every caught-up leader now (as a notification would).</summary>
     public void Wake()
     {
@@ -82,11 +92,14 @@ public sealed partial class ProjectionDaemon : BackgroundService
 
     protected override Task ExecuteAsync(CancellationToken stoppingToken)
     {
-        var work = new List<Task> { ListenAsync(stoppingToken) };
+        var work = new List<Task> { Supervisor.RunAsync(_listenHealth, ListenAsync, _supervision, _time, _logger, stoppingToken) };
         for (var i = 0; i < _projections.Count; i++)
         {
             var (projection, signal) = (_projections[i], _signals[i]);
-            work.Add(Task.Run(() => RunAsync(projection, signal, stoppingToken), CancellationToken.None));
+            var health = _states[projection.Name].Health;
+            work.Add(Task.Run(
+                () => Supervisor.RunAsync(health, ct => RunAsync(projection, signal, ct), _supervision, _time, _logger, stoppingToken),
+                CancellationToken.None));
         }
 
         return Task.WhenAll(work);
@@ -125,6 +138,7 @@ public sealed partial class ProjectionDaemon : BackgroundService
                                           or EventStoreUnavailableException or InvalidDataException)
             {
                 LogFailed(_logger, projection.Name, e);
+                state.Health.RecordFailure(e, _time.GetUtcNow());
                 await ReleaseAsync(connection, projection, state);
                 connection = null;
                 try
@@ -166,7 +180,8 @@ public sealed partial class ProjectionDaemon : BackgroundService
                 }
                 else
                 {
-                    backoff *= 2;
+                    // Idle: back off up to the poll interval (never beyond it, however long the quiet lasts).
+                    backoff = backoff < _options.PollInterval / 2 ? backoff * 2 : _options.PollInterval;
                 }
                 continue;
             }
@@ -235,8 +250,9 @@ public sealed partial class ProjectionDaemon : BackgroundService
         }
     }
 
-    private sealed class WorkerState
+    private sealed class WorkerState(WorkerHealth health)
     {
+        public readonly WorkerHealth Health = health;
         public volatile bool IsLeader;
         public long Applied;
     }

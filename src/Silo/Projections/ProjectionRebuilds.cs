@@ -1,7 +1,5 @@
 using System.Collections.Concurrent;
-using Hoop.Contracts.EventStore;
 using Microsoft.Extensions.Logging;
-using Npgsql;
 
 namespace Hoop.Silo.Projections;
 
@@ -41,9 +39,10 @@ public sealed partial class ProjectionRebuilds(ProjectionRebuilder rebuilder, IL
                 {
                     LogInterrupted(logger, name);
                 }
-                catch (Exception e) when (e is NpgsqlException or InvalidOperationException or EventStoreUnavailableException
-                                              or InvalidDataException or TimeoutException or IOException)
+                catch (Exception e)
                 {
+                    // Whatever it was (an outage, or a bug): the rebuild is left interrupted, with
+                    // its shadow, for /api/projections to show and a new start to resume.
                     LogFailed(logger, name, e);
                 }
             }

@@ -1,4 +1,5 @@
 using Hoop.Contracts.EventStore;
+using Hoop.Hosting.Background;
 using Npgsql;
 using NpgsqlTypes;
 
@@ -7,9 +8,12 @@ namespace Hoop.Silo.Projections;
 /// <summary>
 /// What <c>GET /api/projections</c> shows: per projection its checkpoint, the log's head, how
 /// far behind it is (events, capped at <see cref="LagCountCap"/>, and milliseconds since the
-/// oldest event not yet applied was appended), whether a leader or a rebuild holds its lock.
+/// oldest event not yet applied was appended), whether a leader or a rebuild holds its lock,
+/// and how this silo's worker for it is doing (running, restarting after a failure, restarts,
+/// last failure).
 /// </summary>
-public sealed class ProjectionStatusReader(NpgsqlDataSource dataSource, IEnumerable<IProjection> projections, TimeProvider time)
+public sealed class ProjectionStatusReader(
+    NpgsqlDataSource dataSource, IEnumerable<IProjection> projections, TimeProvider time, ProjectionDaemon? daemon = null)
 {
     /// <summary>Events behind are counted up to this many, so that a status call stays cheap.</summary>
     public const long LagCountCap = 1_000_000;
@@ -63,12 +67,22 @@ public sealed class ProjectionStatusReader(NpgsqlDataSource dataSource, IEnumera
                 rebuild = new RebuildStatus("starting", 0, head, GlobalPosition.Start.ToString());
 
             var state = rebuilding ? "rebuilding" : led ? "live" : "stopped";
+            var health = daemon?.Health(projection.Name);
             statuses.Add(new ProjectionStatus(projection.Name, state, row.Position.ToString(), row.Position.Seq, head,
-                behind, Math.Round(lagMs, 1), row.Owner, led, row.Done, row.UpdatedAt, rebuild));
+                behind, Math.Round(lagMs, 1), row.Owner, led, row.Done, row.UpdatedAt, rebuild,
+                WorkerName(health?.State), health?.Restarts ?? 0, health?.LastError, health?.LastErrorAt));
         }
 
         return statuses;
     }
+
+    private static string WorkerName(WorkerState? state) => state switch
+    {
+        WorkerState.Running => "running",
+        WorkerState.Restarting => "restarting",
+        WorkerState.Stopped => "stopped",
+        _ => "off",
+    };
 
     private static async Task<(long Behind, DateTimeOffset? Oldest)> BehindAsync(
         NpgsqlConnection connection, GlobalPosition position, CancellationToken cancellationToken)
@@ -86,7 +100,15 @@ public sealed class ProjectionStatusReader(NpgsqlDataSource dataSource, IEnumera
     }
 }
 
-/// <summary>One projection's state: <c>live</c> (a leader applies it), <c>stopped</c> (no silo leads it) or <c>rebuilding</c>.</summary>
+/// <summary>
+/// One projection's state across the cluster: <c>live</c> (a leader applies it), <c>stopped</c>
+/// (no silo leads it) or <c>rebuilding</c>; and its worker on the silo that answers:
+/// <see cref="Worker"/> is <c>running</c> (leading or waiting to lead), <c>restarting</c> (it
+/// failed and starts again after a delay), <c>stopped</c> (the silo is stopping) or <c>off</c>
+/// (this silo runs no daemon), with how often it was restarted and its last failure
+/// (<see cref="LastError"/>: exception type and short message; a failure it retried by itself,
+/// such as a lost connection, shows here too without a restart).
+/// </summary>
 public sealed record ProjectionStatus(
     string Name,
     string State,
@@ -99,7 +121,11 @@ public sealed record ProjectionStatus(
     bool LeaderActive,
     long EventsDone,
     DateTimeOffset UpdatedAt,
-    RebuildStatus? Rebuild);
+    RebuildStatus? Rebuild,
+    string Worker,
+    int Restarts,
+    string? LastError,
+    DateTimeOffset? LastErrorAt);
 
 /// <summary>A rebuild in progress (<c>running</c>), or left part-way (<c>interrupted</c>; start it again to resume).</summary>
 public sealed record RebuildStatus(string State, long EventsDone, long EventsTotal, string Position);

@@ -1,5 +1,6 @@
 using System.Diagnostics.Metrics;
 using Hoop.Contracts.Serialization;
+using Hoop.Hosting.Background;
 using Hoop.Silo.Actors;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
@@ -41,7 +42,8 @@ public static class ProjectionsServiceCollectionExtensions
             sp.GetRequiredService<TimeProvider>(),
             sp.GetRequiredService<ILogger<ProjectionDaemon>>(),
             sp.GetService<GrainRuntime>()?.SiloId ?? $"{Environment.MachineName}-{Environment.ProcessId}",
-            sp.GetService<IMeterFactory>()));
+            sp.GetService<IMeterFactory>(),
+            sp.GetService<SupervisionOptions>()));
         if (runDaemon && options.Daemon)
             services.AddSingleton<IHostedService>(sp => sp.GetRequiredService<ProjectionDaemon>());
         return services;

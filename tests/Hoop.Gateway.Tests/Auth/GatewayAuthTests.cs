@@ -196,6 +196,38 @@ public sealed class GatewayAuthTests(GatewayAuthTests.Server server) : IClassFix
             AssertNoTokenIn(await Everything(response), token);
     }
 
+    [Theory]
+    [InlineData("groups", "[[\"agents\"]]", Position.Bearer)]
+    [InlineData("groups", "[\"agents\", {\"admin\": true}]", Position.ApiKey)]
+    [InlineData("sub", "123", Position.Bearer)]
+    [InlineData("exp", "\"9999999999\"", Position.ApiKey)]
+    [InlineData("iat", "\"1700000000\"", Position.Bearer)]
+    public async Task A_claim_of_the_wrong_JSON_type_is_401_and_grants_nothing(string claim, string json, Position position)
+    {
+        var token = Tokens.MintWithRawClaims(new Dictionary<string, string?> { [claim] = json });
+
+        using var response = await Client.SendAsync(Messages(token, position));
+
+        Assert.Equal(HttpStatusCode.Unauthorized, response.StatusCode);
+        var problem = await Problem(response);
+        Assert.Equal(AuthProblemTypes.Unauthorized, problem.GetProperty("type").GetString());
+        Assert.Contains($"'{claim}'", problem.GetProperty("detail").GetString(), StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task A_custom_groups_claim_of_the_wrong_JSON_type_is_401()
+    {
+        using var dir = new TempDirectory();
+        var config = GatewayConfiguration(Tokens.WritePublicKeyPem(dir.Path));
+        config[HoopAuthSettings.GroupsClaimKey] = "teams";
+        await using var app = await GatewayAuthTestApp.StartAsync(config);
+        var token = Tokens.MintWithRawClaims(new Dictionary<string, string?> { ["teams"] = "[[\"red\"]]" }, sub: "bob");
+
+        using var response = await app.Client.SendAsync(Messages(token, Position.Bearer));
+
+        Assert.Equal(HttpStatusCode.Unauthorized, response.StatusCode);
+    }
+
     [Fact]
     public async Task Authorization_wins_over_x_api_key_when_both_are_present()
     {

@@ -136,6 +136,46 @@ public sealed class AuthTests(AuthTests.Server server) : IClassFixture<AuthTests
         Assert.Contains(reason, problem.GetProperty("detail").GetString(), StringComparison.Ordinal);
     }
 
+    public static TheoryData<string, string> MalformedClaims => new()
+    {
+        { "sub", "123" },
+        { "sub", "[\"alice\"]" },
+        { "exp", "\"9999999999\"" },
+        { "nbf", "\"0\"" },
+        { "iat", "{}" },
+        { "groups", "[[\"agents\"]]" },
+        { "groups", "[\"agents\", 7]" },
+        { "groups", "{\"name\":\"agents\"}" },
+        { "roles", "[[\"hoop:admin\"]]" },
+        { "roles", "true" },
+    };
+
+    [Theory]
+    [MemberData(nameof(MalformedClaims))]
+    public async Task A_claim_of_the_wrong_JSON_type_is_401_naming_the_claim(string claim, string json)
+    {
+        var token = Tokens.MintWithRawClaims(new Dictionary<string, string?> { [claim] = json, ["roles"] = claim == "roles" ? json : "[\"hoop:admin\"]" });
+
+        using var response = await Client.SendAsync(Get("/api/test/auditor", token));
+
+        Assert.Equal(HttpStatusCode.Unauthorized, response.StatusCode);
+        var problem = await Problem(response);
+        Assert.Equal(AuthProblemTypes.Unauthorized, problem.GetProperty("type").GetString());
+        var detail = problem.GetProperty("detail").GetString()!;
+        Assert.True(detail.Contains($"'{claim}'", StringComparison.Ordinal) || detail.Contains("well-formed", StringComparison.Ordinal), detail);
+    }
+
+    [Fact]
+    public async Task A_hand_written_token_with_well_typed_claims_is_accepted()
+    {
+        var token = Tokens.MintWithRawClaims(new Dictionary<string, string?> { ["groups"] = "\"security\"", ["roles"] = "[\"hoop:auditor\"]" }, sub: "sam");
+
+        using var response = await Client.SendAsync(Get("/api/test/caller", token));
+
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        Assert.Equal("sam|security|hoop:auditor", await response.Content.ReadAsStringAsync());
+    }
+
     [Theory]
     [InlineData(-3600, -30, HttpStatusCode.OK)]
     [InlineData(-3600, -90, HttpStatusCode.Unauthorized)]

@@ -93,7 +93,8 @@ public sealed class SessionGrainTests(EventStoreFixture db) : IClassFixture<Even
 
         Assert.Equal(409, notForwardable.StatusCode);
         Assert.Equal(404, unknown.StatusCode);
-        Assert.Equal(403, otherIdentity.StatusCode);
+        Assert.Equal(404, otherIdentity.StatusCode); // answered as an unknown session: its existence is not revealed
+        Assert.Equal($"No session '{session}'.", otherIdentity.Message);
         Assert.Contains("closed", closed.Message, StringComparison.Ordinal);
         Assert.Equal(
             ["SessionOpened", "ExchangeStarted", "ExchangeForwarded", "ResponseChunksRecorded", "ExchangeCompleted", "ExchangeStarted", "RequestBlocked", "SessionClosed"],

@@ -1,4 +1,5 @@
 using Hoop.Contracts.Serialization;
+using Hoop.Hosting.Background;
 using Hoop.Silo.EventStore;
 using Hoop.Silo.Projections;
 using Hoop.Testing;
@@ -30,11 +31,12 @@ public sealed class ProjectionFixture : MigratedDatabaseFixture
 
     /// <summary>A daemon on its own data source (its own connections, as another silo's), started.</summary>
     public async Task<(ProjectionDaemon Daemon, NpgsqlDataSource DataSource)> StartDaemonAsync(
-        string owner, ProjectionOptions options, IEnumerable<IProjection>? projections = null)
+        string owner, ProjectionOptions options, IEnumerable<IProjection>? projections = null, TimeProvider? time = null,
+        SupervisionOptions? supervision = null)
     {
         var dataSource = CreateDataSource();
         var daemon = new ProjectionDaemon(dataSource, projections ?? Projections(options), new ProjectionEventReader(EventTypeRegistry.Default),
-            options, TimeProvider.System, NullLogger<ProjectionDaemon>.Instance, owner);
+            options, time ?? TimeProvider.System, NullLogger<ProjectionDaemon>.Instance, owner, supervision: supervision);
         await daemon.StartAsync(CancellationToken.None);
         return (daemon, dataSource);
     }

@@ -24,6 +24,18 @@ public sealed class ProjectionRebuildTests(ProjectionFixture db) : IClassFixture
         await command.ExecuteNonQueryAsync();
     }
 
+    /// <summary>Waits (bounded) until the log holds at least <paramref name="count"/> events.</summary>
+    private async Task WaitForEventsAsync(long count)
+    {
+        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(60);
+        while (await db.ScalarAsync("SELECT count(*) FROM hoop.events") < count)
+        {
+            if (DateTime.UtcNow > deadline)
+                throw new TimeoutException($"The log did not reach {count} events.");
+            await Task.Delay(50);
+        }
+    }
+
     private static async Task StopAsync(ProjectionDaemon daemon, NpgsqlDataSource dataSource)
     {
         await daemon.StopAsync(CancellationToken.None);
@@ -55,7 +67,8 @@ public sealed class ProjectionRebuildTests(ProjectionFixture db) : IClassFixture
                     await Task.Delay(2);
             }
         });
-        await Task.Delay(1500);
+        // Enough history for the rebuilds to have real work (counted, not timed).
+        await WaitForEventsAsync(1_200);
 
         // Live readers: a half-built table would show fewer rows or exchanges than they saw before.
         var readerErrors = new List<string>();
@@ -91,7 +104,9 @@ public sealed class ProjectionRebuildTests(ProjectionFixture db) : IClassFixture
             Assert.True(progress[^1].Swapped);
         }
 
-        await Task.Delay(300);
+        // The appends go on after the last swap (the assertion at the end checks they were not held up).
+        var doneByRebuilds = results.Max(r => r.EventsDone);
+        await WaitForEventsAsync(doneByRebuilds + 50);
         await stop.CancelAsync();
         await appender;
         await Task.WhenAll(readers);

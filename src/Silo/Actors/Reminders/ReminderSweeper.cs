@@ -1,5 +1,5 @@
+using Hoop.Hosting.Background;
 using Hoop.Silo.EventStore;
-using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using Npgsql;
 
@@ -17,6 +17,7 @@ public interface IReminderHandler
 /// <summary>
 /// Delivers due reminders. One silo at a time sweeps: the one holding the session advisory
 /// lock; when it dies its connection drops, the lock is released, and another takes over.
+/// Supervised: an unexpected exception gives the lock up and restarts the sweeper after a delay.
 /// </summary>
 public sealed partial class ReminderSweeper(
     NpgsqlDataSource dataSource,
@@ -24,7 +25,8 @@ public sealed partial class ReminderSweeper(
     IEnumerable<IReminderHandler> handlers,
     ActorRuntimeOptions options,
     TimeProvider time,
-    ILogger<ReminderSweeper> logger) : BackgroundService
+    ILogger<ReminderSweeper> logger,
+    SupervisionOptions? supervision = null) : SupervisedBackgroundService("reminder-sweeper", time, logger, supervision)
 {
     private static readonly AdvisoryLock SweeperLock = AdvisoryLock.Of(0x486F_6F70_5377_70); // "HoopSwp"
 
@@ -34,7 +36,7 @@ public sealed partial class ReminderSweeper(
     /// <summary>True while this silo holds the sweeper lock.</summary>
     public bool IsLeader => _isLeader;
 
-    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
+    protected override async Task RunAsync(CancellationToken stoppingToken)
     {
         while (!stoppingToken.IsCancellationRequested)
         {
@@ -59,7 +61,7 @@ public sealed partial class ReminderSweeper(
 
                     if (_isLeader)
                         await SweepAsync(stoppingToken);
-                    await Task.Delay(options.ReminderInterval, time, stoppingToken);
+                    await Task.Delay(options.ReminderInterval, Time, stoppingToken);
                 }
             }
             catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
@@ -69,11 +71,12 @@ public sealed partial class ReminderSweeper(
             catch (Exception e) when (e is NpgsqlException or TimeoutException or InvalidOperationException)
             {
                 LogSweepFailed(logger, e);
+                Health.RecordFailure(e, Time.GetUtcNow());
                 await ReleaseAsync(connection);
                 connection = null;
                 try
                 {
-                    await Task.Delay(options.ReminderInterval, time, stoppingToken);
+                    await Task.Delay(options.ReminderInterval, Time, stoppingToken);
                 }
                 catch (OperationCanceledException)
                 {
@@ -100,7 +103,7 @@ public sealed partial class ReminderSweeper(
     public async Task<int> SweepAsync(CancellationToken cancellationToken)
     {
         var delivered = 0;
-        foreach (var streamId in await reminders.DueAsync(time.GetUtcNow(), 500, cancellationToken))
+        foreach (var streamId in await reminders.DueAsync(Time.GetUtcNow(), 500, cancellationToken))
         {
             var handler = _handlers.FirstOrDefault(h => streamId.StartsWith(h.StreamPrefix, StringComparison.Ordinal));
             if (handler is null)

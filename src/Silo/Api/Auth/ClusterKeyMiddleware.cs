@@ -23,7 +23,7 @@ internal sealed class ClusterKeyMiddleware(RequestDelegate next, SiloAuthSetting
         if (presented.Count == 1 && settings.ClusterKey.Matches(presented[0]))
             return next(context);
 
-        Log.ClusterKeyRefused(logger, context.Request.Method, context.Request.Path,
+        Log.ClusterKeyRefused(logger, context.Request.Method, Hoop.Hosting.Masking.FreeTextMasker.Default.Mask(context.Request.Path.ToString()),
             presented.Count == 0 ? "missing" : "wrong", context.Connection.RemoteIpAddress?.ToString());
         context.Response.Headers.WWWAuthenticate = "HoopClusterKey";
         return AuthProblems.WriteAsync(context, StatusCodes.Status401Unauthorized, AuthProblemTypes.InvalidClusterKey, "Unauthorized",

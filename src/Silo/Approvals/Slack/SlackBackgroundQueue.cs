@@ -1,5 +1,5 @@
 using System.Threading.Channels;
-using Microsoft.Extensions.Hosting;
+using Hoop.Hosting.Background;
 using Microsoft.Extensions.Logging;
 
 namespace Hoop.Silo.Approvals.Slack;
@@ -7,9 +7,14 @@ namespace Hoop.Silo.Approvals.Slack;
 /// <summary>
 /// Slack calls made after an interaction has been answered (Slack wants its answer within 3 s).
 /// Bounded: at most <see cref="Capacity"/> waiting, each given <see cref="JobTimeout"/>; when full
-/// a new job is dropped and logged rather than piling up behind a slow Slack.
+/// a new job is dropped and logged rather than piling up behind a slow Slack. A failed job is
+/// logged; the loop itself is supervised.
 /// </summary>
-public sealed partial class SlackBackgroundQueue(ILogger<SlackBackgroundQueue> logger) : BackgroundService
+public sealed partial class SlackBackgroundQueue(
+    ILogger<SlackBackgroundQueue> logger,
+    TimeProvider? time = null,
+    SupervisionOptions? supervision = null)
+    : SupervisedBackgroundService("slack-background-queue", time ?? TimeProvider.System, logger, supervision)
 {
     public const int Capacity = 1000;
     public static readonly TimeSpan JobTimeout = TimeSpan.FromSeconds(30);
@@ -26,7 +31,7 @@ public sealed partial class SlackBackgroundQueue(ILogger<SlackBackgroundQueue> l
         return false;
     }
 
-    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
+    protected override async Task RunAsync(CancellationToken stoppingToken)
     {
         try
         {

@@ -30,7 +30,7 @@ public sealed partial class SlackInteractionHandler(
     ILogger<SlackInteractionHandler> logger)
 {
     public const string Path = "/slack/interactions";
-    public const string InvalidSignatureType = "https://hoop.dev/problems/invalid-slack-signature";
+    public const string InvalidSignatureType = Hoop.Hosting.Problems.ProblemTypes.InvalidSlackSignature;
     public const int MaxBodyBytes = 64 * 1024;
     private static readonly TimeSpan LookupBudget = TimeSpan.FromMilliseconds(1500);
 
@@ -43,7 +43,7 @@ public sealed partial class SlackInteractionHandler(
 
         var body = await ReadBodyAsync(http.Request, cancellationToken);
         if (body is null)
-            return SiloProblemTypes.Problem(StatusCodes.Status413PayloadTooLarge, SiloProblemTypes.BadRequest, "Too large",
+            return SiloProblemTypes.Problem(StatusCodes.Status413PayloadTooLarge, SiloProblemTypes.TooLarge, "Too large",
                 $"A Slack interaction body is at most {MaxBodyBytes} bytes.");
 
         var signature = http.Request.Headers["X-Slack-Signature"].ToString();

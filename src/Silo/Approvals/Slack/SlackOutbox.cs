@@ -2,10 +2,10 @@ using System.Collections.Frozen;
 using Hoop.Contracts.Events;
 using Hoop.Contracts.EventStore;
 using Hoop.Contracts.Grains;
+using Hoop.Hosting.Background;
 using Hoop.Silo.Actors;
 using Hoop.Silo.EventStore;
 using Hoop.Silo.Grains;
-using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using Npgsql;
 using NpgsqlTypes;
@@ -28,7 +28,9 @@ namespace Hoop.Silo.Approvals.Slack;
 /// post known to have succeeded is kept in memory and only recorded on the next try. When its
 /// outcome is unknown (an answer lost in transit, or work inherited from an earlier leader) the
 /// outbox first looks for its own message in the channel (message metadata carries the
-/// approval id) and records that one instead of posting again.
+/// approval id) and records that one instead of posting again. What is kept in memory is
+/// dropped when this silo stops leading (the next leader looks for the message the same way).
+/// The loop is supervised: an unexpected exception gives the lock up and restarts it after a delay.
 /// </remarks>
 public sealed partial class SlackOutbox(
     NpgsqlDataSource dataSource,
@@ -38,7 +40,8 @@ public sealed partial class SlackOutbox(
     SlackSetup slack,
     SlackOptions options,
     TimeProvider time,
-    ILogger<SlackOutbox> logger) : BackgroundService
+    ILogger<SlackOutbox> logger,
+    SupervisionOptions? supervision = null) : SupervisedBackgroundService("slack-outbox", time, logger, supervision)
 {
     public const string CheckpointName = "slack-outbox";
     private static readonly AdvisoryLock OutboxLock = AdvisoryLock.Of(0x486F_6F70_536C_6B); // "HoopSlk"
@@ -53,7 +56,7 @@ public sealed partial class SlackOutbox(
     /// <summary>True while this silo holds the outbox lock.</summary>
     public bool IsLeader => _isLeader;
 
-    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
+    protected override async Task RunAsync(CancellationToken stoppingToken)
     {
         if (!slack.Enabled)
             return;
@@ -98,8 +101,8 @@ public sealed partial class SlackOutbox(
                     {
                         if (await OutboxLock.TryAcquireAsync(connection, stoppingToken))
                         {
+                            _leaderSince = Time.GetUtcNow();
                             _isLeader = true;
-                            _leaderSince = time.GetUtcNow();
                             SlackLog.OutboxLeader(logger);
                         }
                     }
@@ -122,7 +125,7 @@ public sealed partial class SlackOutbox(
                                 ? TimeSpan.FromMilliseconds(500)
                                 : TimeSpan.FromTicks(Math.Min(retryDelay.Ticks * 2, options.OutboxMaxRetryDelay.Ticks));
                             wait = retryDelay;
-                            await Task.Delay(wait, time, stoppingToken);
+                            await Task.Delay(wait, Time, stoppingToken);
                             continue;
                         }
                     }
@@ -138,11 +141,12 @@ public sealed partial class SlackOutbox(
                 or GrainContentionException or IOException)
             {
                 SlackLog.OutboxFailed(logger, e);
+                Health.RecordFailure(e, Time.GetUtcNow());
                 await ReleaseAsync(connection);
                 connection = null;
                 try
                 {
-                    await Task.Delay(options.OutboxPollInterval, time, stoppingToken);
+                    await Task.Delay(options.OutboxPollInterval, Time, stoppingToken);
                 }
                 catch (OperationCanceledException)
                 {
@@ -162,6 +166,8 @@ public sealed partial class SlackOutbox(
     {
         var held = _isLeader;
         _isLeader = false;
+        if (held)
+            _unrecorded.Clear(); // not leading any more: whoever leads next looks for these messages itself
         await OutboxLock.ReleaseAsync(connection, held);
     }
 

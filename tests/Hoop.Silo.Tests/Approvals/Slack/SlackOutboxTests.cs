@@ -68,6 +68,33 @@ public sealed class SlackOutboxTests(MigratedDatabaseFixture db) : IClassFixture
     private IReadOnlyList<SlackCall> PostsOf(string approvalId) => _slack.CallsOf("chat.postMessage")
         .Where(c => c.Ok && c.Args["metadata"]?["event_payload"]?["approval_id"]?.GetValue<string>() == approvalId).ToList();
 
+    /// <summary>Waits (bounded) until <paramref name="approvalId"/>'s post is recorded (SlackMessagePosted), which the outbox does just after Slack answers.</summary>
+    private static async Task<ApprovalSnapshot> RecordedAsync(SiloServer silo, string approvalId)
+    {
+        var grain = silo.Grains.Get<IApprovalGrain>(approvalId);
+        using var patience = new CancellationTokenSource(Patience);
+        while (true)
+        {
+            var snapshot = await grain.GetAsync();
+            if (snapshot?.SlackMessageTs is not null)
+                return snapshot;
+            await Task.Delay(25, patience.Token);
+        }
+    }
+
+    /// <summary>
+    /// Waits (bounded) until <paramref name="silo"/>'s outbox leads. An approval requested before
+    /// that is one an earlier leader may have posted, so the outbox looks for it in the channel
+    /// before posting it.
+    /// </summary>
+    private static async Task LeadingAsync(SiloServer silo)
+    {
+        var outbox = silo.Services.GetRequiredService<SlackOutbox>();
+        using var patience = new CancellationTokenSource(Patience);
+        while (!outbox.IsLeader)
+            await Task.Delay(25, patience.Token);
+    }
+
     [Fact]
     public async Task Two_silos_post_each_approval_exactly_once_and_a_restarted_silo_posts_none_again()
     {
@@ -77,12 +104,19 @@ public sealed class SlackOutboxTests(MigratedDatabaseFixture db) : IClassFixture
 
         await Task.WhenAll(ids.Select((id, i) => RequestAsync(i % 2 == 0 ? a : b, id)));
         await _slack.WaitForAsync(_ => ids.All(id => PostsOf(id).Count > 0), Patience, "every approval posted");
-        await Task.Delay(TimeSpan.FromSeconds(1));
+        foreach (var id in ids)
+            await RecordedAsync(a, id);
         foreach (var silo in _silos)
             await silo.DisposeAsync();
         _silos.Clear();
         var c = await StartSiloAsync();
-        await Task.Delay(TimeSpan.FromSeconds(1.5));
+
+        // The outbox goes through the log in order: once a later approval is posted, the restarted
+        // silo has passed over every earlier one.
+        var later = NewId();
+        await RequestAsync(c, later);
+        await _slack.WaitForAsync(_ => PostsOf(later).Count > 0, Patience, "the post of an approval requested after the restart");
+        await RecordedAsync(c, later); // and nothing is left half-done for the next test on this database
 
         foreach (var id in ids)
         {
@@ -122,14 +156,9 @@ public sealed class SlackOutboxTests(MigratedDatabaseFixture db) : IClassFixture
         _silos.Remove(before);
 
         var after = await StartSiloAsync();
-        ApprovalSnapshot? snapshot = null;
-        for (var i = 0; i < 100 && snapshot?.SlackMessageTs is null; i++)
-        {
-            await Task.Delay(100);
-            snapshot = await after.Grains.Get<IApprovalGrain>(id).GetAsync();
-        }
+        var snapshot = await RecordedAsync(after, id);
 
-        Assert.Equal(orphan.Ts, snapshot!.SlackMessageTs);
+        Assert.Equal(orphan.Ts, snapshot.SlackMessageTs);
         Assert.Single(PostsOf(id));
         Assert.Contains(_slack.Calls, c => c.Method == "conversations.history");
     }
@@ -138,6 +167,7 @@ public sealed class SlackOutboxTests(MigratedDatabaseFixture db) : IClassFixture
     public async Task Rate_limited_by_Slack_when_requested_the_approval_is_posted_once_Slack_accepts_again()
     {
         var silo = await StartSiloAsync();
+        await LeadingAsync(silo);
         var id = NewId();
         _slack.Mode = FakeSlackMode.RateLimited;
 
@@ -146,16 +176,17 @@ public sealed class SlackOutboxTests(MigratedDatabaseFixture db) : IClassFixture
         Assert.Empty(PostsOf(id));
         _slack.Mode = FakeSlackMode.Normal;
         await _slack.WaitForAsync(_ => PostsOf(id).Count > 0, Patience, "the post");
-        await Task.Delay(TimeSpan.FromSeconds(1));
+        var recorded = await RecordedAsync(silo, id);
 
         var post = Assert.Single(PostsOf(id));
-        Assert.Equal(post.Ts, (await silo.Grains.Get<IApprovalGrain>(id).GetAsync())!.SlackMessageTs);
+        Assert.Equal(post.Ts, recorded.SlackMessageTs);
     }
 
     [Fact]
     public async Task With_a_wrong_bot_token_nothing_is_posted_or_skipped_and_a_fixed_token_posts_it()
     {
         var wrong = await StartSiloAsync(botToken: "xoxb-wrong-token");
+        await LeadingAsync(wrong);
         var id = NewId();
 
         await RequestAsync(wrong, id);
@@ -167,14 +198,10 @@ public sealed class SlackOutboxTests(MigratedDatabaseFixture db) : IClassFixture
         var fixedSilo = await StartSiloAsync();
         await _slack.WaitForAsync(_ => PostsOf(id).Count > 0, Patience, "the post with the right token");
 
-        // The outbox records SlackMessagePosted just after Slack answers: wait for it, bounded.
-        var grain = fixedSilo.Grains.Get<IApprovalGrain>(id);
-        using var recorded = new CancellationTokenSource(Patience);
-        while ((await grain.GetAsync())!.SlackMessageTs is null)
-            await Task.Delay(25, recorded.Token);
+        var recorded = await RecordedAsync(fixedSilo, id);
 
         Assert.Single(PostsOf(id));
-        Assert.Equal(PostsOf(id)[0].Ts, (await grain.GetAsync())!.SlackMessageTs);
+        Assert.Equal(PostsOf(id)[0].Ts, recorded.SlackMessageTs);
         Assert.DoesNotContain(_slack.Calls, c => c.Args.ToJsonString().Contains("xoxb-", StringComparison.Ordinal));
     }
 
@@ -194,7 +221,7 @@ public sealed class SlackOutboxTests(MigratedDatabaseFixture db) : IClassFixture
         var second = NewId();
         await RequestAsync(other, second);
         await _slack.WaitForAsync(_ => PostsOf(second).Count > 0, Patience, "the post after the leader left");
-        await Task.Delay(TimeSpan.FromSeconds(1));
+        await RecordedAsync(other, second);
 
         Assert.True(other.Services.GetRequiredService<SlackOutbox>().IsLeader);
         Assert.Single(PostsOf(first));
