@@ -31,6 +31,9 @@ public static class GatewayHost
         // ASP.NET's per-request Information lines cost measurable CPU on the hot path (several
         // per request, on every gateway and silo); keep warnings and errors.
         builder.Logging.AddFilter("Microsoft.AspNetCore", LogLevel.Warning);
+        // YARP logs every forwarded request (with its path and query) at Information; the gateway
+        // logs upstream failures itself, with paths kept out.
+        builder.Logging.AddFilter("Yarp", LogLevel.Warning);
         builder.Logging.KeepRequestLinesOut(); // a URL may carry a secret
         configure?.Invoke(builder);
         var configuration = builder.Configuration;
