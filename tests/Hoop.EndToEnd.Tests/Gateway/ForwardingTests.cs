@@ -118,6 +118,35 @@ public sealed class ForwardingTests(ForwardingFixture fixture) : IClassFixture<F
         Assert.Equal(prompt, AgentTraffic.RecordedText(timeline));
     }
 
+    [Fact]
+    public async Task The_upstream_request_has_the_path_and_query_the_injected_credential_forwarded_for_and_trace_context_and_nothing_of_the_caller_s_credentials()
+    {
+        using var agent = _stack.Agent(AgentTraffic.NewSubject());
+        var prompt = $"headers {_run} check";
+        const string traceId = "0af7651916cd43dd8448eb211c80319c";
+        using var request = new HttpRequestMessage(HttpMethod.Post, "/claude-immediate/v1/messages?beta=true") { Content = AgentTraffic.Messages(prompt, stream: false) };
+        request.Headers.Add("Cookie", "session=caller-cookie");
+        request.Headers.Add("Proxy-Authorization", "Basic Y2FsbGVyOnNlY3JldA==");
+        request.Headers.Add("X-Custom", "kept");
+        request.Headers.Add("traceparent", $"00-{traceId}-b7ad6b7169203331-01");
+
+        using var response = await agent.SendAsync(request);
+
+        Assert.Equal(System.Net.HttpStatusCode.OK, response.StatusCode);
+        var upstream = Assert.Single(_stack.Upstream.Requests, r => r.Body.Contains(prompt, StringComparison.Ordinal));
+        Assert.Equal("/v1/messages?beta=true", upstream.PathAndQuery);
+        Assert.Equal(StackHarness.UpstreamApiKey, upstream.Header("x-api-key"));
+        Assert.Null(upstream.Header("Authorization")); // the caller's token stays at the gateway
+        Assert.Null(upstream.Header("Cookie"));
+        Assert.Null(upstream.Header("Proxy-Authorization"));
+        Assert.Equal("kept", upstream.Header("X-Custom"));
+        Assert.Equal("127.0.0.1", upstream.Header("X-Forwarded-For"));
+        Assert.Equal("http", upstream.Header("X-Forwarded-Proto"));
+        Assert.Equal(_stack.GatewayUrls[0].Authority, upstream.Header("X-Forwarded-Host"));
+        Assert.Equal(_stack.Upstream.BaseAddress.Authority, upstream.Header("Host"));
+        Assert.StartsWith($"00-{traceId}-", upstream.Header("traceparent"), StringComparison.Ordinal); // the caller's trace goes on
+    }
+
     private async Task<string?> ForwardedToAsync(CallResult call)
     {
         var timeline = await AgentTraffic.TimelineEndingAsync(_stack, call.SessionId!, "ExchangeCompleted");
