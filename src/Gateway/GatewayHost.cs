@@ -16,7 +16,6 @@ using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.DependencyInjection.Extensions;
-using Yarp.ReverseProxy.Forwarder;
 using Microsoft.Extensions.Logging;
 
 namespace Hoop.Gateway;
@@ -31,9 +30,6 @@ public static class GatewayHost
         // ASP.NET's per-request Information lines cost measurable CPU on the hot path (several
         // per request, on every gateway and silo); keep warnings and errors.
         builder.Logging.AddFilter("Microsoft.AspNetCore", LogLevel.Warning);
-        // YARP logs every forwarded request (with its path and query) at Information; the gateway
-        // logs upstream failures itself, with paths kept out.
-        builder.Logging.AddFilter("Yarp", LogLevel.Warning);
         builder.Logging.KeepRequestLinesOut(); // a URL may carry a secret
         configure?.Invoke(builder);
         var configuration = builder.Configuration;
@@ -51,8 +47,8 @@ public static class GatewayHost
         builder.Services.AddSingleton(options);
         builder.Services.AddSingleton(policy);
         builder.Services.AddSingleton(credentials);
-        builder.Services.AddHttpForwarder();
         builder.Services.TryAddSingleton(TimeProvider.System);
+        builder.Services.AddSingleton<QuietForwarder>();
         builder.Services.AddSingleton<UpstreamClient>();
         builder.Services.AddSingleton<UpstreamDestinations>();
         builder.Services.AddHostedService<DestinationProbe>();
@@ -61,7 +57,7 @@ public static class GatewayHost
         builder.Services.AddSingleton<RevokedIdentities>();
         builder.Services.AddSingleton<RevocationWatcher>();
         builder.Services.AddHostedService(sp => sp.GetRequiredService<RevocationWatcher>());
-        builder.Services.AddSingleton(sp => new AgentProxy(policy, sp.GetRequiredService<ISiloClient>(), sp.GetRequiredService<IHttpForwarder>(),
+        builder.Services.AddSingleton(sp => new AgentProxy(policy, sp.GetRequiredService<ISiloClient>(), sp.GetRequiredService<QuietForwarder>().Forwarder,
             sp.GetRequiredService<UpstreamClient>(), sp.GetRequiredService<UpstreamDestinations>(),
             credentials, masks, options, gatewayId, sp.GetRequiredService<ILogger<AgentProxy>>(), sp.GetRequiredService<RevokedIdentities>(),
             sp.GetRequiredService<PendingOutcomes>(), sp.GetRequiredService<TimeProvider>()));
