@@ -313,7 +313,7 @@ public sealed partial class AgentProxy(
         var clock = Stopwatch.StartNew();
 
         // The prompt and the verdict are durable already; ExchangeForwarded goes first in the
-        // recorder's queue once a destination answers, and every chunk waits for it.
+        // recorder's queue, and every chunk waits for it.
         await using var recorder = new ExchangeRecorder(silo, sessionId, exchangeId, options);
         var relay = new ResponseRelay(masks.For(connection), connection.Mask.Response, recorder, options.ChunkBatchChars, connection.Api, connection.StreamRelease)
         {
@@ -344,8 +344,13 @@ public sealed partial class AgentProxy(
         });
 
         UseBufferedBody(http, body);
+        var candidates = destinations.Candidates(connection);
+        // With one destination it is known now: its record goes out while the upstream is asked,
+        // so the first chunk does not wait for it. With several, the one that answers is recorded.
+        if (candidates.Count == 1)
+            await recorder.RecordForwardedAsync(candidates[0].Name, aborted);
         var error = ForwarderError.None;
-        foreach (var candidate in destinations.Candidates(connection))
+        foreach (var candidate in candidates)
         {
             destination = candidate;
             http.Request.Body = new MemoryStream(body, writable: false);
