@@ -16,6 +16,7 @@ using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Logging;
 
 namespace Hoop.Gateway;
@@ -51,15 +52,20 @@ public static class GatewayHost
         builder.Services.AddSingleton(options);
         builder.Services.AddSingleton(policy);
         builder.Services.AddSingleton(credentials);
-        builder.Services.AddSingleton<IForwarder, Forwarder>();
+        builder.Services.TryAddSingleton(TimeProvider.System);
+        builder.Services.AddSingleton<QuietForwarder>();
+        builder.Services.AddSingleton<UpstreamClient>();
+        builder.Services.AddSingleton<UpstreamDestinations>();
+        builder.Services.AddHostedService<DestinationProbe>();
         var masks = new MaskEngines(policy); // compiles every connection's detectors and rules now, not on the first request
         builder.Services.AddSingleton(masks);
         builder.Services.AddSingleton<RevokedIdentities>();
         builder.Services.AddSingleton<RevocationWatcher>();
         builder.Services.AddHostedService(sp => sp.GetRequiredService<RevocationWatcher>());
-        builder.Services.AddSingleton(sp => new AgentProxy(policy, sp.GetRequiredService<ISiloClient>(), sp.GetRequiredService<IForwarder>(),
+        builder.Services.AddSingleton(sp => new AgentProxy(policy, sp.GetRequiredService<ISiloClient>(), sp.GetRequiredService<QuietForwarder>().Forwarder,
+            sp.GetRequiredService<UpstreamClient>(), sp.GetRequiredService<UpstreamDestinations>(),
             credentials, masks, options, gatewayId, sp.GetRequiredService<ILogger<AgentProxy>>(), sp.GetRequiredService<RevokedIdentities>(),
-            sp.GetRequiredService<PendingOutcomes>()));
+            sp.GetRequiredService<PendingOutcomes>(), sp.GetRequiredService<TimeProvider>()));
         builder.Services.AddSingleton<PendingOutcomes>();
         builder.Services.AddHostedService(sp => sp.GetRequiredService<PendingOutcomes>());
         // Bodies are limited by Hoop:Gateway:MaxBodyBytes with a 413 problem. Kestrel's own limit

@@ -58,7 +58,7 @@ public sealed class StackHarness : IAsyncDisposable
     /// the key as <c>Authorization: Bearer</c>); <c>openai-misdeclared</c> says <c>"openai"</c> but
     /// reaches the Messages API (its streams cannot be read, so they are cut).
     /// </summary>
-    public static string PolicyJson(Uri upstream, string credentialFile, string? identityControls = null) => $$"""
+    public static string PolicyJson(Uri upstream, string credentialFile, string? identityControls = null, string? moreConnections = null) => $$"""
         {
           "connections": [
             { "name": "claude", "upstream": "{{upstream.GetLeftPart(UriPartial.Authority)}}",
@@ -79,6 +79,7 @@ public sealed class StackHarness : IAsyncDisposable
             { "name": "openai-misdeclared", "upstream": "{{upstream.GetLeftPart(UriPartial.Authority)}}", "api": "openai",
               "credential": { "header": "x-api-key", "file": "{{credentialFile}}" },
               "allowedGroups": ["agents"] }
+            {{(moreConnections is null ? "" : ", " + moreConnections)}}
           ],
           "rules": [
             { "id": "deny-destructive", "action": "block", "match": { "regex": "drop table|rm -rf /" } },
@@ -103,14 +104,16 @@ public sealed class StackHarness : IAsyncDisposable
 
     /// <summary>
     /// Starts the stack; <paramref name="identityControls"/> is the policy's <c>identityControls</c> section (JSON), none when null;
-    /// <paramref name="moreSettings"/> are added to every silo's and gateway's configuration.
+    /// <paramref name="moreSettings"/> are added to every silo's and gateway's configuration;
+    /// <paramref name="moreConnections"/> gives more policy connections (JSON objects, comma-separated) from the fake upstream's address and the credential file.
     /// </summary>
     /// <remarks>
     /// With <paramref name="orleansClients"/> (the default) the gateways are Orleans clients of the silos' cluster (gateway list
     /// from the database); without it they call the silos' <c>/internal</c> API.
     /// </remarks>
     public static async Task<StackHarness> StartAsync(string connectionString, int silos = 1, int gateways = 1, string? identityControls = null,
-        IReadOnlyDictionary<string, string?>? moreSettings = null, bool orleansClients = true)
+        IReadOnlyDictionary<string, string?>? moreSettings = null, Func<Uri, string, string>? moreConnections = null,
+        bool orleansClients = true)
     {
         var dir = new TempDirectory("hoop-stack-");
         var tokens = new TokenFactory();
@@ -126,7 +129,8 @@ public sealed class StackHarness : IAsyncDisposable
             var credentialFile = dir.File("claude-api-key");
             await File.WriteAllTextAsync(credentialFile, UpstreamApiKey);
             var settings = TokenFactory.AuthConfiguration(tokens.WritePublicKeyPem(dir.Path));
-            settings["Hoop:Policy"] = WithSlack(PolicyJson(upstream.BaseAddress, credentialFile, identityControls), slack.ApiBaseUrl);
+            settings["Hoop:Policy"] = WithSlack(PolicyJson(upstream.BaseAddress, credentialFile, identityControls,
+                moreConnections?.Invoke(upstream.BaseAddress, credentialFile)), slack.ApiBaseUrl);
             settings["Hoop:Slack:OutboxPollInterval"] = "00:00:00.200";
             settings["Hoop:Slack:OutboxMaxRetryDelay"] = "00:00:01";
             settings["Hoop:Slack:RetryBaseDelay"] = "00:00:00.050";

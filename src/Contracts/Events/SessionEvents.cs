@@ -37,9 +37,12 @@ public sealed record ExchangeForwarded(string ExchangeId, string Upstream);
 /// <summary>A batch of masked response text, with each chunk's offset and time since forwarding.</summary>
 public sealed record ResponseChunksRecorded(string ExchangeId, IReadOnlyList<ResponseChunk> Chunks);
 
-/// <summary>One masked piece of a response.</summary>
+/// <summary>
+/// One masked piece of a response. <see cref="Block"/> is null for answer text and names any other
+/// kind of text the agent received (<c>thinking</c>); events written before it existed read as answer text.
+/// </summary>
 [Orleans.GenerateSerializer, Orleans.Immutable]
-public sealed record ResponseChunk(long Offset, string Text, double ElapsedMs);
+public sealed record ResponseChunk(long Offset, string Text, double ElapsedMs, string? Block = null);
 
 /// <summary>A detector masked <see cref="Count"/> values; never carries the raw value.</summary>
 public sealed record MaskApplied(string ExchangeId, string Detector, int Count, string Where);

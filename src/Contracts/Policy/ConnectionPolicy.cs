@@ -4,6 +4,8 @@ namespace Hoop.Contracts.Policy;
 /// An upstream agents reach at <c>/{Name}/{**path}</c>, who may use it, how it is masked,
 /// and which rules apply to it (in this order; deny rules are still checked before approval rules).
 /// <see cref="Api"/> is the upstream's API shape: how its streamed answers are read and masked.
+/// <see cref="Upstream"/> is the first of <see cref="Upstreams"/>, the destinations requests are
+/// spread over (policy <c>"upstream"</c> or <c>"upstreams"</c>).
 /// </summary>
 public sealed record ConnectionPolicy(
     string Name,
@@ -12,7 +14,30 @@ public sealed record ConnectionPolicy(
     IReadOnlyList<string> AllowedGroups,
     MaskOptions Mask,
     IReadOnlyList<string> Rules,
-    UpstreamApi Api = UpstreamApi.Anthropic);
+    UpstreamApi Api = UpstreamApi.Anthropic)
+{
+    /// <summary>Default of <see cref="IdleTimeout"/>.</summary>
+    public static readonly TimeSpan DefaultIdleTimeout = TimeSpan.FromSeconds(60);
+
+    /// <summary>Every destination of the connection, <see cref="Upstream"/> first (policy <c>"upstreams"</c>).</summary>
+    public IReadOnlyList<Uri> Upstreams { get; init; } = [Upstream];
+
+    /// <summary>When answer bytes may reach the agent (policy <c>"streamRelease"</c>).</summary>
+    public StreamRelease StreamRelease { get; init; } = StreamRelease.AfterRecord;
+
+    /// <summary>How long an upstream may send nothing once its headers came before the answer is cut (policy <c>"idleTimeout"</c>).</summary>
+    public TimeSpan IdleTimeout { get; init; } = DefaultIdleTimeout;
+}
+
+/// <summary>When the bytes of a streamed answer may reach the agent (policy <c>"streamRelease"</c>).</summary>
+public enum StreamRelease
+{
+    /// <summary><c>"after-record"</c> (the default): no byte before the chunk batch that holds it is durably recorded.</summary>
+    AfterRecord,
+
+    /// <summary><c>"immediate"</c>: as soon as it is masked; only the end of the answer waits until everything is recorded.</summary>
+    Immediate,
+}
 
 /// <summary>The API shape of an upstream (policy <c>"api"</c>): which server-sent events its streams carry.</summary>
 public enum UpstreamApi

@@ -78,6 +78,9 @@ internal sealed class ConnectionModel
 {
     public string? Name { get; init; }
     public string? Upstream { get; init; }
+    public List<string?>? Upstreams { get; init; }
+    public string? StreamRelease { get; init; }
+    public string? IdleTimeout { get; init; }
     public string? Api { get; init; }
     public CredentialModel? Credential { get; init; }
     public List<string?>? AllowedGroups { get; init; }

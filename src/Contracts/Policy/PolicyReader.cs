@@ -336,7 +336,7 @@ internal sealed partial class PolicyReader
             }
 
             var count = _problems.Count;
-            CheckUnknown(model.Unknown, path, "name, upstream, api, credential, allowedGroups, mask, rules");
+            CheckUnknown(model.Unknown, path, "name, upstream, upstreams, streamRelease, idleTimeout, api, credential, allowedGroups, mask, rules");
             var name = RequireName(model.Name, $"{path}.name", "connection");
             if (name is not null && !ConnectionName().IsMatch(name))
             {
@@ -344,7 +344,10 @@ internal sealed partial class PolicyReader
                 name = null;
             }
 
-            var upstream = ReadUpstream(model.Upstream, $"{path}.upstream");
+            var upstreams = ReadUpstreams(model, path);
+            var upstream = upstreams?[0];
+            var streamRelease = ReadStreamRelease(model.StreamRelease, $"{path}.streamRelease");
+            var idleTimeout = model.IdleTimeout is null ? ConnectionPolicy.DefaultIdleTimeout : ReadTimeout(model.IdleTimeout, $"{path}.idleTimeout");
             var api = ReadApi(model.Api, $"{path}.api");
             var credential = model.Credential is null ? null : ReadCredential(model.Credential, $"{path}.credential");
             var allowedGroups = ReadStrings(model.AllowedGroups, $"{path}.allowedGroups", required: true,
@@ -364,10 +367,60 @@ internal sealed partial class PolicyReader
                 Add($"{path}.name", $"duplicate connection '{name}' (also connections[{firstIndex[name]}])");
 
             if (_problems.Count == count && name is not null && upstream is not null)
-                connections.Add(new ConnectionPolicy(name, upstream, credential, allowedGroups, mask, ruleIds, api));
+                connections.Add(new ConnectionPolicy(name, upstream, credential, allowedGroups, mask, ruleIds, api)
+                {
+                    Upstreams = upstreams!,
+                    StreamRelease = streamRelease,
+                    IdleTimeout = idleTimeout ?? ConnectionPolicy.DefaultIdleTimeout,
+                });
         }
 
         return connections.ToArray();
+    }
+
+    // "upstream" (one destination) or "upstreams" (several, at least one, no duplicates), not both.
+    private Uri[]? ReadUpstreams(ConnectionModel model, string path)
+    {
+        if (model.Upstreams is null)
+            return ReadUpstream(model.Upstream, $"{path}.upstream") is { } single ? [single] : null;
+        if (model.Upstream is not null)
+        {
+            Add($"{path}.upstream", "give either \"upstream\" or \"upstreams\", not both");
+            return null;
+        }
+
+        if (model.Upstreams.Count == 0)
+        {
+            Add($"{path}.upstreams", "empty; list at least one upstream base URL");
+            return null;
+        }
+
+        var upstreams = new List<Uri>(model.Upstreams.Count);
+        for (var i = 0; i < model.Upstreams.Count; i++)
+        {
+            if (ReadUpstream(model.Upstreams[i], $"{path}.upstreams[{i}]") is not { } uri)
+                continue;
+            if (upstreams.Contains(uri))
+                Add($"{path}.upstreams[{i}]", $"'{uri}' is listed twice");
+            else
+                upstreams.Add(uri);
+        }
+
+        return upstreams.Count == model.Upstreams.Count ? upstreams.ToArray() : null;
+    }
+
+    private StreamRelease ReadStreamRelease(string? value, string path)
+    {
+        switch (value)
+        {
+            case null or "after-record":
+                return StreamRelease.AfterRecord;
+            case "immediate":
+                return StreamRelease.Immediate;
+            default:
+                Add(path, $"'{value}' is not a stream release; use \"after-record\" (the default) or \"immediate\"");
+                return StreamRelease.AfterRecord;
+        }
     }
 
     private Uri? ReadUpstream(string? value, string path)

@@ -14,7 +14,7 @@ public static class ProxyHeaders
     };
 
     // Never forwarded upstream: the caller's credentials, Host (set from the upstream URL),
-    // the gateway's own control headers, and Accept-Encoding (answers must come uncompressed
+    // the gateway's own control headers, X-Forwarded-* (set by the gateway), and Accept-Encoding (answers must come uncompressed
     // to be masked).
     private static readonly HashSet<string> NotUpstream = new(StringComparer.OrdinalIgnoreCase)
     {
@@ -28,24 +28,6 @@ public static class ProxyHeaders
     public static bool ForwardDownstream(string name) =>
         !HopByHop.Contains(name) && !name.Equals(HeaderNames.SetCookie, StringComparison.OrdinalIgnoreCase)
         && !name.StartsWith("X-Hoop-", StringComparison.OrdinalIgnoreCase);
-
-    /// <summary>Copies request headers onto <paramref name="upstream"/>, adding X-Forwarded-*.</summary>
-    public static void CopyRequestHeaders(HttpRequest request, HttpRequestMessage upstream)
-    {
-        foreach (var (name, values) in request.Headers)
-        {
-            if (!ForwardUpstream(name))
-                continue;
-            if (!upstream.Headers.TryAddWithoutValidation(name, (IEnumerable<string?>)values))
-                upstream.Content?.Headers.TryAddWithoutValidation(name, (IEnumerable<string?>)values);
-        }
-
-        var client = request.HttpContext.Connection.RemoteIpAddress?.ToString();
-        if (client is not null)
-            upstream.Headers.TryAddWithoutValidation("X-Forwarded-For", client);
-        upstream.Headers.TryAddWithoutValidation("X-Forwarded-Proto", request.Scheme);
-        upstream.Headers.TryAddWithoutValidation("X-Forwarded-Host", request.Host.Value);
-    }
 
     /// <summary>Copies upstream response headers onto the client response.</summary>
     public static void CopyResponseHeaders(HttpResponseMessage upstream, HttpResponse response)

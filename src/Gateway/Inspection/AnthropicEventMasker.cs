@@ -10,8 +10,8 @@ namespace Hoop.Gateway.Inspection;
 /// what a masker still holds goes out as one more delta of its kind when the block stops (or
 /// at <c>message_stop</c>). Two delta types are whole in one event and masked so:
 /// <c>signature_delta</c> (opaque, sent after the block's last text: held until the block stops,
-/// so it stays last) and <c>citations_delta</c> (one whole citation). Only <c>text_delta</c> text
-/// is recorded (the answer); every other event is masked string by string.
+/// so it stays last) and <c>citations_delta</c> (one whole citation). <c>text_delta</c> text is
+/// recorded as the answer and <c>thinking_delta</c> text as a thinking block; every other event is masked string by string.
 /// </summary>
 public sealed class AnthropicEventMasker(MaskEngine engine, MaskTally tally, bool strict) : EventStreamMasker(engine, tally, strict)
 {
@@ -138,8 +138,8 @@ public sealed class AnthropicEventMasker(MaskEngine engine, MaskTally tally, boo
                     }
 
                     var text = MaskerOf(block, kind, field.Name).Push(field.Value.GetString());
-                    if (IsAnswer(kind, field.Name))
-                        Record(text);
+                    if (RecordedAs(kind, field.Name, out var recordedBlock))
+                        Record(text, recordedBlock);
                     writer.WriteString(field.Name, text);
                     strings++;
                     released += text.Length;
@@ -165,8 +165,8 @@ public sealed class AnthropicEventMasker(MaskEngine engine, MaskTally tally, boo
             var rest = masker.Complete();
             if (rest.Length == 0)
                 continue;
-            if (IsAnswer(kind, field))
-                Record(rest);
+            if (RecordedAs(kind, field, out var recordedBlock))
+                Record(rest, recordedBlock);
             Send(BuildEvent(DeltaEvent, writer =>
             {
                 writer.WriteStartObject();
@@ -204,5 +204,10 @@ public sealed class AnthropicEventMasker(MaskEngine engine, MaskTally tally, boo
         return created;
     }
 
-    private static bool IsAnswer(string kind, string field) => kind == "text_delta" && field == "text";
+    // The answer (text_delta.text) and reasoning (thinking_delta.thinking) are recorded: what the agent reads is in the audit.
+    private static bool RecordedAs(string kind, string field, out string? block)
+    {
+        block = kind == "thinking_delta" && field == "thinking" ? ThinkingBlock : null;
+        return block is not null || (kind == "text_delta" && field == "text");
+    }
 }

@@ -14,6 +14,9 @@ namespace Hoop.Gateway.Inspection;
 /// </summary>
 public sealed class UnreadableStreamException(string message) : Exception(message);
 
+/// <summary>Masked text to record: the answer when <see cref="Block"/> is null, else the text of that kind of block (e.g. <c>thinking</c>).</summary>
+public readonly record struct RecordedText(string Text, string? Block);
+
 /// <summary>
 /// Masks one streamed answer event by event, in the shape of its upstream's API (DESIGN §8, §9).
 /// Every text an event streams (Anthropic <c>text_delta</c>, <c>thinking_delta</c>,
@@ -26,10 +29,13 @@ public sealed class UnreadableStreamException(string message) : Exception(messag
 /// </summary>
 public abstract class EventStreamMasker
 {
+    /// <summary>The <see cref="RecordedText.Block"/> of reasoning text (Anthropic <c>thinking_delta</c>, OpenAI <c>reasoning_content</c>).</summary>
+    public const string ThinkingBlock = "thinking";
+
     private static readonly JsonWriterOptions WriterOptions = new() { Encoder = JavaScriptEncoder.UnsafeRelaxedJsonEscaping, MaxDepth = 256 };
 
     private readonly List<byte[]> _output = [];
-    private readonly StringBuilder _recorded = new();
+    private readonly List<RecordedText> _recorded = [];
 
     /// <param name="engine">The connection's masking.</param>
     /// <param name="tally">Counts what was masked.</param>
@@ -80,17 +86,28 @@ public abstract class EventStreamMasker
         return output;
     }
 
-    /// <summary>The masked answer text to record since the last call.</summary>
-    public string TakeRecorded()
+    /// <summary>The masked text to record since the last call, in the order it was sent: the answer, and reasoning text of its own block.</summary>
+    public IReadOnlyList<RecordedText> TakeRecorded()
     {
-        var text = _recorded.ToString();
+        if (_recorded.Count == 0)
+            return [];
+        var recorded = _recorded.ToArray();
         _recorded.Clear();
-        return text;
+        return recorded;
     }
 
     protected void Send(byte[] sse) => _output.Add(sse);
 
-    protected void Record(string masked) => _recorded.Append(masked);
+    /// <summary>Records <paramref name="masked"/>: answer text (<paramref name="block"/> null) or text of another block, e.g. <see cref="ThinkingBlock"/>.</summary>
+    protected void Record(string masked, string? block = null)
+    {
+        if (masked.Length == 0)
+            return;
+        if (_recorded.Count > 0 && _recorded[^1].Block == block)
+            _recorded[^1] = new RecordedText(_recorded[^1].Text + masked, block);
+        else
+            _recorded.Add(new RecordedText(masked, block));
+    }
 
     /// <summary>An event that cannot be read: fail closed, or pass it unread.</summary>
     protected void Unreadable(SseEvent sse, string why)

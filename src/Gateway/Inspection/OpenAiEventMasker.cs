@@ -197,6 +197,8 @@ public sealed class OpenAiEventMasker(MaskEngine engine, MaskTally tally, bool s
                     text += masker.Complete();
                 if (property.NameEquals(Answer))
                     Record(text);
+                else if (IsReasoning(property.Name))
+                    Record(text, ThinkingBlock);
                 writer.WriteString(property.Name, text);
                 written.Add(property.Name);
             }
@@ -284,6 +286,8 @@ public sealed class OpenAiEventMasker(MaskEngine engine, MaskTally tally, bool s
                 continue;
             if (field == Answer)
                 Record(rest);
+            else if (IsReasoning(field))
+                Record(rest, ThinkingBlock);
             writer.WriteString(field, rest);
             released += rest.Length;
         }
@@ -332,4 +336,7 @@ public sealed class OpenAiEventMasker(MaskEngine engine, MaskTally tally, bool s
         choice.Fields.Add((field, created));
         return created;
     }
+
+    // Reasoning text some OpenAI-style servers stream beside the content: recorded as thinking.
+    private static bool IsReasoning(string field) => field is "reasoning_content" or "reasoning";
 }

@@ -15,6 +15,8 @@ using Hoop.Hosting.Auth;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Http.Features;
 using Microsoft.Extensions.Logging;
+using Microsoft.Net.Http.Headers;
+using Yarp.ReverseProxy.Forwarder;
 
 namespace Hoop.Gateway.Proxy;
 
@@ -27,14 +29,17 @@ namespace Hoop.Gateway.Proxy;
 public sealed partial class AgentProxy(
     PolicyDocument policy,
     ISiloClient silo,
-    IForwarder forwarder,
+    IHttpForwarder httpForwarder,
+    UpstreamClient upstream,
+    UpstreamDestinations destinations,
     UpstreamCredentials credentials,
     MaskEngines masks,
     GatewayOptions options,
     string gatewayId,
     ILogger<AgentProxy> logger,
     RevokedIdentities revocations,
-    PendingOutcomes pending)
+    PendingOutcomes pending,
+    TimeProvider time)
 {
     public const string SessionHeader = "X-Hoop-Session";
     public const string ExchangeHeader = "X-Hoop-Exchange";
@@ -294,6 +299,11 @@ public sealed partial class AgentProxy(
 
     private const string IdentityRevokedReason = "identity-revoked";
 
+    /// <summary>
+    /// Forwards the request with YARP to the connection's destinations in turn until one answers
+    /// (a destination that cannot be connected to is failed over; once an answer starts, never),
+    /// and streams the answer back through the relay while it is recorded.
+    /// </summary>
     private async Task ForwardAsync(HttpContext http, ConnectionPolicy connection, string sessionId, string exchangeId, string path, byte[] body, CancellationToken revoked)
     {
         var clientAborted = http.RequestAborted;
@@ -301,129 +311,214 @@ public sealed partial class AgentProxy(
         using var flow = CancellationTokenSource.CreateLinkedTokenSource(clientAborted, revoked);
         var aborted = flow.Token;
         var clock = Stopwatch.StartNew();
-        var target = new Uri(connection.Upstream.GetLeftPart(UriPartial.Authority) + connection.Upstream.AbsolutePath.TrimEnd('/') + path + http.Request.QueryString);
-        using var request = new HttpRequestMessage(new HttpMethod(http.Request.Method), target);
-        if (body.Length > 0 || HttpMethods.IsPost(http.Request.Method) || HttpMethods.IsPut(http.Request.Method) || HttpMethods.IsPatch(http.Request.Method))
-            request.Content = new ByteArrayContent(body);
-        ProxyHeaders.CopyRequestHeaders(http.Request, request);
-        if (credentials.TryGet(connection.Name, out var header, out var secret))
-        {
-            request.Headers.Remove(header);
-            request.Headers.TryAddWithoutValidation(header, secret);
-        }
 
         // The prompt and the verdict are durable already; ExchangeForwarded goes first in the
-        // recorder's queue, and the end of the answer waits for it like for every chunk.
+        // recorder's queue, and every chunk waits for it.
         await using var recorder = new ExchangeRecorder(silo, sessionId, exchangeId, options);
-        recorder.RecordForwarded(connection.Upstream.GetLeftPart(UriPartial.Authority));
+        var relay = new ResponseRelay(masks.For(connection), connection.Mask.Response, recorder, options.ChunkBatchChars, connection.Api, connection.StreamRelease)
+        {
+            IdleTimeout = connection.IdleTimeout,
+            TimeProvider = time,
+        };
 
-        HttpResponseMessage response;
-        try
+        UpstreamDestination? destination = null;
+        var status = 0;
+        TokenUsage? usage = null;
+        Exception? relayFailure = null;
+        var hasCredential = credentials.TryGet(connection.Name, out var header, out var secret);
+        var transformer = new ExchangeTransformer(path + http.Request.QueryString, hasCredential ? header : null, hasCredential ? secret : null, async response =>
         {
-            response = await forwarder.SendAsync(request, aborted);
-        }
-        catch (UpstreamException e)
-        {
-            LogUpstreamFailed(logger, connection.Name, e.Failure, e);
-            await TryAbortAsync(sessionId, exchangeId, e.Failure == UpstreamFailure.Timeout ? "upstream-timeout" : "upstream-unreachable");
-            var timeout = e.Failure == UpstreamFailure.Timeout;
-            await GatewayProblems.WriteAsync(http, timeout ? 504 : 502, timeout ? GatewayProblems.UpstreamTimeout : GatewayProblems.UpstreamUnreachable,
-                timeout ? "Upstream timeout" : "Upstream unreachable", e.Message);
-            return;
-        }
-        catch (OperationCanceledException) when (revoked.IsCancellationRequested && !clientAborted.IsCancellationRequested)
-        {
-            await RefuseRevokedAsync(http, sessionId, exchangeId, null);
-            return;
-        }
-        catch (OperationCanceledException) when (clientAborted.IsCancellationRequested)
-        {
-            await TryAbortAsync(sessionId, exchangeId, "client-disconnected");
-            return;
-        }
-
-        using (response)
-        {
-            http.Response.StatusCode = (int)response.StatusCode;
-            ProxyHeaders.CopyResponseHeaders(response, http.Response);
-            http.Features.Get<IHttpResponseBodyFeature>()?.DisableBuffering();
-
-            TokenUsage? usage;
-            var relay = new ResponseRelay(masks.For(connection), connection.Mask.Response, recorder, options.ChunkBatchChars, connection.Api);
+            status = (int)response.StatusCode;
             try
             {
+                await recorder.RecordForwardedAsync(destination!.Name, aborted);
                 if (response.Content.Headers.ContentEncoding.Any(e => !e.Equals("identity", StringComparison.OrdinalIgnoreCase)))
                     throw new MaskingFailedException($"The answer is encoded ({string.Join(", ", response.Content.Headers.ContentEncoding)}) and cannot be masked.");
                 await using var upstreamBody = await response.Content.ReadAsStreamAsync(aborted);
                 usage = await relay.RelayAsync(upstreamBody, response.Content.Headers.ContentType?.MediaType, http.Response, aborted);
             }
-            catch (Exception) when (revoked.IsCancellationRequested && !clientAborted.IsCancellationRequested)
+            catch (Exception e)
             {
+                relayFailure = e;
+            }
+        });
+
+        UseBufferedBody(http, body);
+        var candidates = destinations.Candidates(connection);
+        // With one destination it is known now: its record goes out while the upstream is asked,
+        // so the first chunk does not wait for it. With several, the one that answers is recorded.
+        if (candidates.Count == 1)
+            await recorder.RecordForwardedAsync(candidates[0].Name, aborted);
+        var error = ForwarderError.None;
+        foreach (var candidate in candidates)
+        {
+            destination = candidate;
+            http.Request.Body = new MemoryStream(body, writable: false);
+            http.Response.StatusCode = StatusCodes.Status200OK;
+            error = await httpForwarder.SendAsync(http, candidate.Prefix, upstream.Invoker, upstream.RequestConfig, transformer, revoked);
+            if (transformer.Answered)
+            {
+                destinations.Succeeded(candidate);
+                break;
+            }
+
+            if (aborted.IsCancellationRequested || error is ForwarderError.RequestCanceled or ForwarderError.RequestBodyCanceled)
+                break;
+            destinations.Failed(connection.Name, candidate);
+            if (!NeverReached(error, http.Features.Get<IForwarderErrorFeature>()?.Exception))
+                break; // the request may have reached it: not sent again
+            LogFailingOver(logger, connection.Name, candidate.Name, error);
+        }
+
+        if (!transformer.Answered)
+        {
+            ResetResponse(http, sessionId, exchangeId);
+            await RecordTriedAsync(recorder, destination);
+            if (revoked.IsCancellationRequested && !clientAborted.IsCancellationRequested)
+            {
+                await RefuseRevokedAsync(http, sessionId, exchangeId, null);
+                return;
+            }
+
+            if (clientAborted.IsCancellationRequested)
+            {
+                await TryAbortAsync(sessionId, exchangeId, "client-disconnected");
+                return;
+            }
+
+            var exception = http.Features.Get<IForwarderErrorFeature>()?.Exception;
+            var timeout = error == ForwarderError.RequestTimedOut;
+            LogUpstreamFailed(logger, connection.Name, error, exception);
+            await TryAbortAsync(sessionId, exchangeId, timeout ? "upstream-timeout" : "upstream-unreachable");
+            var detail = timeout
+                ? exception?.InnerException is TimeoutException ? "The upstream did not accept a connection in time." : "The upstream did not answer in time."
+                : $"The upstream could not be reached ({(exception as HttpRequestException)?.HttpRequestError ?? HttpRequestError.Unknown}).";
+            await GatewayProblems.WriteAsync(http, timeout ? 504 : 502, timeout ? GatewayProblems.UpstreamTimeout : GatewayProblems.UpstreamUnreachable,
+                timeout ? "Upstream timeout" : "Upstream unreachable", detail);
+            return;
+        }
+
+        switch (relayFailure)
+        {
+            case null:
+                break;
+            case not null when revoked.IsCancellationRequested && !clientAborted.IsCancellationRequested:
                 // Revoked mid-answer: the client must not mistake what it got for a whole answer.
                 LogCutOnRevocation(logger, exchangeId);
                 http.Abort();
                 await TryAbortAsync(sessionId, exchangeId, IdentityRevokedReason, relay.Tally);
                 return;
-            }
-            catch (Exception e) when (e is OperationCanceledException && clientAborted.IsCancellationRequested)
-            {
+            case not null when clientAborted.IsCancellationRequested:
                 await TryAbortAsync(sessionId, exchangeId, "client-disconnected", relay.Tally);
                 return;
-            }
-            catch (Exception e) when (e is MaskingFailedException or UnreadableStreamException)
-            {
+            case MaskingFailedException or UnreadableStreamException:
                 // Fail closed: before the answer started, a 502; after, the connection is cut.
-                LogMaskingFailed(logger, connection.Name, exchangeId, e);
-                await TryAbortAsync(sessionId, exchangeId, e is UnreadableStreamException ? UnreadableStreamReason : MaskingFailedReason, relay.Tally);
+                LogMaskingFailed(logger, connection.Name, exchangeId, relayFailure);
+                await TryAbortAsync(sessionId, exchangeId, relayFailure is UnreadableStreamException ? UnreadableStreamReason : MaskingFailedReason, relay.Tally);
                 if (http.Response.HasStarted)
                 {
                     http.Abort();
                 }
                 else
                 {
-                    http.Response.Clear();
-                    http.Response.Headers[SessionHeader] = sessionId;
-                    http.Response.Headers[ExchangeHeader] = exchangeId;
+                    ResetResponse(http, sessionId, exchangeId);
                     await GatewayProblems.WriteAsync(http, 502, GatewayProblems.MaskingFailed, "Masking failed",
                         "The answer could not be masked, so it was not passed on.");
                 }
 
                 return;
-            }
-            catch (Exception e) when (e is RecordingFailedException or SiloUnavailableException)
-            {
-                // Fail closed: never hand out the end of an answer that is not recorded.
-                LogAuditUnavailable(logger, connection.Name, e);
+            case RecordingFailedException or SiloUnavailableException:
+                // Fail closed: never hand out what is not recorded (strict release) or the end of an answer that is not.
+                LogAuditUnavailable(logger, connection.Name, relayFailure);
                 http.Abort();
                 await TryAbortAsync(sessionId, exchangeId, "recording-failed", relay.Tally);
                 return;
-            }
-            catch (Exception e) when (e is IOException or HttpRequestException or InvalidDataException or OperationCanceledException)
-            {
+            case UpstreamIdleException:
+                LogUpstreamIdle(logger, connection.Name, exchangeId, connection.IdleTimeout);
+                http.Abort();
+                await TryAbortAsync(sessionId, exchangeId, "upstream-idle", relay.Tally);
+                return;
+            case IOException or HttpRequestException or InvalidDataException or OperationCanceledException:
                 // The upstream broke mid-answer: the client must not mistake it for a whole answer.
-                LogUpstreamBroke(logger, connection.Name, e);
+                LogUpstreamBroke(logger, connection.Name, relayFailure);
                 http.Abort();
                 await TryAbortAsync(sessionId, exchangeId, "upstream-failed-mid-response", relay.Tally);
                 return;
-            }
-
-            var duration = Math.Round(clock.Elapsed.TotalMilliseconds, 3);
-            try
-            {
-                // Everything the client got is recorded: end its response first, then note completion.
-                await EndResponseAsync(http);
-                await Complete(CancellationToken.None);
-            }
-            catch (SiloUnavailableException e)
-            {
-                // The answer is recorded; its end is recorded as soon as the store is back.
-                LogAuditUnavailable(logger, connection.Name, e);
-                pending.Add(exchangeId, "completion", Complete);
-            }
-
-            Task Complete(CancellationToken ct) =>
-                silo.CompleteExchangeAsync(sessionId, exchangeId, (int)response.StatusCode, usage, duration, MaskEngines.Counts(relay.Tally), ct);
+            default:
+                http.Abort();
+                await TryAbortAsync(sessionId, exchangeId, "relay-failed", relay.Tally);
+                System.Runtime.ExceptionServices.ExceptionDispatchInfo.Throw(relayFailure);
+                return;
         }
+
+        var duration = Math.Round(clock.Elapsed.TotalMilliseconds, 3);
+        try
+        {
+            // Everything the client got is recorded: end its response first, then note completion.
+            await EndResponseAsync(http);
+            await Complete(CancellationToken.None);
+        }
+        catch (SiloUnavailableException e)
+        {
+            // The answer is recorded; its end is recorded as soon as the store is back.
+            LogAuditUnavailable(logger, connection.Name, e);
+            pending.Add(exchangeId, "completion", Complete);
+        }
+
+        Task Complete(CancellationToken ct) =>
+            silo.CompleteExchangeAsync(sessionId, exchangeId, status, usage, duration, MaskEngines.Counts(relay.Tally), ct);
+    }
+
+    // A connection that was never made (refused, DNS, TLS, connect timeout): the request did not reach the destination.
+    private static bool NeverReached(ForwarderError error, Exception? exception) => error switch
+    {
+        ForwarderError.Request => exception is HttpRequestException
+        {
+            HttpRequestError: HttpRequestError.ConnectionError or HttpRequestError.NameResolutionError or HttpRequestError.SecureConnectionError,
+        },
+        ForwarderError.RequestTimedOut => exception?.InnerException is TimeoutException,
+        _ => false,
+    };
+
+    /// <summary>Records which destination was tried last (<c>ExchangeForwarded</c>), so that its failure is recorded after it.</summary>
+    private async Task RecordTriedAsync(ExchangeRecorder recorder, UpstreamDestination? destination)
+    {
+        if (destination is null)
+            return;
+        try
+        {
+            await recorder.RecordForwardedAsync(destination.Name, CancellationToken.None);
+            await recorder.FlushAsync(CancellationToken.None);
+        }
+        catch (RecordingFailedException e)
+        {
+            LogAuditUnavailable(logger, destination.Name, e);
+        }
+    }
+
+    /// <summary>Clears what YARP or the upstream's headers left on the response; keeps the gateway's own headers.</summary>
+    private static void ResetResponse(HttpContext http, string sessionId, string exchangeId)
+    {
+        if (http.Response.HasStarted)
+            return;
+        http.Response.Clear();
+        http.Response.Headers[SessionHeader] = sessionId;
+        http.Response.Headers[ExchangeHeader] = exchangeId;
+    }
+
+    /// <summary>The request body YARP sends is the one read (and maybe masked) here, whole, with its length.</summary>
+    private static void UseBufferedBody(HttpContext http, byte[] body)
+    {
+        var request = http.Request;
+        var hasBody = body.Length > 0 || HttpMethods.IsPost(request.Method) || HttpMethods.IsPut(request.Method) || HttpMethods.IsPatch(request.Method);
+        request.Headers.Remove(HeaderNames.TransferEncoding);
+        request.Headers.ContentLength = hasBody ? body.Length : null;
+        http.Features.Set<IHttpRequestBodyDetectionFeature>(new BufferedBody(hasBody));
+    }
+
+    private sealed class BufferedBody(bool canHaveBody) : IHttpRequestBodyDetectionFeature
+    {
+        public bool CanHaveBody => canHaveBody;
     }
 
     private static async Task EndResponseAsync(HttpContext http)
@@ -601,7 +696,13 @@ public sealed partial class AgentProxy(
     private static partial void LogAuditUnavailable(ILogger logger, string subject, Exception exception);
 
     [LoggerMessage(EventId = 4002, Level = LogLevel.Warning, Message = "Upstream of {Connection} failed ({Failure})")]
-    private static partial void LogUpstreamFailed(ILogger logger, string connection, UpstreamFailure failure, Exception exception);
+    private static partial void LogUpstreamFailed(ILogger logger, string connection, ForwarderError failure, Exception? exception);
+
+    [LoggerMessage(EventId = 4007, Level = LogLevel.Warning, Message = "Upstream of {Connection} sent nothing for {IdleTimeout} in exchange {ExchangeId}: cut")]
+    private static partial void LogUpstreamIdle(ILogger logger, string connection, string exchangeId, TimeSpan idleTimeout);
+
+    [LoggerMessage(EventId = 4008, Level = LogLevel.Warning, Message = "Upstream {Destination} of {Connection} could not be reached ({Failure}): trying the next")]
+    private static partial void LogFailingOver(ILogger logger, string connection, string destination, ForwarderError failure);
 
     [LoggerMessage(EventId = 4003, Level = LogLevel.Warning, Message = "Upstream of {Connection} broke mid-response; the client connection was aborted")]
     private static partial void LogUpstreamBroke(ILogger logger, string connection, Exception exception);

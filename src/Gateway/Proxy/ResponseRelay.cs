@@ -9,16 +9,27 @@ using Microsoft.AspNetCore.Http;
 
 namespace Hoop.Gateway.Proxy;
 
+/// <summary>The upstream sent nothing for the connection's idle timeout once its headers came.</summary>
+public sealed class UpstreamIdleException(TimeSpan idleTimeout)
+    : Exception($"The upstream sent nothing for {idleTimeout.TotalSeconds:0.###} s.");
+
 /// <summary>
 /// Streams one upstream answer to the client while masking and recording it (DESIGN §8, §9).
 /// What is recorded is always masked; what the client gets is masked when the connection masks
 /// responses. Server-sent events are masked delta by delta without buffering the answer, each
 /// streamed text across event boundaries (<see cref="EventStreamMasker"/>, per <paramref name="api"/>); JSON
-/// bodies string by string; text bodies as a stream; other bodies pass through and only their
-/// size and type are recorded. A <see cref="MaskingFailedException"/> propagates: the caller
-/// fails the exchange closed, as does an <see cref="UnreadableStreamException"/>.
+/// bodies string by string; text bodies as a stream; other bodies pass through (only their size
+/// and type are recorded) when responses are not masked, and are refused when they are.
+/// With <see cref="StreamRelease.AfterRecord"/> no byte goes to the client before the text it
+/// carries, and all text before it, is durably recorded; with <see cref="StreamRelease.Immediate"/>
+/// only the end of the answer waits. Every piece is flushed as soon as it may go. An upstream silent
+/// for <see cref="IdleTimeout"/> throws <see cref="UpstreamIdleException"/>. A
+/// <see cref="MaskingFailedException"/> propagates: the caller fails the exchange closed, as does an
+/// <see cref="UnreadableStreamException"/> or a <see cref="RecordingFailedException"/>.
 /// </summary>
-public sealed class ResponseRelay(MaskEngine engine, bool maskResponse, ExchangeRecorder recorder, int recordPieceChars, UpstreamApi api = UpstreamApi.Anthropic)
+public sealed class ResponseRelay(
+    MaskEngine engine, bool maskResponse, ExchangeRecorder recorder, int recordPieceChars,
+    UpstreamApi api = UpstreamApi.Anthropic, StreamRelease release = StreamRelease.AfterRecord)
 {
     /// <summary>Largest JSON body that is masked whole; a bigger one fails closed.</summary>
     public const int MaxJsonBytes = 16 * 1024 * 1024;
@@ -26,13 +37,37 @@ public sealed class ResponseRelay(MaskEngine engine, bool maskResponse, Exchange
     /// <summary>What masking replaced in the answer, per detector.</summary>
     public MaskTally Tally { get; } = new();
 
-    public Task<TokenUsage?> RelayAsync(Stream upstream, string? mediaType, HttpResponse response, CancellationToken ct) => Kind(mediaType) switch
+    /// <summary>How long the upstream may send nothing (infinite by default).</summary>
+    public TimeSpan IdleTimeout { get; init; } = Timeout.InfiniteTimeSpan;
+
+    /// <summary>The clock of <see cref="IdleTimeout"/>.</summary>
+    public TimeProvider TimeProvider { get; init; } = TimeProvider.System;
+
+    private bool Strict => release == StreamRelease.AfterRecord;
+
+    public async Task<TokenUsage?> RelayAsync(Stream upstream, string? mediaType, HttpResponse response, CancellationToken ct)
     {
-        BodyKind.EventStream => RelayEventsAsync(upstream, response, ct),
-        BodyKind.Json => RelayJsonAsync(upstream, response, ct),
-        BodyKind.Text => RelayTextAsync(upstream, response, ct),
-        _ => RelayOtherAsync(upstream, mediaType, response, ct),
-    };
+        await using var releaser = new ResponseReleaser(response.Body, recorder, ct);
+        await using var watched = new IdleTimeoutStream(upstream, IdleTimeout, TimeProvider);
+        try
+        {
+            var usage = await (Kind(mediaType) switch
+            {
+                BodyKind.EventStream => RelayEventsAsync(watched, releaser),
+                BodyKind.Json => RelayJsonAsync(watched, releaser),
+                BodyKind.Text => RelayTextAsync(watched, releaser),
+                _ => RelayOtherAsync(watched, mediaType, releaser),
+            });
+            await releaser.CompleteAsync();
+            return usage;
+        }
+        catch (Exception) when (releaser.Failure is { } failure)
+        {
+            // The client side failed first (the client left, recording failed): that is the cause.
+            System.Runtime.ExceptionServices.ExceptionDispatchInfo.Throw(failure);
+            throw;
+        }
+    }
 
     private enum BodyKind
     {
@@ -58,46 +93,49 @@ public sealed class ResponseRelay(MaskEngine engine, bool maskResponse, Exchange
     /// out only once every earlier chunk is recorded. With response masking on, a stream that
     /// cannot be read in that shape throws <see cref="UnreadableStreamException"/> (fail closed).
     /// </summary>
-    private async Task<TokenUsage?> RelayEventsAsync(Stream upstream, HttpResponse response, CancellationToken ct)
+    private async Task<TokenUsage?> RelayEventsAsync(Stream upstream, ResponseReleaser releaser)
     {
+        var ct = releaser.Token;
         var masker = EventStreamMasker.For(api, engine, Tally, strict: maskResponse);
         var reader = new SseEventReader(upstream);
         while (await reader.ReadAsync(ct) is { } sse)
         {
             masker.Mask(sse);
-            await ReleaseAsync(masker, sse.Raw, response, ct);
+            await ReleaseAsync(masker, sse.Raw, releaser);
         }
 
         masker.Complete();
-        await ReleaseAsync(masker, ReadOnlyMemory<byte>.Empty, response, ct);
+        await ReleaseAsync(masker, ReadOnlyMemory<byte>.Empty, releaser);
         await recorder.FlushAsync(ct);
         return masker.InputTokens is null && masker.OutputTokens is null ? null : new TokenUsage(masker.InputTokens ?? 0, masker.OutputTokens ?? 0);
     }
 
-    // Records what the masker released, then sends it (or, when responses are not masked, the upstream's bytes).
-    private async Task ReleaseAsync(EventStreamMasker masker, ReadOnlyMemory<byte> raw, HttpResponse response, CancellationToken ct)
+    // Records what the masker released, then hands it (or, when responses are not masked, the
+    // upstream's bytes) to the releaser, which sends it once it may go.
+    private async Task ReleaseAsync(EventStreamMasker masker, ReadOnlyMemory<byte> raw, ResponseReleaser releaser)
     {
-        recorder.Add(masker.TakeRecorded());
+        var ct = releaser.Token;
+        foreach (var recorded in masker.TakeRecorded())
+            await RecordInPiecesAsync(recorded.Text, recorded.Block, ct);
         var output = masker.TakeOutput();
-        if (masker.Ended)
-            await recorder.FlushAsync(ct);
+        var ended = masker.Ended;
+        if (ended)
+            await recorder.CloseBatchAsync(ct);
+        var upTo = Strict || ended ? recorder.Offset : 0;
         if (maskResponse)
         {
             foreach (var sse in output)
-                await response.Body.WriteAsync(sse, ct);
+                await releaser.SendAsync(upTo, sse);
         }
         else if (!raw.IsEmpty)
         {
-            await response.Body.WriteAsync(raw, ct);
+            await releaser.SendAsync(upTo, raw);
         }
-
-        if (output.Count > 0 || !raw.IsEmpty)
-            await response.Body.FlushAsync(ct);
     }
-
     /// <summary>Buffers the JSON answer (up to <see cref="MaxJsonBytes"/>), masks it string by string, records and sends it.</summary>
-    private async Task<TokenUsage?> RelayJsonAsync(Stream upstream, HttpResponse response, CancellationToken ct)
+    private async Task<TokenUsage?> RelayJsonAsync(Stream upstream, ResponseReleaser releaser)
     {
+        var ct = releaser.Token;
         var body = await ReadAllAsync(upstream, ct);
         byte[] masked;
         try
@@ -110,15 +148,16 @@ public sealed class ResponseRelay(MaskEngine engine, bool maskResponse, Exchange
             masked = Encoding.UTF8.GetBytes(engine.Mask(Encoding.UTF8.GetString(body), Tally));
         }
 
-        RecordInPieces(Encoding.UTF8.GetString(masked));
+        await RecordInPiecesAsync(Encoding.UTF8.GetString(masked), null, ct);
         await recorder.FlushAsync(ct);
-        await response.Body.WriteAsync(maskResponse ? masked : body, ct);
+        await releaser.SendAsync(0, maskResponse ? masked : body);
         return UsageOf(body);
     }
 
-    /// <summary>Masks a text answer as a stream; the end goes out once everything before it is recorded.</summary>
-    private async Task<TokenUsage?> RelayTextAsync(Stream upstream, HttpResponse response, CancellationToken ct)
+    /// <summary>Masks a text answer as a stream; each piece goes out as <see cref="RelayEventsAsync"/>'s events do.</summary>
+    private async Task<TokenUsage?> RelayTextAsync(Stream upstream, ResponseReleaser releaser)
     {
+        var ct = releaser.Token;
         var masker = engine.CreateStream(Tally);
         var decoder = Encoding.UTF8.GetDecoder();
         var bytes = new byte[16 * 1024];
@@ -128,42 +167,57 @@ public sealed class ResponseRelay(MaskEngine engine, bool maskResponse, Exchange
         {
             var count = decoder.GetChars(bytes, 0, read, chars, 0, flush: false);
             var masked = masker.Push(chars.AsSpan(0, count));
-            RecordInPieces(masked);
-            await response.Body.WriteAsync(maskResponse ? Encoding.UTF8.GetBytes(masked) : bytes.AsMemory(0, read), ct);
-            await response.Body.FlushAsync(ct);
+            await RecordInPiecesAsync(masked, null, ct);
+            var upTo = Strict ? recorder.Offset : 0;
+            if (maskResponse)
+            {
+                if (masked.Length > 0)
+                    await releaser.SendAsync(upTo, Encoding.UTF8.GetBytes(masked));
+            }
+            else
+            {
+                await releaser.SendAsync(upTo, bytes.AsMemory(0, read).ToArray());
+            }
         }
 
         var tail = decoder.GetChars([], 0, 0, chars, 0, flush: true);
         var rest = masker.Push(chars.AsSpan(0, tail)) + masker.Complete();
-        RecordInPieces(rest);
+        await RecordInPiecesAsync(rest, null, ct);
         await recorder.FlushAsync(ct);
         if (maskResponse && rest.Length > 0)
-            await response.Body.WriteAsync(Encoding.UTF8.GetBytes(rest), ct);
+            await releaser.SendAsync(0, Encoding.UTF8.GetBytes(rest));
         return null;
     }
 
-    /// <summary>Passes any other body through as it comes; records only its size and type.</summary>
-    private async Task<TokenUsage?> RelayOtherAsync(Stream upstream, string? mediaType, HttpResponse response, CancellationToken ct)
+    /// <summary>
+    /// Passes any other body through as it comes, recording only its size and type; refuses it
+    /// (<see cref="MaskingFailedException"/>, before a byte goes out) when responses are masked:
+    /// its content cannot be masked.
+    /// </summary>
+    private async Task<TokenUsage?> RelayOtherAsync(Stream upstream, string? mediaType, ResponseReleaser releaser)
     {
+        var ct = releaser.Token;
         var buffer = new byte[16 * 1024];
         long total = 0;
         int read;
         while ((read = await upstream.ReadAsync(buffer, ct)) > 0)
         {
+            if (maskResponse)
+                throw new MaskingFailedException($"The answer is {mediaType ?? "of no declared type"}, which cannot be masked.");
             total += read;
-            await response.Body.WriteAsync(buffer.AsMemory(0, read), ct);
+            await releaser.SendAsync(0, buffer.AsMemory(0, read).ToArray());
         }
 
         if (total > 0)
-            recorder.Add($"[{total} bytes of {mediaType ?? "unknown content"}, not recorded]");
+            await recorder.AddAsync($"[{total} bytes of {mediaType ?? "unknown content"}, not recorded]", null, ct);
         await recorder.FlushAsync(ct);
         return null;
     }
 
-    private void RecordInPieces(string text)
+    private async ValueTask RecordInPiecesAsync(string text, string? block, CancellationToken ct)
     {
         for (var i = 0; i < text.Length; i += recordPieceChars)
-            recorder.Add(text.Substring(i, Math.Min(recordPieceChars, text.Length - i)));
+            await recorder.AddAsync(text.Length <= recordPieceChars ? text : text.Substring(i, Math.Min(recordPieceChars, text.Length - i)), block, ct);
     }
 
     private static async Task<byte[]> ReadAllAsync(Stream upstream, CancellationToken ct)

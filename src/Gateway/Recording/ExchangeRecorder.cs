@@ -9,9 +9,14 @@ namespace Hoop.Gateway.Recording;
 public sealed class RecordingFailedException(string message, Exception inner) : Exception(message, inner);
 
 /// <summary>
-/// Records one exchange's response text in batches (by size, or every few milliseconds) on a
-/// background loop, so streaming to the client never waits on the silo, except at
-/// <see cref="FlushAsync"/>, which returns once everything added so far is durable.
+/// Records one exchange's response text in batches on a background loop. A batch closes when it
+/// holds <see cref="GatewayOptions.ChunkBatchChars"/> characters, when
+/// <see cref="GatewayOptions.ChunkBatchWindow"/> has passed since its first chunk, or at once when
+/// it is the first batch or a flush asks for it; so a stream costs a handful of appends, and its
+/// first text is durable quickly. The queue is bounded (<see cref="GatewayOptions.RecorderQueueChunks"/>):
+/// when recording falls behind, <see cref="AddAsync"/> waits, and so does the relay. Everything
+/// added is recorded in order; <see cref="WaitRecordedAsync"/> tells when a given offset is durable.
+/// Once recording fails, every later call throws <see cref="RecordingFailedException"/>.
 /// </summary>
 public sealed class ExchangeRecorder : IAsyncDisposable
 {
@@ -19,11 +24,11 @@ public sealed class ExchangeRecorder : IAsyncDisposable
 
     private sealed record Chunk(ResponseChunk Value) : Item;
 
-    private sealed record Flush(TaskCompletionSource Done) : Item;
+    private sealed record Flush(TaskCompletionSource? Done) : Item;
 
     private sealed record Forwarded(string Upstream) : Item;
 
-    private readonly Channel<Item> _items = Channel.CreateUnbounded<Item>(new UnboundedChannelOptions { SingleReader = true });
+    private readonly Channel<Item> _items;
     private readonly ISiloClient _silo;
     private readonly string _sessionId;
     private readonly string _exchangeId;
@@ -32,7 +37,10 @@ public sealed class ExchangeRecorder : IAsyncDisposable
     private readonly Stopwatch _sinceStart = Stopwatch.StartNew();
     private readonly Task _loop;
     private long _offset;
-    private Exception? _failure;
+    private long _durable;
+    private TaskCompletionSource _progress = NewSignal();
+    private volatile Exception? _failure;
+    private bool _forwardedQueued;
 
     public ExchangeRecorder(ISiloClient silo, string sessionId, string exchangeId, GatewayOptions options)
     {
@@ -41,36 +49,91 @@ public sealed class ExchangeRecorder : IAsyncDisposable
         _exchangeId = exchangeId;
         _batchChars = options.ChunkBatchChars;
         _window = options.ChunkBatchWindow;
+        _items = Channel.CreateBounded<Item>(new BoundedChannelOptions(options.RecorderQueueChunks)
+        {
+            SingleReader = true,
+            FullMode = BoundedChannelFullMode.Wait,
+        });
         _loop = Task.Run(RunAsync);
     }
 
-    /// <summary>Characters recorded so far (the next chunk's offset).</summary>
+    /// <summary>Characters added so far (the next chunk's offset).</summary>
     public long Offset => Interlocked.Read(ref _offset);
 
-    /// <summary>
-    /// Queues <c>ExchangeForwarded</c>, recorded before any chunk. The prompt is already durable
-    /// (BeginExchange), so the upstream call need not wait for this one.
-    /// </summary>
-    public void RecordForwarded(string upstream) => _items.Writer.TryWrite(new Forwarded(upstream));
+    /// <summary>Characters durably recorded so far.</summary>
+    public long Recorded => Interlocked.Read(ref _durable);
 
-    /// <summary>Queues <paramref name="text"/> (already masked) for recording.</summary>
-    public void Add(string text)
+    /// <summary>
+    /// Queues <c>ExchangeForwarded</c> for the destination that answers, recorded before any
+    /// chunk; only the first call counts. The prompt is already durable (BeginExchange).
+    /// </summary>
+    public async ValueTask RecordForwardedAsync(string upstream, CancellationToken cancellationToken)
     {
-        if (_failure is { } failure)
-            throw new RecordingFailedException("The response could not be recorded.", failure);
+        if (_forwardedQueued)
+            return;
+        _forwardedQueued = true;
+        await WriteAsync(new Forwarded(upstream), cancellationToken);
+    }
+
+    /// <summary>Queues <paramref name="text"/> (already masked) for recording; waits while the queue is full.</summary>
+    /// <param name="block">Null for answer text; else the kind of block the text belongs to (e.g. <c>thinking</c>).</param>
+    public async ValueTask AddAsync(string text, string? block, CancellationToken cancellationToken)
+    {
+        ThrowIfFailed();
         if (text.Length == 0)
             return;
         var offset = Interlocked.Add(ref _offset, text.Length) - text.Length;
-        _items.Writer.TryWrite(new Chunk(new ResponseChunk(offset, text, Math.Round(_sinceStart.Elapsed.TotalMilliseconds, 3))));
+        await WriteAsync(new Chunk(new ResponseChunk(offset, text, Math.Round(_sinceStart.Elapsed.TotalMilliseconds, 3), block)), cancellationToken);
     }
+
+    /// <summary>Closes the batch being gathered at once, without waiting for it to be recorded.</summary>
+    public ValueTask CloseBatchAsync(CancellationToken cancellationToken) => WriteAsync(new Flush(null), cancellationToken);
 
     /// <summary>Returns once every chunk added before the call is recorded; throws if recording failed.</summary>
     public async Task FlushAsync(CancellationToken cancellationToken)
     {
         var done = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-        if (!_items.Writer.TryWrite(new Flush(done)))
-            throw new RecordingFailedException("The recorder is closed.", _failure ?? new ObjectDisposedException(nameof(ExchangeRecorder)));
+        await WriteAsync(new Flush(done), cancellationToken);
         await done.Task.WaitAsync(cancellationToken);
+    }
+
+    /// <summary>Returns once the text up to <paramref name="offset"/> is recorded; throws if recording failed first.</summary>
+    public async ValueTask WaitRecordedAsync(long offset, CancellationToken cancellationToken)
+    {
+        while (true)
+        {
+            var progress = Volatile.Read(ref _progress);
+            if (Interlocked.Read(ref _durable) >= offset)
+                return;
+            ThrowIfFailed();
+            await progress.Task.WaitAsync(cancellationToken);
+        }
+    }
+
+    private void ThrowIfFailed()
+    {
+        if (_failure is { } failure)
+            throw new RecordingFailedException("The response could not be recorded.", failure);
+    }
+
+    private async ValueTask WriteAsync(Item item, CancellationToken cancellationToken)
+    {
+        try
+        {
+            await _items.Writer.WriteAsync(item, cancellationToken);
+        }
+        catch (ChannelClosedException e)
+        {
+            throw new RecordingFailedException("The recorder is closed.", _failure ?? e);
+        }
+    }
+
+    private static TaskCompletionSource NewSignal() => new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+    private void Advance(long durable)
+    {
+        Interlocked.Exchange(ref _durable, durable);
+        Interlocked.Exchange(ref _progress, NewSignal()).TrySetResult();
     }
 
     private async Task RunAsync()
@@ -78,35 +141,47 @@ public sealed class ExchangeRecorder : IAsyncDisposable
         var batch = new List<ResponseChunk>();
         var flushes = new List<TaskCompletionSource>();
         var chars = 0;
+        var first = true;
         try
         {
             while (await _items.Reader.WaitToReadAsync())
             {
-                var windowEnds = _sinceStart.Elapsed + _window;
+                TimeSpan? windowEnds = null;
+                var closeNow = false;
                 while (true)
                 {
                     while (_items.Reader.TryRead(out var item))
                     {
-                        if (item is Chunk chunk)
+                        switch (item)
                         {
-                            batch.Add(chunk.Value);
-                            chars += chunk.Value.Text.Length;
+                            case Chunk chunk:
+                                batch.Add(chunk.Value);
+                                chars += chunk.Value.Text.Length;
+                                windowEnds ??= _sinceStart.Elapsed + (first ? TimeSpan.Zero : _window);
+                                break;
+                            case Flush flush:
+                                closeNow = true;
+                                if (flush.Done is not null)
+                                    flushes.Add(flush.Done);
+                                break;
+                            case Forwarded forwarded:
+                                await _silo.RecordForwardedAsync(_sessionId, _exchangeId, forwarded.Upstream, CancellationToken.None);
+                                break;
                         }
-                        else if (item is Flush flush)
-                        {
-                            flushes.Add(flush.Done);
-                        }
-                        else if (item is Forwarded forwarded)
-                        {
-                            await _silo.RecordForwardedAsync(_sessionId, _exchangeId, forwarded.Upstream, CancellationToken.None);
-                        }
+
+                        if (chars >= _batchChars)
+                            break;
                     }
 
-                    var windowOver = _sinceStart.Elapsed >= windowEnds;
-                    if (flushes.Count > 0 || chars >= _batchChars || (windowOver && batch.Count > 0))
+                    if (closeNow || chars >= _batchChars || (windowEnds is { } ends && _sinceStart.Elapsed >= ends))
                     {
                         if (batch.Count > 0)
+                        {
                             await _silo.RecordChunksAsync(_sessionId, _exchangeId, batch.ToArray(), CancellationToken.None);
+                            Advance(batch[^1].Offset + batch[^1].Text.Length);
+                            first = false;
+                        }
+
                         batch.Clear();
                         chars = 0;
                         foreach (var flush in flushes)
@@ -119,7 +194,8 @@ public sealed class ExchangeRecorder : IAsyncDisposable
                         break;
 
                     // Wait for more text, but no longer than the batch window.
-                    using var wait = new CancellationTokenSource(windowEnds - _sinceStart.Elapsed is var left && left > TimeSpan.Zero ? left : TimeSpan.Zero);
+                    var left = windowEnds!.Value - _sinceStart.Elapsed;
+                    using var wait = new CancellationTokenSource(left > TimeSpan.Zero ? left : TimeSpan.Zero);
                     try
                     {
                         if (!await _items.Reader.WaitToReadAsync(wait.Token))
@@ -133,18 +209,22 @@ public sealed class ExchangeRecorder : IAsyncDisposable
             }
 
             if (batch.Count > 0)
+            {
                 await _silo.RecordChunksAsync(_sessionId, _exchangeId, batch.ToArray(), CancellationToken.None);
+                Advance(batch[^1].Offset + batch[^1].Text.Length);
+            }
         }
         catch (Exception e)
         {
             _failure = e;
             _items.Writer.TryComplete(e);
+            Volatile.Read(ref _progress).TrySetResult();
             foreach (var flush in flushes)
                 flush.TrySetException(new RecordingFailedException("The response could not be recorded.", e));
             while (_items.Reader.TryRead(out var item))
             {
-                if (item is Flush flush)
-                    flush.Done.TrySetException(new RecordingFailedException("The response could not be recorded.", e));
+                if (item is Flush { Done: { } done })
+                    done.TrySetException(new RecordingFailedException("The response could not be recorded.", e));
             }
         }
     }
@@ -159,7 +239,7 @@ public sealed class ExchangeRecorder : IAsyncDisposable
         }
         catch (Exception)
         {
-            // Reported through FlushAsync.
+            // Reported through FlushAsync and WaitRecordedAsync.
         }
     }
 }

@@ -61,7 +61,8 @@ public static class SessionReplayBuilder
                     (x.Outcome, x.ForwardedAt) = ("forwarded", e.At);
                     break;
                 case ResponseChunksRecorded r when byId.TryGetValue(r.ExchangeId, out var x):
-                    foreach (var chunk in r.Chunks.OrderBy(c => c.Offset))
+                    // The answer; thinking text (Block "thinking") is recorded beside it but is not the answer.
+                    foreach (var chunk in r.Chunks.Where(c => c.Block is null).OrderBy(c => c.Offset))
                         x.Response.Append(chunk.Text);
                     x.Chunks += r.Chunks.Count;
                     break;

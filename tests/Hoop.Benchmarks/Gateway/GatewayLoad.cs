@@ -132,8 +132,9 @@ public static class GatewayLoad
         {
             var stop = new Samples();
             var total = new Samples();
+            var offsets = results[target.Name].DeltaOffsets;
             await RunSequentialAsync(Math.Max(10, settings.Streams / 10), _ => StreamAsync(client, target, sse, null));
-            var ttfb = await RunSequentialAsync(settings.Streams, _ => StreamAsync(client, target, sse, (stop, total)));
+            var ttfb = await RunSequentialAsync(settings.Streams, _ => StreamAsync(client, target, sse, (stop, total, offsets)));
             results[target.Name].Ttfb = ttfb;
             Write(output, $"{target.Name}_ttfb_p50_ms", ttfb.Percentile(0.50), "ms");
             Write(output, $"{target.Name}_ttfb_p99_ms", ttfb.Percentile(0.99), "ms");
@@ -160,6 +161,19 @@ public static class GatewayLoad
         }
 
         Write(output, "stream_ttfb_added_ms", gateway.Ttfb!.Percentile(0.50) - direct.Ttfb!.Percentile(0.50), "ms");
+
+        // How much later than the first delta each later one reaches the client, through the gateway
+        // (strict release: every delta waits for its batch to be recorded) against direct: the delay
+        // the gateway adds between a chunk leaving the upstream and reaching the client, past the first.
+        var added = new Samples();
+        foreach (var (index, viaGateway) in gateway.DeltaOffsets)
+        {
+            if (direct.DeltaOffsets.TryGetValue(index, out var straight) && viaGateway.Count > 0 && straight.Count > 0)
+                added.Add(viaGateway.Percentile(0.50) - straight.Percentile(0.50));
+        }
+
+        if (added.Count > 0)
+            Write(output, "chunk_release_added_ms", added.Percentile(0.50), "ms");
 
         var failed = results.Where(r => r.Value.Errors > 0).ToList();
         if (failed.Count == 0)
@@ -229,7 +243,7 @@ public static class GatewayLoad
     /// One streaming request read line by line: the time to the first delta; adds the time to
     /// <c>message_stop</c> and to the end of the response to <paramref name="samples"/>.
     /// </summary>
-    private static async Task<Sample> StreamAsync(HttpClient client, Target target, byte[] body, (Samples Stop, Samples Total)? samples)
+    private static async Task<Sample> StreamAsync(HttpClient client, Target target, byte[] body, (Samples Stop, Samples Total, Dictionary<int, Samples> Offsets)? samples)
     {
         var started = Stopwatch.GetTimestamp();
         try
@@ -241,20 +255,31 @@ public static class GatewayLoad
             await using var stream = await response.Content.ReadAsStreamAsync();
             using var reader = new StreamReader(stream, Encoding.UTF8, detectEncodingFromByteOrderMarks: false, bufferSize: 4096);
             double? first = null, stopped = null;
+            var deltas = new List<double>();
             while (await reader.ReadLineAsync() is { } line)
             {
-                if (first is null && IsEvent(line, "content_block_delta"))
-                    first = Stopwatch.GetElapsedTime(started).TotalMilliseconds;
+                if (IsEvent(line, "content_block_delta"))
+                {
+                    var at = Stopwatch.GetElapsedTime(started).TotalMilliseconds;
+                    first ??= at;
+                    deltas.Add(at - first.Value);
+                }
                 else if (IsEvent(line, "message_stop"))
                     stopped = Stopwatch.GetElapsedTime(started).TotalMilliseconds;
             }
 
             if (first is not { } firstDelta || stopped is not { } stop)
                 return Sample.Failed(first is null ? "the stream had no content_block_delta" : "the stream ended without message_stop");
-            if (samples is var (stops, total))
+            if (samples is var (stops, total, offsets))
             {
                 stops.Add(stop);
                 total.Add(Stopwatch.GetElapsedTime(started).TotalMilliseconds);
+                for (var i = 1; i < deltas.Count; i++)
+                {
+                    if (!offsets.TryGetValue(i, out var atIndex))
+                        offsets[i] = atIndex = new Samples();
+                    atIndex.Add(deltas[i]);
+                }
             }
 
             return Sample.Ok(firstDelta);
@@ -515,6 +540,9 @@ public static class GatewayLoad
         public Samples? Sequential { get; set; }
 
         public Samples? Ttfb { get; set; }
+
+        /// <summary>Per delta index (after the first): when it came, in ms after the first delta.</summary>
+        public Dictionary<int, Samples> DeltaOffsets { get; } = [];
 
         public int Errors => (Load?.Errors ?? 0) + (Sequential?.Errors ?? 0) + (Ttfb?.Errors ?? 0);
 

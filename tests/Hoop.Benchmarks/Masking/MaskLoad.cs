@@ -102,7 +102,7 @@ public static class MaskLoad
                 masker.Mask(sse);
                 foreach (var output in masker.TakeOutput())
                     sink += output.Length;
-                sink += masker.TakeRecorded().Length;
+                sink += masker.TakeRecorded().Sum(r => r.Text.Length);
                 samples.Add(Stopwatch.GetElapsedTime(started).TotalMilliseconds);
             }
 

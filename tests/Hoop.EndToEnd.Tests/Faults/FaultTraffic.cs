@@ -64,7 +64,7 @@ internal static class FaultTraffic
     /// <see cref="HungFailure"/>. Never throws for what the server does.
     /// </summary>
     public static async Task<CallResult> SendAsync(HttpClient client, string prompt, string? session, bool stream, TimeSpan bound, Stopwatch clock,
-        CancellationToken disconnect = default)
+        CancellationToken disconnect = default, string connection = "claude")
     {
         var started = clock.Elapsed;
         using var timeout = new CancellationTokenSource(bound);
@@ -75,7 +75,7 @@ internal static class FaultTraffic
         var sawEnd = false;
         try
         {
-            using var request = new HttpRequestMessage(HttpMethod.Post, "/claude/v1/messages") { Content = AgentTraffic.Messages(prompt, stream) };
+            using var request = new HttpRequestMessage(HttpMethod.Post, $"/{connection}/v1/messages") { Content = AgentTraffic.Messages(prompt, stream) };
             if (session is not null)
                 request.Headers.Add(Hoop.Gateway.Proxy.AgentProxy.SessionHeader, session);
             using var response = await client.SendAsync(request, HttpCompletionOption.ResponseHeadersRead, linked.Token);

@@ -79,4 +79,66 @@ public sealed class SiloKillTests
         AssertNothingForwardedUnrecorded(stack.Upstream, events);
         Assert.Equal(128 + 9, killExit); // SIGKILL, no clean-up
     }
+
+    [Fact]
+    public async Task A_silo_killed_mid_stream_leaves_the_client_no_more_than_is_recorded_and_the_exchange_aborted()
+    {
+        await using var stack = await ProcessStack.StartAsync(new ProcessStackOptions { Silos = 1, Gateways = 1 });
+        stack.Upstream.ChunkDelay = TimeSpan.FromMilliseconds(60);
+        var run = RunTag();
+        var prompt = $"mid-stream kill {run} goes on and on about the weather, the sea, the long road home and every small thing "
+            + "noticed along the way, one word after another, long enough that the silo is gone well before the answer ends";
+        using var agent = stack.Agent("kill-mid-stream-agent");
+
+        using var request = new HttpRequestMessage(HttpMethod.Post, "/claude/v1/messages") { Content = Gateway.AgentTraffic.Messages(prompt, stream: true) };
+        using var bound = new CancellationTokenSource(CallBound * 2);
+        using var response = await agent.SendAsync(request, HttpCompletionOption.ResponseHeadersRead, bound.Token);
+        var exchange = response.Headers.GetValues(Hoop.Gateway.Proxy.AgentProxy.ExchangeHeader).Single();
+        var received = new System.Text.StringBuilder();
+        var sawEnd = false;
+        Exception? broken = null;
+        try
+        {
+            await using var body = await response.Content.ReadAsStreamAsync(bound.Token);
+            using var reader = new StreamReader(body);
+            string? name = null;
+            while (await reader.ReadLineAsync(bound.Token) is { } line)
+            {
+                if (line.StartsWith("event:", StringComparison.Ordinal))
+                {
+                    name = line[6..].Trim();
+                    sawEnd |= name == "message_stop";
+                }
+                else if (line.StartsWith("data:", StringComparison.Ordinal) && name == "content_block_delta")
+                {
+                    received.Append(System.Text.Json.JsonDocument.Parse(line[5..]).RootElement.GetProperty("delta").GetProperty("text").GetString());
+                    if (stack.Silos[0].IsRunning)
+                        await stack.Silos[0].KillAsync(); // after the first words: the audit store's silo dies mid-answer
+                }
+            }
+        }
+        catch (Exception e) when (e is IOException or HttpRequestException)
+        {
+            broken = e;
+        }
+
+        Assert.False(bound.IsCancellationRequested, "the stream hung after the silo died");
+        Assert.Equal(System.Net.HttpStatusCode.OK, response.StatusCode);
+        Assert.False(sawEnd, "the answer ended although it could not be recorded");
+        Assert.NotNull(broken); // cut, never mistaken for a whole answer
+        var client = received.ToString();
+        Assert.NotEmpty(client);
+        Assert.True(client.Length < prompt.Length, "the whole answer reached the client after the silo died");
+
+        // The silo comes back; the exchange's end is recorded late, as aborted.
+        await stack.Silos[0].StartAsync();
+        await stack.WaitReadyAsync();
+        var events = ByExchange(await EventsOnceEndedAsync(stack.DataSource, [exchange], TimeSpan.FromSeconds(60)))[exchange];
+        Assert.Contains(events, e => e.Type == "ExchangeAborted");
+        Assert.DoesNotContain(events, e => e.Type == "ExchangeCompleted");
+        var recorded = string.Concat(events.Where(e => e.Type == "ResponseChunksRecorded")
+            .SelectMany(e => e.Data.GetProperty("chunks").EnumerateArray()).Select(c => c.GetProperty("text").GetString()));
+        Assert.StartsWith(client, recorded, StringComparison.Ordinal); // nothing reached the client that is not recorded
+        Assert.StartsWith(recorded, prompt, StringComparison.Ordinal);
+    }
 }

@@ -127,6 +127,7 @@ public sealed class UpstreamFaultTests : IClassFixture<UpstreamFaultStackFixture
     {
         _stack.Upstream.ChunkDelay = TimeSpan.FromMilliseconds(300); // ~12 s of answer: the client leaves long before the end
         var prompt = $"abandoned stream {_run} would go on for quite a while, one small piece after another, if anyone still listened";
+        var abandonedBefore = _stack.Upstream.StreamsAbandoned;
 
         using var request = new HttpRequestMessage(HttpMethod.Post, "/claude/v1/messages") { Content = AgentTraffic.Messages(prompt, stream: true) };
         request.Headers.Add(AgentProxy.SessionHeader, $"leaving-{_run}");
@@ -150,6 +151,10 @@ public sealed class UpstreamFaultTests : IClassFixture<UpstreamFaultStackFixture
         Assert.Equal("client-disconnected", Assert.Single(events, e => e.Type == "ExchangeAborted").Data.GetProperty("reason").GetString());
         Assert.DoesNotContain(events, e => e.Type == "ExchangeCompleted");
         Assert.True(_clock.Elapsed - left < TimeSpan.FromSeconds(5), "the abort was recorded only when the upstream's answer would have ended");
+        // The gateway hung up on the upstream too, long before its answer would have ended.
+        for (var i = 0; i < 600 && _stack.Upstream.StreamsAbandoned == abandonedBefore; i++)
+            await Task.Delay(50);
+        Assert.True(_stack.Upstream.StreamsAbandoned > abandonedBefore, "the upstream kept streaming to a gateway whose client had left");
     }
 
     [Fact]

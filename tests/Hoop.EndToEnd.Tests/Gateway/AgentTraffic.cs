@@ -103,7 +103,15 @@ internal static class AgentTraffic
     }
 
     /// <summary>The response text recorded in the timeline's chunks.</summary>
-    public static string RecordedText(IEnumerable<TimelineEntry> timeline) => string.Concat(timeline
+    /// <summary>The recorded answer: chunks without a block (thinking text is recorded beside it, see <see cref="RecordedThinking"/>).</summary>
+    public static string RecordedText(IEnumerable<TimelineEntry> timeline) => RecordedBlock(timeline, null);
+
+    /// <summary>The recorded thinking text (chunks of block <c>thinking</c>).</summary>
+    public static string RecordedThinking(IEnumerable<TimelineEntry> timeline) => RecordedBlock(timeline, "thinking");
+
+    private static string RecordedBlock(IEnumerable<TimelineEntry> timeline, string? block) => string.Concat(timeline
         .Where(t => t.Type == "ResponseChunksRecorded")
-        .SelectMany(t => t.Data.GetProperty("chunks").EnumerateArray()).Select(c => c.GetProperty("text").GetString()));
+        .SelectMany(t => t.Data.GetProperty("chunks").EnumerateArray())
+        .Where(c => (c.TryGetProperty("block", out var b) ? b.GetString() : null) == block)
+        .Select(c => c.GetProperty("text").GetString()));
 }

@@ -79,6 +79,7 @@ public sealed class MaskingTests(GatewayFixture fixture) : IClassFixture<Gateway
         var timeline = await AgentTraffic.TimelineEndingAsync(Stack, session, "ExchangeCompleted");
         Assert.Equal("ExchangeCompleted", timeline[^1].Type);
         Assert.Equal(masked, AgentTraffic.RecordedText(timeline));
+        Assert.Equal(masked, AgentTraffic.RecordedThinking(timeline)); // the thinking the agent got is recorded too
         var stored = string.Join('\n', timeline.Select(t => t.Data.GetRawText()));
         foreach (var raw in new[] { Card, AwsKeyId })
             Assert.DoesNotContain(raw, stored, StringComparison.Ordinal);

@@ -29,6 +29,8 @@ public sealed partial class FakeUpstream
         }
         catch (OperationCanceledException) when (linked.IsCancellationRequested)
         {
+            if (context.RequestAborted.IsCancellationRequested && !_stopping.IsCancellationRequested)
+                Interlocked.Increment(ref _streamsAbandoned);
             context.Abort();
         }
     }

@@ -51,6 +51,11 @@ public sealed partial class FakeUpstream : IAsyncDisposable
     /// </summary>
     public IReadOnlyList<ReceivedRequest> Requests => _log.Snapshot();
 
+    private int _streamsAbandoned;
+
+    /// <summary>Answers cut short because their client went away (the fake saw its request aborted mid-answer).</summary>
+    public int StreamsAbandoned => Volatile.Read(ref _streamsAbandoned);
+
     /// <summary>How the next requests are answered; see <see cref="UpstreamBehavior"/>.</summary>
     public UpstreamBehavior Behavior
     {

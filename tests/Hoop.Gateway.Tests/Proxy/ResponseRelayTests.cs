@@ -52,6 +52,7 @@ public sealed class ResponseRelayTests
             AssertMasked(expected, secrets, thinking.Text, why);
             Assert.Equal(Engine.Mask(toolInput), thinking.ToolInput);
             Assert.Equal(expected, thinking.Recorded);
+            Assert.Equal(thinking.Thinking, thinking.RecordedThinking); // the thinking the client got is recorded, as its own block
             AssertSignatureLastInItsBlock(thinking.Events);
 
             var openAi = await RelayAsync(UpstreamApi.OpenAi, OpenAiStream(Split(text, random, maxPiece), finish: random.Next(2) == 0), random);
@@ -69,6 +70,7 @@ public sealed class ResponseRelayTests
 
         Assert.Equal("my card [MASKED:card] ok", relayed.Thinking);
         Assert.Equal("my card [MASKED:card] ok", relayed.Text);
+        Assert.Equal("my card [MASKED:card] ok", relayed.RecordedThinking);
         Assert.DoesNotContain(relayed.Events, e => e.Data.Contains("1111", StringComparison.Ordinal));
         AssertSignatureLastInItsBlock(relayed.Events);
         Assert.Equal(2, relayed.Tally.Total);
@@ -216,7 +218,10 @@ public sealed class ResponseRelayTests
 
     // ---- the relay -----------------------------------------------------------------------------
 
-    private sealed record Relayed(string Body, List<SseEvent> Events, string Text, string Thinking, string ToolInput, string Recorded, TokenUsage? Usage, MaskTally Tally);
+    private sealed record Relayed(string Body, List<SseEvent> Events, string Text, string Thinking, string ToolInput, string Recorded, TokenUsage? Usage, MaskTally Tally)
+    {
+        public string RecordedThinking { get; init; } = "";
+    }
 
     private static async Task<Relayed> RelayAsync(UpstreamApi api, string upstream, Random random, bool maskResponse = true)
     {
@@ -267,8 +272,11 @@ public sealed class ResponseRelayTests
             }
         }
 
-        var recorded = string.Concat(((RecordingSilo)(object)silo).Chunks.OrderBy(c => c.Offset).Select(c => c.Text));
-        return new Relayed(body, events, text.ToString(), thinking.ToString(), toolInput.ToString(), recorded, usage, tally);
+        // The answer is the text recorded without a block; thinking text is recorded beside it.
+        var chunks = ((RecordingSilo)(object)silo).Chunks.OrderBy(c => c.Offset).ToList();
+        var recorded = string.Concat(chunks.Where(c => c.Block is null).Select(c => c.Text));
+        var recordedThinking = string.Concat(chunks.Where(c => c.Block == EventStreamMasker.ThinkingBlock).Select(c => c.Text));
+        return new Relayed(body, events, text.ToString(), thinking.ToString(), toolInput.ToString(), recorded, usage, tally) { RecordedThinking = recordedThinking };
     }
 
     private static IEnumerable<(int Index, string? Content, string? Arguments)> Choices(string data)

@@ -151,6 +151,62 @@ public sealed class PolicyDocumentTests
         Assert.Equal(UpstreamApi.OpenAi, PolicyDocument.Parse(policy.ToJsonString(), "test-policy.json", null).Connections[0].Api);
     }
 
+    [Fact]
+    public void A_connection_has_one_destination_releases_after_record_and_idles_out_after_60_s_by_default()
+    {
+        var connection = Parse(Minimal()).Connections[0];
+
+        Assert.Equal([new Uri("http://127.0.0.1:5601")], connection.Upstreams);
+        Assert.Equal(connection.Upstream, connection.Upstreams[0]);
+        Assert.Equal(StreamRelease.AfterRecord, connection.StreamRelease);
+        Assert.Equal(TimeSpan.FromSeconds(60), connection.IdleTimeout);
+    }
+
+    [Fact]
+    public void Upstreams_stream_release_and_idle_timeout_are_read_per_connection()
+    {
+        var policy = Minimal();
+        var json = policy["connections"]![0]!.AsObject();
+        json.Remove("upstream");
+        json["upstreams"] = new JsonArray("http://127.0.0.1:5601", "https://b.example/api");
+        json["streamRelease"] = "immediate";
+        json["idleTimeout"] = "00:00:15";
+
+        var connection = Parse(policy).Connections[0];
+
+        Assert.Equal([new Uri("http://127.0.0.1:5601"), new Uri("https://b.example/api")], connection.Upstreams);
+        Assert.Equal(new Uri("http://127.0.0.1:5601"), connection.Upstream);
+        Assert.Equal(StreamRelease.Immediate, connection.StreamRelease);
+        Assert.Equal(TimeSpan.FromSeconds(15), connection.IdleTimeout);
+    }
+
+    [Theory]
+    [InlineData("streamRelease", "\"later\"", "connections[0].streamRelease: 'later' is not a stream release")]
+    [InlineData("idleTimeout", "\"60\"", "connections[0].idleTimeout: \"60\" is not a duration")]
+    [InlineData("idleTimeout", "\"00:00:00\"", "connections[0].idleTimeout: must be greater than zero")]
+    [InlineData("upstreams", "[]", "connections[0].upstreams: empty")]
+    [InlineData("upstreams", "[\"http://a.example\", \"ftp://b.example\"]", "connections[0].upstreams[1]: must be an absolute http or https URL")]
+    [InlineData("upstreams", "[\"http://a.example\", \"http://a.example\"]", "connections[0].upstreams[1]: 'http://a.example/' is listed twice")]
+    public void Bad_forwarding_settings_are_reported_with_their_key(string key, string value, string problem)
+    {
+        var policy = Minimal();
+        var json = policy["connections"]![0]!.AsObject();
+        if (key == "upstreams")
+            json.Remove("upstream");
+        json[key] = JsonNode.Parse(value);
+
+        Assert.StartsWith(problem, Assert.Single(Problems(policy)), StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Upstream_and_upstreams_together_are_reported()
+    {
+        var policy = Minimal();
+        policy["connections"]![0]!["upstreams"] = new JsonArray("http://127.0.0.1:5602");
+
+        Assert.Equal("connections[0].upstream: give either \"upstream\" or \"upstreams\", not both", Assert.Single(Problems(policy)));
+    }
+
     [Theory]
     [InlineData("OpenAI")]
     [InlineData("gemini")]

@@ -63,19 +63,23 @@ public sealed class ProjectionFixture : MigratedDatabaseFixture
     public async Task WaitCaughtUpAsync(string projection, TimeSpan? timeout = null)
     {
         var deadline = DateTime.UtcNow + (timeout ?? TimeSpan.FromSeconds(60));
-        while (true)
+        while (!await IsCaughtUpAsync(projection))
         {
-            await using var command = DataSource.CreateCommand("""
-                SELECT NOT EXISTS (SELECT 1 FROM hoop.events e, hoop.projection_progress p
-                                   WHERE p.name = $1 AND (e.tx_id, e.seq) > (p.position_tx, p.position))
-                       AND EXISTS (SELECT 1 FROM hoop.projection_progress WHERE name = $1)
-                """);
-            command.Parameters.Add(new NpgsqlParameter<string> { TypedValue = projection });
-            if (await command.ExecuteScalarAsync() is true)
-                return;
             if (DateTime.UtcNow > deadline)
                 throw new TimeoutException($"Projection {projection} did not catch up with the log.");
             await Task.Delay(50);
         }
+    }
+
+    /// <summary>Whether <paramref name="projection"/>'s checkpoint is at the last event of the log.</summary>
+    public async Task<bool> IsCaughtUpAsync(string projection)
+    {
+        await using var command = DataSource.CreateCommand("""
+            SELECT NOT EXISTS (SELECT 1 FROM hoop.events e, hoop.projection_progress p
+                               WHERE p.name = $1 AND (e.tx_id, e.seq) > (p.position_tx, p.position))
+                   AND EXISTS (SELECT 1 FROM hoop.projection_progress WHERE name = $1)
+            """);
+        command.Parameters.Add(new NpgsqlParameter<string> { TypedValue = projection });
+        return await command.ExecuteScalarAsync() is true;
     }
 }
