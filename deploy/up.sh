@@ -180,7 +180,7 @@ CLUSTER_KEY="$(cat "$KEY_FILE")"
 # --- dev cluster CA and certificates (created once, reused): the Orleans channel is mutual TLS ---
 # Gateways still call silos over /internal here; to run them as Orleans clients give them
 # ConnectionStrings__Hoop and Hoop__Orleans__Tls__CertificateFile/KeyFile=.data/dev/cluster-gateway.*
-# (not yet the default: see docs/ORLEANS-MIGRATION.md, "kill -9 with Orleans clients").
+# (docs/ORLEANS-MIGRATION.md).
 hoop_dev_cluster_certs_ensure "$DEV_DIR"
 export Hoop__Orleans__Tls__CaFile="$DEV_DIR/cluster-ca.crt"
 

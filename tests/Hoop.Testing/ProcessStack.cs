@@ -158,6 +158,8 @@ public sealed class ProcessStack : IAsyncDisposable
             {
                 ["Hoop:Silos"] = siloList,
                 ["Hoop:Gateway:GatewayId"] = $"gw-proc-{i}",
+                // An Orleans client of the silos' cluster (gateway list from the database).
+                ["ConnectionStrings:Hoop"] = ConnectionString,
             };
             foreach (var (key, value) in options.GatewaySettings)
                 settings[key] = value;

@@ -36,6 +36,8 @@ public static class OrleansClientServiceCollectionExtensions
                 o.ServiceId = serviceId;
             });
             client.Configure<Orleans.Configuration.GatewayOptions>(o => o.GatewayListRefreshPeriod = TimeSpan.FromSeconds(5));
+            // A call stuck on a silo that died fails (and is retried once) instead of waiting Orleans' default 30 s.
+            client.Configure<ClientMessagingOptions>(o => o.ResponseTimeout = OrleansSiloClient.ResponseTimeout);
             client.Services.AddSingleton<IGatewayListProvider, PostgresGatewayListProvider>();
             if (ClusterCertificates.Load(configuration) is { } certificates)
             {

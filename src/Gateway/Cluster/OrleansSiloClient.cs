@@ -15,8 +15,11 @@ namespace Hoop.Gateway.Cluster;
 /// </summary>
 public sealed class OrleansSiloClient(IGrainFactory grains, IClusterClient client) : ISiloClient
 {
-    /// <summary>Longest single grain wait: below Orleans' response timeout, so a long hold is several waits.</summary>
-    private static readonly TimeSpan WaitSlice = TimeSpan.FromSeconds(20);
+    /// <summary>How long one grain call may take before it counts as lost (the client's Orleans response timeout).</summary>
+    public static readonly TimeSpan ResponseTimeout = TimeSpan.FromSeconds(10);
+
+    /// <summary>Longest single grain wait: below the response timeout, so a long hold is several waits.</summary>
+    private static readonly TimeSpan WaitSlice = TimeSpan.FromSeconds(5);
 
     private static readonly TimeSpan MaxWait = TimeSpan.FromMinutes(15);
 
@@ -156,11 +159,22 @@ public sealed class OrleansSiloClient(IGrainFactory grains, IClusterClient clien
             return true;
         }, cancellationToken);
 
+    /// <summary>
+    /// Runs <paramref name="call"/>, once more when the cluster lost it (a silo died under it, a timeout): every
+    /// call is idempotent per exchange, approval or subject, and the retry reaches the grain's new activation.
+    /// </summary>
     private static async Task<T> Call<T>(Func<Task<T>> call, CancellationToken cancellationToken)
     {
         try
         {
-            return await call();
+            try
+            {
+                return await call();
+            }
+            catch (Exception e) when (e is OrleansException or TimeoutException && !cancellationToken.IsCancellationRequested)
+            {
+                return await call();
+            }
         }
         catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
         {
