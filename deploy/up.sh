@@ -178,9 +178,7 @@ chmod 600 "$KEY_FILE"
 CLUSTER_KEY="$(cat "$KEY_FILE")"
 
 # --- dev cluster CA and certificates (created once, reused): the Orleans channel is mutual TLS ---
-# Gateways still call silos over /internal here; to run them as Orleans clients give them
-# ConnectionStrings__Hoop and Hoop__Orleans__Tls__CertificateFile/KeyFile=.data/dev/cluster-gateway.*
-# (docs/ORLEANS-MIGRATION.md).
+# Silos present cluster-silo.*, gateways (Orleans clients, gateway list from PostgreSQL) cluster-gateway.*.
 hoop_dev_cluster_certs_ensure "$DEV_DIR"
 export Hoop__Orleans__Tls__CaFile="$DEV_DIR/cluster-ca.crt"
 
@@ -277,6 +275,8 @@ for ((i = 0; i < gateways; i++)); do
     url="http://127.0.0.1:${GATEWAY_PORTS[$i]}"
     start_process "gateway-$i" "$url" \
         env Hoop__Silos="$SILO_LIST" Hoop__ClusterKey="$CLUSTER_KEY" Hoop__Gateway__GatewayId="gateway-$i" \
+        ConnectionStrings__Hoop="$CONN" \
+        Hoop__Orleans__Tls__CertificateFile="$DEV_DIR/cluster-gateway.crt" Hoop__Orleans__Tls__KeyFile="$DEV_DIR/cluster-gateway.key" \
         dotnet "$GATEWAY_DLL" --urls "$url"
     gateway_urls+=("$url")
 done

@@ -17,13 +17,15 @@ public sealed class ClusterTlsTests(MigratedDatabaseFixture db) : IClassFixture<
     private readonly TempDirectory _dir = new("hoop-tls-");
 
     [Fact]
-    public async Task Only_a_client_with_a_certificate_from_the_cluster_ca_can_call_a_grain()
+    public async Task Silos_join_and_only_a_client_with_a_certificate_from_the_cluster_ca_can_call_a_grain()
     {
         using var clusterCa = Authority("hoop test cluster CA");
         using var otherCa = Authority("some other CA");
         var siloFiles = Issue(clusterCa, "silo");
         using var tokens = new TokenFactory();
         await using var silo = await SiloServer.StartAsync(db.ConnectionString, tokens.WritePublicKeyPem(_dir.Path), Tls(siloFiles));
+        // A second silo joins over the same mutual TLS (silo to silo).
+        await using var second = await SiloServer.StartAsync(db.ConnectionString, tokens.WritePublicKeyPem(_dir.Path), Tls(Issue(clusterCa, "silo-2")));
 
         var member = "tls-member-" + Guid.NewGuid().ToString("N")[..8];
         var stranger = "tls-stranger-" + Guid.NewGuid().ToString("N")[..8];
@@ -32,6 +34,7 @@ public sealed class ClusterTlsTests(MigratedDatabaseFixture db) : IClassFixture<
         var strangerCall = await TryCallAsync(Tls(Issue(otherCa, "gateway")), stranger, TimeSpan.FromSeconds(10));
         var plainCall = await TryCallAsync(new Dictionary<string, string?>(), plain, TimeSpan.FromSeconds(10));
 
+        Assert.Equal(2, await db.ScalarAsync("SELECT count(*) FROM hoop_cluster.members WHERE status = 3"));
         Assert.Null(memberCall);
         Assert.NotNull(strangerCall);
         Assert.NotNull(plainCall);
