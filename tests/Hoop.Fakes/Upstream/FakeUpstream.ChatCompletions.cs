@@ -68,80 +68,24 @@ public sealed partial class FakeUpstream
             await AnswerChatJsonAsync(context, reply, behavior, ct);
     }
 
-    private async Task AnswerChatJsonAsync(HttpContext context, ChatReply reply, UpstreamBehavior behavior, CancellationToken ct)
+    private Task AnswerChatJsonAsync(HttpContext context, ChatReply reply, UpstreamBehavior behavior, CancellationToken ct)
     {
         var buffer = new ArrayBufferWriter<byte>(512);
         new OpenAiWire().WriteCompletion(buffer, reply);
-        var response = context.Response;
-        response.StatusCode = StatusCodes.Status200OK;
-        response.ContentType = "application/json";
-        response.ContentLength = buffer.WrittenCount;
-        switch (behavior)
-        {
-            case UpstreamBehavior.FailMidStream:
-                await response.BodyWriter.WriteAsync(buffer.WrittenMemory[..(buffer.WrittenCount / 2)], ct);
-                await BreakConnectionAsync(context, ct);
-                return;
-            case UpstreamBehavior.Stall:
-                await response.StartAsync(ct);
-                await response.BodyWriter.FlushAsync(ct);
-                await StallAsync(context, ct);
-                return;
-            default:
-                await response.BodyWriter.WriteAsync(buffer.WrittenMemory, ct);
-                return;
-        }
+        return AnswerJsonAsync(context, buffer, behavior, ct);
     }
 
-    private async Task StreamChatAsync(HttpContext context, ChatReply reply, UpstreamBehavior behavior, CancellationToken ct)
+    private Task StreamChatAsync(HttpContext context, ChatReply reply, UpstreamBehavior behavior, CancellationToken ct)
     {
-        var response = context.Response;
-        response.StatusCode = StatusCodes.Status200OK;
-        response.ContentType = "text/event-stream; charset=utf-8";
-        response.Headers.CacheControl = "no-cache";
-        await response.StartAsync(ct);
-        var output = response.BodyWriter;
-        await output.FlushAsync(ct);
-
-        var limit = behavior switch
-        {
-            UpstreamBehavior.FailMidStream fail => fail.AfterEvents,
-            UpstreamBehavior.Stall stall => stall.AfterEvents,
-            UpstreamBehavior.ErrorMidStream error => error.AfterEvents,
-            _ => int.MaxValue,
-        };
-        var delay = ChunkDelayOf(context.Request) ?? ChunkDelay;
         var wire = new OpenAiWire();
-        var written = 0;
-        foreach (var chunk in OpenAiWire.Chunks(reply))
-        {
-            if (written == limit)
-                break;
-            if (written > 0 && delay > TimeSpan.Zero)
-                await Task.Delay(delay, _time, ct);
-            wire.WriteChunk(output, chunk, reply);
-            var flushed = await output.FlushAsync(ct);
-            written++;
-            if (flushed.IsCompleted || flushed.IsCanceled)
-                return;
-        }
-
-        switch (behavior)
-        {
-            case UpstreamBehavior.FailMidStream:
-                await BreakConnectionAsync(context, ct);
-                return;
-            case UpstreamBehavior.Stall:
-                await StallAsync(context, ct);
-                return;
-            case UpstreamBehavior.ErrorMidStream error:
+        return StreamEventsAsync(context, behavior, OpenAiWire.Chunks(reply), (output, chunk) => wire.WriteChunk(output, chunk, reply),
+            (output, error) =>
+            {
                 // OpenAI reports a failure mid-stream as a data chunk holding an error object.
                 output.Write("data: "u8);
                 wire.WriteError(output, error.Message ?? AnthropicErrors.MessageOf(error.Type), "server_error", null, null);
                 output.Write("\n\n"u8);
-                await output.FlushAsync(ct);
-                return;
-        }
+            }, ct);
     }
 
     private static async Task WriteOpenAiErrorAsync(HttpContext context, int status, string message, string type, string? param, string? code,

@@ -1,4 +1,5 @@
 using System.Buffers;
+using System.IO.Pipelines;
 using System.Net.Sockets;
 using System.Security.Cryptography;
 using System.Text;
@@ -125,9 +126,9 @@ public sealed partial class FakeUpstream
         context.Response.Headers["request-id"] = requestId;
 
         if (messages.Stream)
-            await StreamAsync(context, reply, behavior, ct);
+            await StreamMessageAsync(context, reply, behavior, ct);
         else
-            await AnswerJsonAsync(context, reply, behavior, ct);
+            await AnswerMessageJsonAsync(context, reply, behavior, ct);
     }
 
     /// <summary>Header that sets the pause between streamed events for one request (load tests: slow streams).</summary>
@@ -138,11 +139,24 @@ public sealed partial class FakeUpstream
             ? TimeSpan.FromMilliseconds(Math.Min(ms, 10_000))
             : null;
 
-    private async Task AnswerJsonAsync(HttpContext context, Reply reply, UpstreamBehavior behavior, CancellationToken ct)
+    private Task AnswerMessageJsonAsync(HttpContext context, Reply reply, UpstreamBehavior behavior, CancellationToken ct)
     {
         var buffer = new ArrayBufferWriter<byte>(512);
         new AnthropicWire().WriteMessage(buffer, reply);
+        return AnswerJsonAsync(context, buffer, behavior, ct);
+    }
 
+    private Task StreamMessageAsync(HttpContext context, Reply reply, UpstreamBehavior behavior, CancellationToken ct)
+    {
+        var wire = new AnthropicWire();
+        return StreamEventsAsync(context, behavior, reply.Events(), (output, e) => wire.WriteEvent(output, e, reply),
+            (output, error) => wire.WriteEvent(output, new StreamEvent(StreamEventKind.Error, error.Message ?? AnthropicErrors.MessageOf(error.Type), error.Type), reply),
+            ct);
+    }
+
+    // A JSON answer (either API) under the request's behaviour: whole, cut half-way, or stalled after the headers.
+    private async Task AnswerJsonAsync(HttpContext context, ArrayBufferWriter<byte> buffer, UpstreamBehavior behavior, CancellationToken ct)
+    {
         var response = context.Response;
         response.StatusCode = StatusCodes.Status200OK;
         response.ContentType = "application/json";
@@ -165,7 +179,10 @@ public sealed partial class FakeUpstream
         }
     }
 
-    private async Task StreamAsync(HttpContext context, Reply reply, UpstreamBehavior behavior, CancellationToken ct)
+    // An event stream (either API) under the request's behaviour: each event written and flushed at
+    // once (paced by the chunk delay), then the end the behaviour asks for: broken, stalled or an error event.
+    private async Task StreamEventsAsync<TEvent>(HttpContext context, UpstreamBehavior behavior, IEnumerable<TEvent> events,
+        Action<PipeWriter, TEvent> write, Action<PipeWriter, UpstreamBehavior.ErrorMidStream> writeError, CancellationToken ct)
     {
         var response = context.Response;
         response.StatusCode = StatusCodes.Status200OK;
@@ -183,15 +200,18 @@ public sealed partial class FakeUpstream
             _ => int.MaxValue,
         };
         var delay = ChunkDelayOf(context.Request) ?? ChunkDelay;
-        var wire = new AnthropicWire();
         var written = 0;
-
-        foreach (var e in reply.Events())
+        foreach (var e in events)
         {
             if (written == limit)
                 break;
-            if (!await WriteEventAsync(e))
-                return;
+            if (written > 0 && delay > TimeSpan.Zero)
+                await Task.Delay(delay, _time, ct);
+            write(output, e);
+            var flushed = await output.FlushAsync(ct);
+            written++;
+            if (flushed.IsCompleted || flushed.IsCanceled)
+                return; // the client has gone
         }
 
         switch (behavior)
@@ -203,19 +223,11 @@ public sealed partial class FakeUpstream
                 await StallAsync(context, ct);
                 return;
             case UpstreamBehavior.ErrorMidStream error:
-                await WriteEventAsync(new StreamEvent(StreamEventKind.Error, error.Message ?? AnthropicErrors.MessageOf(error.Type), error.Type));
+                if (written > 0 && delay > TimeSpan.Zero)
+                    await Task.Delay(delay, _time, ct);
+                writeError(output, error);
+                await output.FlushAsync(ct);
                 return;
-        }
-
-        // Writes one event and flushes it at once; false when the client has gone.
-        async Task<bool> WriteEventAsync(StreamEvent e)
-        {
-            if (written > 0 && delay > TimeSpan.Zero)
-                await Task.Delay(delay, _time, ct);
-            wire.WriteEvent(output, e, reply);
-            var flushed = await output.FlushAsync(ct);
-            written++;
-            return !flushed.IsCompleted && !flushed.IsCanceled;
         }
     }
 
