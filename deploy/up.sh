@@ -11,6 +11,7 @@
 #
 # Logs: .data/logs/   pids: .data/run/   dev cluster key: .data/dev/cluster-key
 # Dev JWT keys: .data/dev/jwt-private.pem, jwt-public.pem (tokens: deploy/dev-token.sh)
+# Dev cluster CA and certificates (mutual TLS between silos and gateways): .data/dev/cluster-*.crt|key
 set -euo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -18,6 +19,8 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 source deploy/lib/common.sh
 # shellcheck source=lib/devkeys.sh
 source deploy/lib/devkeys.sh
+# shellcheck source=lib/devcerts.sh
+source deploy/lib/devcerts.sh
 
 # Print the comment block at the top of this file (after the shellcheck directive).
 usage() { awk 'NR > 2 && /^#/ { sub(/^# ?/, ""); print; next } NR > 2 { exit }' "${BASH_SOURCE[0]}"; }
@@ -174,6 +177,11 @@ fi
 chmod 600 "$KEY_FILE"
 CLUSTER_KEY="$(cat "$KEY_FILE")"
 
+# --- dev cluster CA and certificates (created once, reused): the Orleans channel is mutual TLS ---
+# Silos present cluster-silo.*, gateways (Orleans clients, gateway list from PostgreSQL) cluster-gateway.*.
+hoop_dev_cluster_certs_ensure "$DEV_DIR"
+export Hoop__Orleans__Tls__CaFile="$DEV_DIR/cluster-ca.crt"
+
 # --- dev JWT key pair (created once, reused; deploy/dev-token.sh signs with it) -----------
 hoop_dev_keys_ensure "$DEV_DIR"
 export Hoop__Auth__KeyFile="$DEV_DIR/jwt-public.pem"
@@ -254,7 +262,9 @@ silo_urls=()
 for ((i = 0; i < silos; i++)); do
     url="http://127.0.0.1:$((SILO_BASE_PORT + i))"
     start_process "silo-$i" "$url" \
-        env ConnectionStrings__Hoop="$CONN" Hoop__ClusterKey="$CLUSTER_KEY" dotnet "$SILO_DLL" serve --urls "$url"
+        env ConnectionStrings__Hoop="$CONN" Hoop__ClusterKey="$CLUSTER_KEY" \
+        Hoop__Orleans__Tls__CertificateFile="$DEV_DIR/cluster-silo.crt" Hoop__Orleans__Tls__KeyFile="$DEV_DIR/cluster-silo.key" \
+        dotnet "$SILO_DLL" serve --urls "$url"
     silo_urls+=("$url")
 done
 wait_healthy
@@ -265,6 +275,8 @@ for ((i = 0; i < gateways; i++)); do
     url="http://127.0.0.1:${GATEWAY_PORTS[$i]}"
     start_process "gateway-$i" "$url" \
         env Hoop__Silos="$SILO_LIST" Hoop__ClusterKey="$CLUSTER_KEY" Hoop__Gateway__GatewayId="gateway-$i" \
+        ConnectionStrings__Hoop="$CONN" \
+        Hoop__Orleans__Tls__CertificateFile="$DEV_DIR/cluster-gateway.crt" Hoop__Orleans__Tls__KeyFile="$DEV_DIR/cluster-gateway.key" \
         dotnet "$GATEWAY_DLL" --urls "$url"
     gateway_urls+=("$url")
 done

@@ -6,6 +6,7 @@ using Hoop.Gateway.Proxy;
 using Hoop.Gateway.Recording;
 using Hoop.Gateway.Revocation;
 using Hoop.Gateway.Routing;
+using Hoop.Gateway.Cluster;
 using Hoop.Gateway.SiloClient;
 using Hoop.Hosting.Auth;
 using Hoop.Hosting.Background;
@@ -44,6 +45,10 @@ public static class GatewayHost
         builder.Services.AddHoopSupervision(configuration);
         builder.Services.AddHoopGatewayAuth(configuration);
         builder.Services.AddHoopSiloClient(configuration);
+        // With the silos' database configured, the gateway is an Orleans client and calls grains directly
+        // (docs/ORLEANS-MIGRATION.md); without it, it calls the silos' /internal API.
+        if (!string.IsNullOrWhiteSpace(configuration.GetConnectionString("Hoop")))
+            builder.Services.AddHoopOrleansClient(configuration);
         builder.Services.AddSingleton(options);
         builder.Services.AddSingleton(policy);
         builder.Services.AddSingleton(credentials);

@@ -143,7 +143,6 @@ public sealed class ProcessStack : IAsyncDisposable
             var settings = new Dictionary<string, string>(common)
             {
                 ["ConnectionStrings:Hoop"] = ConnectionString,
-                ["Hoop:Actors:ReminderInterval"] = "00:00:00.200",
             };
             foreach (var (key, value) in options.SiloSettings)
                 settings[key] = value;
@@ -159,6 +158,8 @@ public sealed class ProcessStack : IAsyncDisposable
             {
                 ["Hoop:Silos"] = siloList,
                 ["Hoop:Gateway:GatewayId"] = $"gw-proc-{i}",
+                // An Orleans client of the silos' cluster (gateway list from the database).
+                ["ConnectionStrings:Hoop"] = ConnectionString,
             };
             foreach (var (key, value) in options.GatewaySettings)
                 settings[key] = value;

@@ -38,7 +38,6 @@ public sealed class SiloServer : IAsyncDisposable
             var config = TokenFactory.AuthConfiguration(keyFile);
             config["ConnectionStrings:Hoop"] = connectionString;
             config["Hoop:Policy"] = TestPolicy.Json;
-            config["Hoop:Actors:ReminderInterval"] = "00:00:00.200";
             builder.Configuration.AddInMemoryCollection(config);
             if (settings is not null)
                 builder.Configuration.AddInMemoryCollection(settings);

@@ -48,6 +48,8 @@ public sealed class StackHarness : IAsyncDisposable
 
     public IReadOnlyList<WebApplication> Silos => _silos;
 
+    public IReadOnlyList<WebApplication> Gateways => _gateways;
+
     /// <summary>
     /// The policy the stack runs: the dev rules, plus a rule whose approvals expire in 2 s;
     /// <c>claude-redacted</c> masks forwarded requests too and keeps the last four digits of cards;
@@ -105,8 +107,13 @@ public sealed class StackHarness : IAsyncDisposable
     /// <paramref name="moreSettings"/> are added to every silo's and gateway's configuration;
     /// <paramref name="moreConnections"/> gives more policy connections (JSON objects, comma-separated) from the fake upstream's address and the credential file.
     /// </summary>
+    /// <remarks>
+    /// With <paramref name="orleansClients"/> (the default) the gateways are Orleans clients of the silos' cluster (gateway list
+    /// from the database); without it they call the silos' <c>/internal</c> API.
+    /// </remarks>
     public static async Task<StackHarness> StartAsync(string connectionString, int silos = 1, int gateways = 1, string? identityControls = null,
-        IReadOnlyDictionary<string, string?>? moreSettings = null, Func<Uri, string, string>? moreConnections = null)
+        IReadOnlyDictionary<string, string?>? moreSettings = null, Func<Uri, string, string>? moreConnections = null,
+        bool orleansClients = true)
     {
         var dir = new TempDirectory("hoop-stack-");
         var tokens = new TokenFactory();
@@ -124,7 +131,6 @@ public sealed class StackHarness : IAsyncDisposable
             var settings = TokenFactory.AuthConfiguration(tokens.WritePublicKeyPem(dir.Path));
             settings["Hoop:Policy"] = WithSlack(PolicyJson(upstream.BaseAddress, credentialFile, identityControls,
                 moreConnections?.Invoke(upstream.BaseAddress, credentialFile)), slack.ApiBaseUrl);
-            settings["Hoop:Actors:ReminderInterval"] = "00:00:00.200";
             settings["Hoop:Slack:OutboxPollInterval"] = "00:00:00.200";
             settings["Hoop:Slack:OutboxMaxRetryDelay"] = "00:00:01";
             settings["Hoop:Slack:RetryBaseDelay"] = "00:00:00.050";
@@ -142,7 +148,7 @@ public sealed class StackHarness : IAsyncDisposable
             for (var i = 0; i < gateways; i++)
             {
                 var gateway = GatewayHost.Build(["--urls", "http://127.0.0.1:0"], b => harness.Configure(b, settings, ("Hoop:Silos", siloList),
-                    ("Hoop:Gateway:GatewayId", $"gw-test-{i}")));
+                    ("Hoop:Gateway:GatewayId", $"gw-test-{i}"), ("ConnectionStrings:Hoop", orleansClients ? connectionString : null)));
                 await gateway.StartAsync();
                 harness._gateways.Add(gateway);
             }
@@ -156,7 +162,7 @@ public sealed class StackHarness : IAsyncDisposable
         }
     }
 
-    private void Configure(WebApplicationBuilder builder, Dictionary<string, string?> settings, params (string Key, string Value)[] extra)
+    private void Configure(WebApplicationBuilder builder, Dictionary<string, string?> settings, params (string Key, string? Value)[] extra)
     {
         builder.Logging.SetMinimumLevel(LogLevel.Warning);
         Logs.AddTo(builder.Logging);

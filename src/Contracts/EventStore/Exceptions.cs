@@ -1,12 +1,27 @@
+using Orleans;
+
 namespace Hoop.Contracts.EventStore;
 
 /// <summary>An append's expected version did not match the stream: another writer got there first.</summary>
-public sealed class ConcurrencyException(string streamId, long expectedVersion, long actualVersion)
-    : Exception($"Stream '{streamId}' is at version {actualVersion}, not the expected {expectedVersion}.")
+[GenerateSerializer]
+public sealed class ConcurrencyException : Exception
 {
-    public string StreamId { get; } = streamId;
-    public long ExpectedVersion { get; } = expectedVersion;
-    public long ActualVersion { get; } = actualVersion;
+    public ConcurrencyException(string streamId, long expectedVersion, long actualVersion)
+        : base($"Stream '{streamId}' is at version {actualVersion}, not the expected {expectedVersion}.")
+    {
+        StreamId = streamId;
+        ExpectedVersion = expectedVersion;
+        ActualVersion = actualVersion;
+    }
+
+    [Id(0)]
+    public string StreamId { get; private set; }
+
+    [Id(1)]
+    public long ExpectedVersion { get; private set; }
+
+    [Id(2)]
+    public long ActualVersion { get; private set; }
 }
 
 /// <summary>An event type name or CLR type that is not in the event type registry.</summary>
@@ -16,6 +31,25 @@ public sealed class UnknownEventTypeException(string typeName)
     public string TypeName { get; } = typeName;
 }
 
-/// <summary>The event store could not be reached or failed for a reason other than the caller's input.</summary>
-public sealed class EventStoreUnavailableException(string message, Exception innerException)
-    : Exception(message, innerException);
+/// <summary>
+/// The event store could not be reached or failed for a reason other than the caller's input.
+/// Crosses the cluster wire (grain calls): the driver's own exception (not serializable there) stays
+/// behind as the inner exception of the silo-side instance only; see <see cref="ForWire"/>.
+/// </summary>
+[GenerateSerializer]
+public sealed class EventStoreUnavailableException : Exception
+{
+    public EventStoreUnavailableException(string message, Exception innerException)
+        : base(message, innerException)
+    {
+    }
+
+    public EventStoreUnavailableException(string message)
+        : base(message)
+    {
+    }
+
+    /// <summary>The same failure without the driver's inner exception, which Orleans cannot serialize.</summary>
+    public EventStoreUnavailableException ForWire() =>
+        InnerException is null ? this : new EventStoreUnavailableException(Message);
+}

@@ -41,6 +41,7 @@ public sealed record ResponseChunksRecorded(string ExchangeId, IReadOnlyList<Res
 /// One masked piece of a response. <see cref="Block"/> is null for answer text and names any other
 /// kind of text the agent received (<c>thinking</c>); events written before it existed read as answer text.
 /// </summary>
+[Orleans.GenerateSerializer, Orleans.Immutable]
 public sealed record ResponseChunk(long Offset, string Text, double ElapsedMs, string? Block = null);
 
 /// <summary>A detector masked <see cref="Count"/> values; never carries the raw value.</summary>
@@ -50,6 +51,7 @@ public sealed record MaskApplied(string ExchangeId, string Detector, int Count, 
 public sealed record ExchangeCompleted(string ExchangeId, int Status, TokenUsage? Usage, double DurationMs);
 
 /// <summary>Token counts reported by an LLM upstream.</summary>
+[Orleans.GenerateSerializer, Orleans.Immutable]
 public sealed record TokenUsage(long InputTokens, long OutputTokens);
 
 /// <summary>The exchange ended before completion (client gone, upstream failure, masking failure...).</summary>

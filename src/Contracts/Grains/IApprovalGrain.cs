@@ -1,3 +1,6 @@
+using Orleans;
+using Orleans.Concurrency;
+
 namespace Hoop.Contracts.Grains;
 
 /// <summary>One held request waiting for humans (stream <c>approval-{key}</c>).</summary>
@@ -27,9 +30,11 @@ public interface IApprovalGrain : IGrainWithStringKey
     /// Waits until the approval leaves Pending or <paramref name="timeout"/> passes, without
     /// holding the grain (other calls, such as decisions, run meanwhile).
     /// </summary>
+    [AlwaysInterleave]
     Task<ApprovalSnapshot?> WaitForDecisionAsync(TimeSpan timeout, CancellationToken cancellationToken = default);
 }
 
+[GenerateSerializer, Immutable]
 public sealed record RequestApproval(
     string SessionId,
     string ExchangeId,
@@ -47,12 +52,15 @@ public sealed record RequestApproval(
     long? RequestBytes = null);
 
 /// <summary>A decision by <see cref="Approver"/>, whose groups come from their token or the Slack user map.</summary>
+[GenerateSerializer, Immutable]
 public sealed record ApprovalDecision(string Approver, IReadOnlyList<string> ApproverGroups, bool Approve, string Via, string? Reason = null);
 
 /// <summary>Whether a decision or consumption took effect, and the approval afterwards.</summary>
+[GenerateSerializer, Immutable]
 public sealed record DecisionOutcome(bool Accepted, string? RefusedReason, ApprovalSnapshot? Approval, RefusalKind? Refusal = null);
 
 /// <summary>Why a decision was refused: no such approval, the caller may not, or it is no longer pending.</summary>
+[GenerateSerializer]
 public enum RefusalKind
 {
     NotFound,
@@ -60,6 +68,7 @@ public enum RefusalKind
     NotPending,
 }
 
+[GenerateSerializer]
 public enum ApprovalStatus
 {
     Pending,
@@ -73,6 +82,7 @@ public enum ApprovalStatus
 /// An approval as approvers see it: <see cref="UserTurn"/> is what is being asked (the latest user message,
 /// masked; null for approvals recorded before it existed, when <see cref="PromptExcerpt"/> is all there is).
 /// </summary>
+[GenerateSerializer, Immutable]
 public sealed record ApprovalSnapshot(
     string ApprovalId,
     string SessionId,

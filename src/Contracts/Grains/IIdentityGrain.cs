@@ -1,5 +1,7 @@
 using Hoop.Contracts.Events;
 
+using Orleans;
+
 namespace Hoop.Contracts.Grains;
 
 /// <summary>What the gateway knows of one caller (stream <c>identity-{sub}</c>).</summary>
@@ -37,6 +39,7 @@ public interface IIdentityGrain : IGrainWithStringKey
 }
 
 /// <summary>An identity's state.</summary>
+[GenerateSerializer, Immutable]
 public sealed record IdentitySnapshot(
     string Subject,
     IReadOnlyList<string> Groups,
@@ -53,15 +56,19 @@ public sealed record IdentitySnapshot(
     RiskRestriction? Restriction = null);
 
 /// <summary>What the identity used against its budgets (null limits: unlimited).</summary>
+[GenerateSerializer, Immutable]
 public sealed record IdentityUsage(int RequestsLastMinute, int? RequestsPerMinute, long TokensToday, long? TokensPerDay);
 
 /// <summary>A raised risk signal as the identity API shows it.</summary>
+[GenerateSerializer, Immutable]
 public sealed record RiskSignalView(DateTimeOffset At, string Signal, string Detail, IReadOnlyList<string> Evidence, string Response, DateTimeOffset? Until);
 
 /// <summary>A risk response in force: <c>approve</c> or <c>block</c> until <see cref="Until"/>, decided by rule <c>risk-{signal}</c>.</summary>
+[GenerateSerializer, Immutable]
 public sealed record RiskRestriction(string Response, string Signal, DateTimeOffset Until);
 
 /// <summary>What the session grain asks the identity grain about a request; <see cref="PromptText"/> is masked and never stored by it.</summary>
+[GenerateSerializer, Immutable]
 public sealed record AdmitRequest(
     string ExchangeId,
     string SessionId,
@@ -70,6 +77,7 @@ public sealed record AdmitRequest(
     string PromptText,
     string? Source = null);
 
+[GenerateSerializer]
 public enum AdmissionKind
 {
     Allow,
@@ -82,6 +90,7 @@ public enum AdmissionKind
 /// <c>rate-limit</c>, <c>token-budget</c>, <c>risk-*</c>) and, for budgets, when to retry;
 /// RequireApproval comes from a risk response and names its approver group and timeout.
 /// </summary>
+[GenerateSerializer, Immutable]
 public sealed record Admission(
     AdmissionKind Kind,
     string? Rule = null,

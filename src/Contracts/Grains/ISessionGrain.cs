@@ -1,5 +1,7 @@
 using Hoop.Contracts.Events;
 
+using Orleans;
+
 namespace Hoop.Contracts.Grains;
 
 /// <summary>One agent conversation (stream <c>session-{key}</c>).</summary>
@@ -34,6 +36,7 @@ public interface ISessionGrain : IGrainWithStringKey
 /// fingerprint it was granted for. <see cref="UserTurn"/> (the latest user message's text) and
 /// <see cref="Model"/> are masked by the caller and shown to approvers.
 /// </summary>
+[GenerateSerializer, Immutable]
 public sealed record BeginExchange(
     string ExchangeId,
     string Identity,
@@ -54,8 +57,10 @@ public sealed record BeginExchange(
     string? Model = null);
 
 /// <summary>How many matches of a detector were masked (never the values).</summary>
+[GenerateSerializer, Immutable]
 public sealed record MaskCount(string Detector, int Count);
 
+[GenerateSerializer]
 public enum DecisionKind
 {
     Allow,
@@ -68,6 +73,7 @@ public enum DecisionKind
 /// carries the <see cref="ApprovalId"/> and when it expires. A block with
 /// <see cref="RetryAfterSeconds"/> is a budget (rule <c>rate-limit</c> or <c>token-budget</c>): 429.
 /// </summary>
+[GenerateSerializer, Immutable]
 public sealed record ExchangeDecision(
     DecisionKind Kind,
     string SessionId,
@@ -78,6 +84,7 @@ public sealed record ExchangeDecision(
     DateTimeOffset? ExpiresAt = null,
     int? RetryAfterSeconds = null);
 
+[GenerateSerializer]
 public enum SessionStatus
 {
     Open,
@@ -85,6 +92,7 @@ public enum SessionStatus
 }
 
 /// <summary>A session's current state, as its grain sees it.</summary>
+[GenerateSerializer, Immutable]
 public sealed record SessionSnapshot(
     string SessionId,
     string Identity,

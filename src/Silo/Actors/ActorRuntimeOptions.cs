@@ -6,9 +6,6 @@ public sealed record ActorRuntimeOptions
     /// <summary>An activation unused this long is deactivated. Default 5 minutes.</summary>
     public TimeSpan IdleTimeout { get; init; } = TimeSpan.FromMinutes(5);
 
-    /// <summary>Most activations kept per silo; past it the least recently used idle ones go.</summary>
-    public int MaxActivations { get; init; } = 100_000;
-
     /// <summary>How often idle activations are looked for.</summary>
     public TimeSpan CollectionInterval { get; init; } = TimeSpan.FromSeconds(30);
 
@@ -17,9 +14,6 @@ public sealed record ActorRuntimeOptions
 
     /// <summary>Waiters re-check at least this often, in case a notification was lost.</summary>
     public TimeSpan WaitPollInterval { get; init; } = TimeSpan.FromSeconds(1);
-
-    /// <summary>How often the reminder sweeper looks for due reminders (approval expiry).</summary>
-    public TimeSpan ReminderInterval { get; init; } = TimeSpan.FromSeconds(1);
 
     /// <summary>A session idle this long is closed on its next use. Default 15 minutes.</summary>
     public TimeSpan SessionIdleTimeout { get; init; } = TimeSpan.FromMinutes(15);
@@ -38,10 +32,7 @@ public sealed record ActorRuntimeOptions
         Positive(IdleTimeout, nameof(IdleTimeout));
         Positive(CollectionInterval, nameof(CollectionInterval));
         Positive(WaitPollInterval, nameof(WaitPollInterval));
-        Positive(ReminderInterval, nameof(ReminderInterval));
         Positive(SessionIdleTimeout, nameof(SessionIdleTimeout));
-        if (MaxActivations < 16)
-            throw new InvalidOperationException($"Hoop:Actors:MaxActivations must be at least 16; it is {MaxActivations}.");
         if (MaxConcurrencyRetries is < 1 or > 1000)
             throw new InvalidOperationException($"Hoop:Actors:MaxConcurrencyRetries must be between 1 and 1000; it is {MaxConcurrencyRetries}.");
     }

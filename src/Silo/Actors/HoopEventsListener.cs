@@ -8,14 +8,14 @@ using Npgsql;
 namespace Hoop.Silo.Actors;
 
 /// <summary>
-/// LISTENs on <c>hoop_events</c>: marks activations another silo wrote to as stale and wakes
-/// waiters. After a lost connection everything is marked stale (notifications may be missed).
+/// LISTENs on <c>hoop_events</c>: tells activations another process wrote their stream (<see cref="StreamChanges"/>)
+/// and wakes waiters. After a lost connection everything is marked stale (notifications may be missed).
 /// Supervised: an unexpected exception (from an observer, say) restarts it after a delay, and
 /// the new connection marks everything stale again.
 /// </summary>
 public sealed partial class HoopEventsListener(
     NpgsqlDataSource dataSource,
-    GrainRuntime runtime,
+    StreamChanges changes,
     TimeProvider time,
     ILogger<HoopEventsListener> logger,
     IEnumerable<IStreamAppendObserver> observers,
@@ -74,7 +74,7 @@ public sealed partial class HoopEventsListener(
             var notices = JsonSerializer.Deserialize(payload, HoopJsonContext.Stored.AppendNotificationArray) ?? [];
             foreach (var notice in notices)
             {
-                runtime.OnStreamAppended(notice.Stream, notice.Version);
+                changes.OnStreamAppended(notice.Stream, notice.Version);
                 foreach (var observer in _observers)
                     observer.OnStreamAppended(notice.Stream, notice.Version);
             }
@@ -90,7 +90,7 @@ public sealed partial class HoopEventsListener(
 
     private void MarkAllStale()
     {
-        runtime.MarkAllStale();
+        changes.MarkAllStale();
         foreach (var observer in _observers)
             observer.OnNotificationsLost();
     }

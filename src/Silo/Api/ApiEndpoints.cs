@@ -1,9 +1,10 @@
+using Orleans;
 using System.Collections.Frozen;
 using System.Text.Json;
 using Hoop.Contracts.EventStore;
 using Hoop.Contracts.Grains;
 using Hoop.Contracts.Wire;
-using Hoop.Silo.Actors.Reminders;
+using Hoop.Silo.Cluster;
 using Hoop.Silo.Api.Auth;
 using Hoop.Silo.Grains;
 using Microsoft.AspNetCore.Builder;
@@ -29,7 +30,7 @@ public static class ApiEndpoints
         var sessions = app.MapGroup("/api/sessions/{sessionId}").RequireAuthorization(SiloPolicies.Auditor);
         sessions.MapGet("/timeline", async (string sessionId, HttpContext http, IEventStore store, CancellationToken ct) =>
         {
-            Hoop.Silo.Actors.GrainRuntime.ValidateKey(sessionId, "A session id");
+            GrainKeys.Validate(sessionId, "A session id");
             var q = new QueryReader(http.Request.Query, TimelineParameters);
             var fromVersion = q.Version("fromVersion");
             var max = q.Limit(defaultLimit: MaxTimelineEntries, max: MaxTimelineEntries);
@@ -54,7 +55,7 @@ public static class ApiEndpoints
         });
         sessions.MapGet("/replay", async (string sessionId, IEventStore store, CancellationToken ct) =>
         {
-            Hoop.Silo.Actors.GrainRuntime.ValidateKey(sessionId, "A session id");
+            GrainKeys.Validate(sessionId, "A session id");
             var events = new List<RecordedEvent>();
             await foreach (var e in store.ReadStreamAsync($"{SessionGrain.StreamPrefix}-{sessionId}", 1, ct))
                 events.Add(e);
@@ -64,7 +65,7 @@ public static class ApiEndpoints
         });
 
         var approvals = app.MapGroup("/api/approvals");
-        approvals.MapGet("", async (HttpContext http, ReminderTable reminders, IGrainFactory grains, CancellationToken ct) =>
+        approvals.MapGet("", async (HttpContext http, PostgresReminderTable reminders, IGrainFactory grains, CancellationToken ct) =>
         {
             var q = new QueryReader(http.Request.Query, ApprovalParameters);
             if (q.Text("status") is not (null or "pending"))
@@ -102,13 +103,12 @@ public static class ApiEndpoints
     }
 
     /// <summary>Pending approvals: those with an expiry reminder still set, and still pending.</summary>
-    public static async Task<ApprovalSnapshot[]> ListPendingAsync(ReminderTable reminders, IGrainFactory grains, int limit, CancellationToken ct)
+    public static async Task<ApprovalSnapshot[]> ListPendingAsync(PostgresReminderTable reminders, IGrainFactory grains, int limit, CancellationToken ct)
     {
-        var prefix = ApprovalGrain.StreamPrefix + "-";
         var pending = new List<ApprovalSnapshot>();
-        foreach (var stream in await reminders.ListAsync(prefix, limit, ct))
+        foreach (var key in await reminders.KeysWithReminderAsync(ApprovalGrain.GrainType, ApprovalGrain.ExpiryReminder, limit, ct))
         {
-            if (await grains.Get<IApprovalGrain>(stream[prefix.Length..]).GetAsync(ct) is { Status: ApprovalStatus.Pending } snapshot)
+            if (await grains.Get<IApprovalGrain>(key).GetAsync(ct) is { Status: ApprovalStatus.Pending } snapshot)
                 pending.Add(snapshot);
         }
 

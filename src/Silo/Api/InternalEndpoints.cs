@@ -1,3 +1,4 @@
+using Orleans;
 using Hoop.Contracts.Grains;
 using Hoop.Contracts.Wire;
 using Hoop.Silo.Actors;

@@ -1,3 +1,4 @@
+using Orleans;
 using System.Globalization;
 using System.Text;
 using System.Text.Json;
@@ -5,7 +6,7 @@ using Hoop.Contracts.EventStore;
 using Hoop.Contracts.Grains;
 using Hoop.Contracts.Wire;
 using Hoop.Silo.Actors;
-using Hoop.Silo.Actors.Reminders;
+using Hoop.Silo.Cluster;
 using Hoop.Silo.Api.Auth;
 using Hoop.Silo.Grains;
 using Microsoft.AspNetCore.Builder;
@@ -43,10 +44,10 @@ public static class LiveEndpoints
     /// the session so far, then each new event).
     /// </summary>
     private static async Task<IResult> SessionLiveAsync(
-        string sessionId, HttpContext http, IEventStore store, GrainRuntime runtime, TimeProvider time,
+        string sessionId, HttpContext http, IEventStore store, StreamChanges runtime, TimeProvider time,
         IOptions<HttpJsonOptions> json, CancellationToken ct)
     {
-        GrainRuntime.ValidateKey(sessionId, "A session id");
+        GrainKeys.Validate(sessionId, "A session id");
         var from = StartVersion(http.Request);
         var streamId = $"{SessionGrain.StreamPrefix}-{sessionId}";
         if (await store.GetStreamVersionAsync(streamId, ct) == 0)
@@ -102,7 +103,7 @@ public static class LiveEndpoints
 
     /// <summary>An <c>event: pending</c> with the whole pending queue at the start and whenever it changes.</summary>
     private static async Task<IResult> ApprovalsLiveAsync(
-        HttpContext http, ReminderTable reminders, IGrainFactory grains, GrainRuntime runtime, TimeProvider time,
+        HttpContext http, PostgresReminderTable reminders, IGrainFactory grains, StreamChanges runtime, TimeProvider time,
         IOptions<HttpJsonOptions> json, CancellationToken ct)
     {
         _ = new QueryReader(http.Request.Query, []); // takes no parameters

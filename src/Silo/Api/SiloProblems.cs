@@ -1,3 +1,4 @@
+using Hoop.Contracts.Grains;
 using Hoop.Contracts.EventStore;
 using Hoop.Hosting.Problems;
 using Hoop.Silo.Actors;
@@ -52,6 +53,9 @@ public sealed partial class SiloExceptionHandler(ILogger<SiloExceptionHandler> l
                 (503, SiloProblemTypes.StoreUnavailable, "Event store unavailable", "The audit store cannot record right now; nothing was recorded."),
             GrainContentionException => (503, SiloProblemTypes.Busy, "Busy",
                 "Other silos kept changing the same session, identity or approval at the same time; try again in a second."),
+            // The grain's silo died or is leaving the cluster: its grains answer from another silo within seconds.
+            SiloUnavailableException or OrleansMessageRejectionException =>
+                (503, SiloProblemTypes.Busy, "Busy", "The silo holding this grain is unavailable; try again in a second."),
             _ => (0, "", "", ""),
         };
         if (status == 0)
@@ -59,7 +63,7 @@ public sealed partial class SiloExceptionHandler(ILogger<SiloExceptionHandler> l
 
         if (status >= 500)
             LogUnavailable(logger, Hoop.Hosting.Masking.FreeTextMasker.Default.Mask(context.Request.Path.ToString()), exception);
-        if (exception is GrainContentionException)
+        if (exception is GrainContentionException or SiloUnavailableException or OrleansMessageRejectionException)
             context.Response.Headers.RetryAfter = "1";
         context.Response.StatusCode = status;
         await Results.Problem(type: ProblemTypes.Checked(status, type), title: title, detail: detail, statusCode: status).ExecuteAsync(context);

@@ -4,8 +4,6 @@ using Hoop.Contracts.Grains;
 using Hoop.Contracts.Policy;
 using Hoop.Hosting.Masking;
 using Hoop.Silo.Actors;
-using Hoop.Silo.Actors.Reminders;
-using Microsoft.Extensions.DependencyInjection;
 
 namespace Hoop.Silo.Grains;
 
@@ -13,11 +11,80 @@ namespace Hoop.Silo.Grains;
 /// One held request (stream <c>approval-{id}</c>). Decisions are checked against the policy
 /// (approver group), the requester (no self-approval), the state (still pending, not past its
 /// deadline) and N-of-M; a refused decision records nothing. Expiry survives crashes through
-/// a reminder delivered by whichever silo sweeps.
+/// an Orleans reminder (<see cref="ExpiryReminder"/>), delivered by whichever silo owns it.
 /// </summary>
-public sealed class ApprovalGrain(GrainContext context) : EventSourcedGrain<ApprovalGrain.ApprovalState>(context)
+[GrainType(GrainType)]
+// Placement by key hash: grains spread evenly over the silos whoever calls first (a client, or a silo's API).
+[Orleans.Placement.HashBasedPlacement]
+public sealed class ApprovalGrain(GrainDependencies dependencies, IPolicyEngine policy, FreeTextMasker masker)
+    : EventSourcedGrain<ApprovalGrain.ApprovalState>(dependencies), IApprovalGrain, IRemindable
 {
+    /// <summary>The Orleans reminder that expires a pending approval at its deadline (and again each period if that failed).</summary>
+    public const string ExpiryReminder = "expiry";
+
+    /// <summary>Orleans' grain type name of approvals (reminder rows are keyed <c>approval/{id}</c>).</summary>
+    public const string GrainType = "approval";
+
+    private static readonly TimeSpan ExpiryRetryPeriod = TimeSpan.FromMinutes(1);
+
+    Task IRemindable.ReceiveReminder(string reminderName, TickStatus status) =>
+        reminderName == ExpiryReminder ? RunAsync(ExpireIfDueAsync, CancellationToken.None, catchUp: true) : Task.CompletedTask;
+
     public const string StreamPrefix = "approval";
+
+    protected override string Prefix => StreamPrefix;
+
+    Task<ApprovalSnapshot> IApprovalGrain.RequestAsync(RequestApproval request, CancellationToken cancellationToken) =>
+        RunAsync(ct => RequestAsync(request, ct), cancellationToken);
+
+    Task<DecisionOutcome> IApprovalGrain.DecideAsync(ApprovalDecision decision, CancellationToken cancellationToken) =>
+        RunAsync(ct => DecideAsync(decision, ct), cancellationToken, catchUp: true);
+
+    Task<ApprovalSnapshot?> IApprovalGrain.ExpireIfDueAsync(CancellationToken cancellationToken) =>
+        RunAsync(ExpireIfDueAsync, cancellationToken, catchUp: true);
+
+    Task<DecisionOutcome> IApprovalGrain.ConsumeAsync(string exchangeId, string identity, CancellationToken cancellationToken) =>
+        RunAsync(ct => ConsumeAsync(exchangeId, identity, ct), cancellationToken, catchUp: true);
+
+    Task<ApprovalSnapshot?> IApprovalGrain.GetAsync(CancellationToken cancellationToken) =>
+        RunAsync(GetAsync, cancellationToken, catchUp: true);
+
+    Task<ApprovalSnapshot?> IApprovalGrain.RecordSlackMessageAsync(string channel, string messageTs, CancellationToken cancellationToken) =>
+        RunAsync(ct => RecordSlackMessageAsync(channel, messageTs, ct), cancellationToken, catchUp: true);
+
+    /// <summary>
+    /// Interleaved with other calls ([AlwaysInterleave] on the interface): it never touches state itself but asks
+    /// the grain, one turn at a time, through its own reference; between looks it sleeps until the stream
+    /// changes (an append here or another silo's notice), the deadline, or the poll interval, whichever is first.
+    /// </summary>
+    async Task<ApprovalSnapshot?> IApprovalGrain.WaitForDecisionAsync(TimeSpan timeout, CancellationToken cancellationToken)
+    {
+        var self = this.AsReference<IApprovalGrain>();
+        var time = Dependencies.Time;
+        var deadline = time.GetUtcNow() + timeout;
+        while (true)
+        {
+            var changed = Dependencies.Changes.Signals.NextChange(StreamId);
+            // Each look reads the stream's tail: a decision taken on another silo a moment ago shows even if
+            // its notification has not arrived (a status check waits 0 s).
+            var snapshot = await self.GetAsync(cancellationToken);
+            if (snapshot is null || snapshot.Status != ApprovalStatus.Pending)
+                return snapshot;
+
+            var now = time.GetUtcNow();
+            if (now >= snapshot.ExpiresAt)
+                return await self.ExpireIfDueAsync(cancellationToken);
+            if (now >= deadline)
+                return snapshot;
+
+            var wait = Min(deadline - now, snapshot.ExpiresAt - now, Dependencies.Options.WaitPollInterval);
+            await Task.WhenAny(changed, Task.Delay(wait, time, cancellationToken));
+            cancellationToken.ThrowIfCancellationRequested();
+        }
+    }
+
+    private static TimeSpan Min(TimeSpan a, TimeSpan b, TimeSpan c) =>
+        TimeSpan.FromTicks(Math.Max(0, Math.Min(a.Ticks, Math.Min(b.Ticks, c.Ticks))));
 
     public sealed class ApprovalState
     {
@@ -29,10 +96,6 @@ public sealed class ApprovalGrain(GrainContext context) : EventSourcedGrain<Appr
         public string? ConsumedBy { get; set; }
         public SlackMessagePosted? Slack { get; set; }
     }
-
-    private ReminderTable Reminders => Context.Services.GetRequiredService<ReminderTable>();
-
-    private IPolicyEngine Policy => Context.Services.GetRequiredService<IPolicyEngine>();
 
     protected override ApprovalState InitialState => new();
 
@@ -75,9 +138,7 @@ public sealed class ApprovalGrain(GrainContext context) : EventSourcedGrain<Appr
         State.ApprovedBy.ToList(), State.DeniedBy, State.RequestedAt, r.ExpiresAt, Version, r.PromptExcerpt,
         r.Connection, r.RequesterGroups, State.Slack?.Channel, State.Slack?.MessageTs, r.UserTurn, r.Model, r.RequestBytes, r.RequestFingerprint);
 
-    private string StreamId => Context.StreamId;
-
-    public async Task<ApprovalSnapshot> RequestAsync(RequestApproval request, CancellationToken cancellationToken)
+    private async Task<ApprovalSnapshot> RequestAsync(RequestApproval request, CancellationToken cancellationToken)
     {
         if (State.Request is { } existing)
         {
@@ -92,9 +153,9 @@ public sealed class ApprovalGrain(GrainContext context) : EventSourcedGrain<Appr
             throw new ArgumentOutOfRangeException(nameof(request), "The approval timeout must be positive.");
 
         var expiresAt = Now + request.Timeout;
-        // The reminder first: if we die after it, the sweeper finds no approval and drops it;
+        // The reminder first: if we die after it, its tick finds no approval and drops it;
         // the other way round an approval could outlive its deadline forever.
-        await Reminders.SetAsync(StreamId, expiresAt, cancellationToken);
+        await this.RegisterOrUpdateReminder(ExpiryReminder, request.Timeout, ExpiryRetryPeriod);
         await RaiseAsync(new ApprovalRequested(
             Key, request.SessionId, request.ExchangeId, request.Requester, request.Rule, request.ApproverGroup,
             request.ApprovalsRequired, expiresAt, request.PromptExcerpt, request.Connection, request.RequesterGroups,
@@ -102,7 +163,7 @@ public sealed class ApprovalGrain(GrainContext context) : EventSourcedGrain<Appr
         return Snapshot()!;
     }
 
-    public async Task<DecisionOutcome> DecideAsync(ApprovalDecision decision, CancellationToken cancellationToken)
+    private async Task<DecisionOutcome> DecideAsync(ApprovalDecision decision, CancellationToken cancellationToken)
     {
         if (State.Request is not { } request)
             return Refused($"no approval '{Key}'", RefusalKind.NotFound);
@@ -120,29 +181,29 @@ public sealed class ApprovalGrain(GrainContext context) : EventSourcedGrain<Appr
 
         if (string.Equals(decision.Approver, request.Requester, StringComparison.Ordinal))
             return Refused("an approver cannot decide on their own request", RefusalKind.NotAllowed);
-        if (!Policy.MayApprove(request.ApproverGroup, decision.Approver, decision.ApproverGroups))
+        if (!policy.MayApprove(request.ApproverGroup, decision.Approver, decision.ApproverGroups))
             return Refused($"'{decision.Approver}' is not in approver group '{request.ApproverGroup}'", RefusalKind.NotAllowed);
         if (alreadyApprovedByThem)
             return new DecisionOutcome(true, null, Snapshot()); // same approver twice: counted once
 
         var meta = new EventMetadata(Identity: decision.Approver);
         // The reason is typed by a person: masked before it is recorded, whichever way it came.
-        var reason = Context.Services.GetRequiredService<FreeTextMasker>().MaskOptional(decision.Reason);
+        var reason = masker.MaskOptional(decision.Reason);
         if (decision.Approve)
             await RaiseAsync(new ApprovalGranted(decision.Approver, decision.Via, reason), meta, cancellationToken);
         else
             await RaiseAsync(new ApprovalDenied(decision.Approver, decision.Via, reason), meta, cancellationToken);
 
         if (State.Status != ApprovalStatus.Pending)
-            await Reminders.ClearAsync(StreamId, cancellationToken);
+            await ClearExpiryAsync();
         return new DecisionOutcome(true, null, Snapshot());
     }
 
-    public async Task<ApprovalSnapshot?> ExpireIfDueAsync(CancellationToken cancellationToken)
+    private async Task<ApprovalSnapshot?> ExpireIfDueAsync(CancellationToken cancellationToken)
     {
         if (State.Request is null || State.Status != ApprovalStatus.Pending)
         {
-            await Reminders.ClearAsync(StreamId, cancellationToken);
+            await ClearExpiryAsync();
             return Snapshot();
         }
 
@@ -154,10 +215,10 @@ public sealed class ApprovalGrain(GrainContext context) : EventSourcedGrain<Appr
     private async Task ExpireAsync(CancellationToken cancellationToken)
     {
         await RaiseAsync(new ApprovalExpired(Now), EventMetadata.None, cancellationToken);
-        await Reminders.ClearAsync(StreamId, cancellationToken);
+        await ClearExpiryAsync();
     }
 
-    public async Task<DecisionOutcome> ConsumeAsync(string exchangeId, string identity, CancellationToken cancellationToken)
+    private async Task<DecisionOutcome> ConsumeAsync(string exchangeId, string identity, CancellationToken cancellationToken)
     {
         if (State.Request is not { } request)
             return Refused($"no approval '{Key}'", RefusalKind.NotFound);
@@ -174,9 +235,9 @@ public sealed class ApprovalGrain(GrainContext context) : EventSourcedGrain<Appr
         return new DecisionOutcome(true, null, Snapshot());
     }
 
-    public Task<ApprovalSnapshot?> GetAsync(CancellationToken cancellationToken) => Task.FromResult(Snapshot());
+    private Task<ApprovalSnapshot?> GetAsync(CancellationToken cancellationToken) => Task.FromResult(Snapshot());
 
-    public async Task<ApprovalSnapshot?> RecordSlackMessageAsync(string channel, string messageTs, CancellationToken cancellationToken)
+    private async Task<ApprovalSnapshot?> RecordSlackMessageAsync(string channel, string messageTs, CancellationToken cancellationToken)
     {
         ArgumentException.ThrowIfNullOrWhiteSpace(channel);
         ArgumentException.ThrowIfNullOrWhiteSpace(messageTs);
@@ -186,6 +247,12 @@ public sealed class ApprovalGrain(GrainContext context) : EventSourcedGrain<Appr
         if (State.Slack is null)
             await RaiseAsync(new SlackMessagePosted(channel, messageTs), EventMetadata.None, cancellationToken);
         return Snapshot();
+    }
+
+    private async Task ClearExpiryAsync()
+    {
+        if (await this.GetReminder(ExpiryReminder) is { } reminder)
+            await this.UnregisterReminder(reminder);
     }
 
     private DecisionOutcome Refused(string reason, RefusalKind kind) => new(false, reason, Snapshot(), kind);

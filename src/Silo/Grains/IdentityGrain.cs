@@ -4,7 +4,6 @@ using Hoop.Contracts.Grains;
 using Hoop.Contracts.Policy;
 using Hoop.Hosting.Masking;
 using Hoop.Silo.Actors;
-using Microsoft.Extensions.DependencyInjection;
 
 namespace Hoop.Silo.Grains;
 
@@ -18,8 +17,42 @@ namespace Hoop.Silo.Grains;
 /// state: limits hold exactly), tokens are <see cref="TokensUsed"/>, and signals are
 /// <see cref="RiskSignalRaised"/> with their evidence and response.
 /// </summary>
-public sealed partial class IdentityGrain(GrainContext context) : EventSourcedGrain<IdentityGrain.IdentityState>(context)
+[GrainType(StreamPrefix)]
+// Placement by key hash: grains spread evenly over the silos whoever calls first (a client, or a silo's API).
+[Orleans.Placement.HashBasedPlacement]
+public sealed partial class IdentityGrain(GrainDependencies dependencies, PolicyDocument document, RiskPatterns riskPatterns, FreeTextMasker masker)
+    : EventSourcedGrain<IdentityGrain.IdentityState>(dependencies), IIdentityGrain
 {
+    public const string StreamPrefix = "identity";
+
+    protected override string Prefix => StreamPrefix;
+
+    Task IIdentityGrain.SeenAsync(IReadOnlyList<string> groups, CancellationToken cancellationToken) =>
+        RunAsync(ct => SeenAsync(groups, ct), cancellationToken);
+
+    // Reads the tail first: a revocation, or a request admitted on another silo, counts at once.
+    Task<Admission> IIdentityGrain.AdmitAsync(AdmitRequest request, CancellationToken cancellationToken) =>
+        RunAsync(ct => AdmitAsync(request, ct), cancellationToken, catchUp: true);
+
+    Task IIdentityGrain.RecordUsageAsync(string exchangeId, TokenUsage usage, CancellationToken cancellationToken) =>
+        RunAsync(ct => RecordUsageAsync(exchangeId, usage, ct), cancellationToken);
+
+    Task IIdentityGrain.AccessDeniedAsync(string connection, string reason, CancellationToken cancellationToken) =>
+        RunAsync(ct => AccessDeniedAsync(connection, reason, ct), cancellationToken);
+
+    Task IIdentityGrain.RevokeAsync(string reason, string by, CancellationToken cancellationToken) =>
+        RunAsync(ct => RevokeAsync(reason, by, ct), cancellationToken, catchUp: true);
+
+    Task IIdentityGrain.RestoreAsync(string reason, string by, CancellationToken cancellationToken) =>
+        RunAsync(ct => RestoreAsync(reason, by, ct), cancellationToken, catchUp: true);
+
+    Task<string> IIdentityGrain.AssignSessionAsync(string connection, string? replacing, CancellationToken cancellationToken) =>
+        RunAsync(ct => AssignSessionAsync(connection, replacing, ct), cancellationToken);
+
+    // Always reads the tail first: a revocation on another silo must count at once.
+    Task<IdentitySnapshot> IIdentityGrain.GetAsync(CancellationToken cancellationToken) =>
+        RunAsync(GetAsync, cancellationToken, catchUp: true);
+
     public static readonly TimeSpan SeenRecordInterval = TimeSpan.FromHours(1);
     public static readonly TimeSpan RateWindow = TimeSpan.FromMinutes(1);
 
@@ -60,7 +93,7 @@ public sealed partial class IdentityGrain(GrainContext context) : EventSourcedGr
         public Dictionary<string, DateTimeOffset> LastRaised { get; } = new(StringComparer.Ordinal);
     }
 
-    private IdentityControls Controls => Context.Services.GetRequiredService<PolicyDocument>().Controls;
+    private IdentityControls Controls => document.Controls;
 
     protected override IdentityState InitialState => new();
 
@@ -147,7 +180,7 @@ public sealed partial class IdentityGrain(GrainContext context) : EventSourcedGr
 
     private EventMetadata Meta(string? by = null) => new(Identity: by ?? Key);
 
-    public async Task<bool> SeenAsync(IReadOnlyList<string> groups, CancellationToken cancellationToken)
+    private async Task<bool> SeenAsync(IReadOnlyList<string> groups, CancellationToken cancellationToken)
     {
         if (SeenDue(groups, out var sorted))
             await RecordSeenAsync(sorted, cancellationToken);
@@ -171,7 +204,7 @@ public sealed partial class IdentityGrain(GrainContext context) : EventSourcedGr
         _unrecordedRequests -= count;
     }
 
-    public async Task<Admission> AdmitAsync(AdmitRequest request, CancellationToken cancellationToken)
+    private async Task<Admission> AdmitAsync(AdmitRequest request, CancellationToken cancellationToken)
     {
         var controls = Controls;
         var now = Now;
@@ -190,7 +223,7 @@ public sealed partial class IdentityGrain(GrainContext context) : EventSourcedGr
         {
             var extraction = controls.Signals.Extraction is null
                 ? []
-                : Context.Services.GetRequiredService<RiskPatterns>().Categories(request.PromptText);
+                : riskPatterns.Categories(request.PromptText);
             var admitted = new Admitted(now, request.ExchangeId, request.Connection, request.Source, extraction);
             var raised = RaiseSignals(controls.Signals, admitted, now);
             events.AddRange(raised);
@@ -283,7 +316,7 @@ public sealed partial class IdentityGrain(GrainContext context) : EventSourcedGr
         return null;
     }
 
-    public async Task<bool> RecordUsageAsync(string exchangeId, TokenUsage usage, CancellationToken cancellationToken)
+    private async Task<bool> RecordUsageAsync(string exchangeId, TokenUsage usage, CancellationToken cancellationToken)
     {
         if (!Controls.Any || State.UsageIds.Contains(exchangeId) || usage.InputTokens < 0 || usage.OutputTokens < 0)
             return true;
@@ -291,13 +324,13 @@ public sealed partial class IdentityGrain(GrainContext context) : EventSourcedGr
         return true;
     }
 
-    public async Task<bool> AccessDeniedAsync(string connection, string reason, CancellationToken cancellationToken)
+    private async Task<bool> AccessDeniedAsync(string connection, string reason, CancellationToken cancellationToken)
     {
         await RaiseAsync(new AccessDenied(connection, Masked(reason)), Meta(), cancellationToken);
         return true;
     }
 
-    public async Task<bool> RevokeAsync(string reason, string by, CancellationToken cancellationToken)
+    private async Task<bool> RevokeAsync(string reason, string by, CancellationToken cancellationToken)
     {
         RefuseUnknown();
         if (!State.Revoked)
@@ -305,7 +338,7 @@ public sealed partial class IdentityGrain(GrainContext context) : EventSourcedGr
         return true;
     }
 
-    public async Task<bool> RestoreAsync(string reason, string by, CancellationToken cancellationToken)
+    private async Task<bool> RestoreAsync(string reason, string by, CancellationToken cancellationToken)
     {
         RefuseUnknown();
         if (State.Revoked || ActiveRestriction(Now) is not null)
@@ -314,7 +347,7 @@ public sealed partial class IdentityGrain(GrainContext context) : EventSourcedGr
     }
 
     /// <summary>A reason as it may be recorded: typed by a person or sent by a gateway, so masked first.</summary>
-    private string Masked(string reason) => Context.Services.GetRequiredService<FreeTextMasker>().Mask(reason);
+    private string Masked(string reason) => masker.Mask(reason);
 
     /// <summary>An identity is known once anything was recorded of it (it made a request, or was refused one).</summary>
     private void RefuseUnknown()
@@ -323,7 +356,7 @@ public sealed partial class IdentityGrain(GrainContext context) : EventSourcedGr
             throw new GrainRefusedException($"No identity '{Key}': it was never seen by a gateway.", 404);
     }
 
-    public async Task<string> AssignSessionAsync(string connection, string? replacing, CancellationToken cancellationToken)
+    private async Task<string> AssignSessionAsync(string connection, string? replacing, CancellationToken cancellationToken)
     {
         if (State.Sessions.TryGetValue(connection, out var current) && !string.Equals(current, replacing, StringComparison.Ordinal))
             return current;
@@ -332,7 +365,7 @@ public sealed partial class IdentityGrain(GrainContext context) : EventSourcedGr
         return fresh;
     }
 
-    public Task<IdentitySnapshot> GetAsync(CancellationToken cancellationToken)
+    private Task<IdentitySnapshot> GetAsync(CancellationToken cancellationToken)
     {
         var now = Now;
         var limits = Controls.For(State.Groups);
@@ -351,7 +384,7 @@ public sealed partial class IdentityGrain(GrainContext context) : EventSourcedGr
             State.Requests + _unrecordedRequests, State.AccessDenials, Version, usage, signals, restriction));
     }
 
-    public override async Task OnDeactivateAsync(CancellationToken cancellationToken)
+    protected override async Task OnDeactivatingAsync(CancellationToken cancellationToken)
     {
         if (_unrecordedRequests > 0)
             await RecordSeenAsync(State.Groups, cancellationToken);

@@ -7,7 +7,6 @@ using Hoop.Contracts.Policy;
 using Hoop.Hosting.Masking;
 using Hoop.Silo.Actors;
 using Hoop.Silo.Approvals;
-using Microsoft.Extensions.DependencyInjection;
 
 namespace Hoop.Silo.Grains;
 
@@ -20,9 +19,36 @@ namespace Hoop.Silo.Grains;
 /// whose request fingerprint is the one it was granted for; any other is refused with
 /// <see cref="RequestBlocked"/> under rule <c>approval-mismatch</c>, and the approval stays unspent.
 /// </summary>
-public sealed class SessionGrain(GrainContext context) : EventSourcedGrain<SessionGrain.SessionState>(context)
+[GrainType(StreamPrefix)]
+// Placement by key hash: grains spread evenly over the silos whoever calls first (a client, or a silo's API).
+[Orleans.Placement.HashBasedPlacement]
+public sealed class SessionGrain(GrainDependencies dependencies, IPolicyEngine policy, PolicyDocument document, FreeTextMasker masker)
+    : EventSourcedGrain<SessionGrain.SessionState>(dependencies), ISessionGrain
 {
     public const string StreamPrefix = "session";
+
+    protected override string Prefix => StreamPrefix;
+
+    Task<ExchangeDecision> ISessionGrain.BeginExchangeAsync(BeginExchange request, CancellationToken cancellationToken) =>
+        RunAsync(ct => BeginExchangeAsync(request, ct), cancellationToken);
+
+    Task ISessionGrain.RecordResponseChunksAsync(string exchangeId, IReadOnlyList<ResponseChunk> chunks, CancellationToken cancellationToken) =>
+        RunAsync(ct => RecordResponseChunksAsync(exchangeId, chunks, ct), cancellationToken);
+
+    Task ISessionGrain.RecordForwardedAsync(string exchangeId, string upstream, CancellationToken cancellationToken) =>
+        RunAsync(ct => RecordForwardedAsync(exchangeId, upstream, ct), cancellationToken);
+
+    Task ISessionGrain.CompleteExchangeAsync(string exchangeId, int status, TokenUsage? usage, double durationMs, IReadOnlyList<MaskCount>? masks, CancellationToken cancellationToken) =>
+        RunAsync(ct => CompleteExchangeAsync(exchangeId, status, usage, durationMs, masks, ct), cancellationToken);
+
+    Task ISessionGrain.AbortExchangeAsync(string exchangeId, string reason, IReadOnlyList<MaskCount>? masks, CancellationToken cancellationToken) =>
+        RunAsync(ct => AbortExchangeAsync(exchangeId, reason, masks, ct), cancellationToken);
+
+    Task ISessionGrain.CloseAsync(string reason, CancellationToken cancellationToken) =>
+        RunAsync(ct => CloseAsync(reason, ct), cancellationToken);
+
+    Task<SessionSnapshot?> ISessionGrain.GetAsync(CancellationToken cancellationToken) =>
+        RunAsync(GetAsync, cancellationToken, catchUp: true);
 
     public enum Stage
     {
@@ -55,9 +81,7 @@ public sealed class SessionGrain(GrainContext context) : EventSourcedGrain<Sessi
         public Dictionary<string, ExchangeState> Exchanges { get; } = new(StringComparer.Ordinal);
     }
 
-    private IPolicyEngine Policy => Context.Services.GetRequiredService<IPolicyEngine>();
-
-    private ActorRuntimeOptions Options => Context.Services.GetRequiredService<ActorRuntimeOptions>();
+    private ActorRuntimeOptions Options => Dependencies.Options;
 
     protected override SessionState InitialState => new();
 
@@ -106,24 +130,24 @@ public sealed class SessionGrain(GrainContext context) : EventSourcedGrain<Sessi
         return state;
     }
 
-    public async Task<ExchangeDecision> BeginExchangeAsync(BeginExchange request, CancellationToken cancellationToken)
+    private async Task<ExchangeDecision> BeginExchangeAsync(BeginExchange request, CancellationToken cancellationToken)
     {
         if (State.Exchanges.TryGetValue(request.ExchangeId, out var known))
             return await DecisionOfAsync(request.ExchangeId, known, cancellationToken);
 
         await RefuseUnlessUsableAsync(request.Identity, request.Connection, cancellationToken);
 
-        var admission = await Context.Grains.Get<IIdentityGrain>(request.Identity).AdmitAsync(new AdmitRequest(
+        var admission = await GrainFactory.Get<IIdentityGrain>(request.Identity).AdmitAsync(new AdmitRequest(
             request.ExchangeId, Key, request.Groups, request.Connection, request.PromptText, request.SourceAddress), cancellationToken);
 
         var verdict = admission.Kind == AdmissionKind.Block
             ? new PolicyDecision(PolicyAction.Block, admission.Rule, admission.Reason)
-            : Policy.Evaluate(new PolicyRequest(request.Connection, request.Method, request.Path, request.PromptText));
+            : policy.Evaluate(new PolicyRequest(request.Connection, request.Method, request.Path, request.PromptText));
         if (admission is { Kind: AdmissionKind.RequireApproval } && verdict.Action != PolicyAction.Block)
         {
             // A risk response: the identity's requests need approval whatever the rules say.
             verdict = new PolicyDecision(PolicyAction.RequireApproval, admission.Rule, admission.Reason, admission.ApproverGroup,
-                Context.Services.GetRequiredService<PolicyDocument>().FindApproverGroup(admission.ApproverGroup!)?.ApprovalsRequired ?? 1, admission.Timeout ?? TimeSpan.FromMinutes(2));
+                document.FindApproverGroup(admission.ApproverGroup!)?.ApprovalsRequired ?? 1, admission.Timeout ?? TimeSpan.FromMinutes(2));
         }
 
         var events = new List<object>(3);
@@ -161,7 +185,7 @@ public sealed class SessionGrain(GrainContext context) : EventSourcedGrain<Sessi
                 break;
             case PolicyAction.RequireApproval:
                 approvalId = ApprovalIdFor(Key, request.ExchangeId);
-                var approval = await Context.Grains.Get<IApprovalGrain>(approvalId).RequestAsync(new RequestApproval(
+                var approval = await GrainFactory.Get<IApprovalGrain>(approvalId).RequestAsync(new RequestApproval(
                     Key, request.ExchangeId, request.Identity, verdict.Rule!, verdict.ApproverGroup!, verdict.ApprovalsRequired,
                     verdict.Timeout, TextExcerpt.HeadAndTail(request.PromptText, PromptExcerptChars), request.Connection, request.Groups,
                     request.RequestFingerprint, request.UserTurn is { } turn ? TextExcerpt.HeadAndTail(turn, UserTurnChars) : null,
@@ -190,8 +214,8 @@ public sealed class SessionGrain(GrainContext context) : EventSourcedGrain<Sessi
     /// </summary>
     private async Task<SpendRefusal?> SpendApprovalAsync(string approvalId, BeginExchange request, PolicyDecision verdict, CancellationToken cancellationToken)
     {
-        Actors.GrainRuntime.ValidateKey(approvalId);
-        var approval = Context.Grains.Get<IApprovalGrain>(approvalId);
+        GrainKeys.Validate(approvalId);
+        var approval = GrainFactory.Get<IApprovalGrain>(approvalId);
         var snapshot = await approval.GetAsync(cancellationToken);
         if (snapshot is null)
             return new SpendRefusal($"approval {approvalId} does not exist", Mismatch: false);
@@ -249,7 +273,7 @@ public sealed class SessionGrain(GrainContext context) : EventSourcedGrain<Sessi
         }
         if (exchange.ApprovalId is { } approvalId)
         {
-            var approval = await Context.Grains.Get<IApprovalGrain>(approvalId).GetAsync(cancellationToken);
+            var approval = await GrainFactory.Get<IApprovalGrain>(approvalId).GetAsync(cancellationToken);
             var usedHere = approval is { Status: ApprovalStatus.Consumed, ExchangeId: var held } && held != exchangeId;
             return usedHere
                 ? new ExchangeDecision(DecisionKind.Allow, Key, exchangeId, exchange.Rule, null, approvalId)
@@ -259,14 +283,14 @@ public sealed class SessionGrain(GrainContext context) : EventSourcedGrain<Sessi
         return new ExchangeDecision(DecisionKind.Allow, Key, exchangeId);
     }
 
-    public async Task<bool> RecordForwardedAsync(string exchangeId, string upstream, CancellationToken cancellationToken)
+    private async Task<bool> RecordForwardedAsync(string exchangeId, string upstream, CancellationToken cancellationToken)
     {
         var exchange = Exchange(exchangeId);
         if (exchange.Stage == Stage.Forwarded)
             return true;
         var mayForward = exchange.Stage == Stage.Allowed
             || (exchange.Stage == Stage.AwaitingApproval
-                && await Context.Grains.Get<IApprovalGrain>(exchange.ApprovalId!).GetAsync(cancellationToken) is
+                && await GrainFactory.Get<IApprovalGrain>(exchange.ApprovalId!).GetAsync(cancellationToken) is
                     { Status: ApprovalStatus.Approved or ApprovalStatus.Consumed });
         if (!mayForward)
             throw new GrainRefusedException($"Exchange '{exchangeId}' may not be forwarded ({exchange.Stage}).");
@@ -274,7 +298,7 @@ public sealed class SessionGrain(GrainContext context) : EventSourcedGrain<Sessi
         return true;
     }
 
-    public async Task<bool> RecordResponseChunksAsync(string exchangeId, IReadOnlyList<ResponseChunk> chunks, CancellationToken cancellationToken)
+    private async Task<bool> RecordResponseChunksAsync(string exchangeId, IReadOnlyList<ResponseChunk> chunks, CancellationToken cancellationToken)
     {
         var exchange = Exchange(exchangeId);
         if (exchange.Stage != Stage.Forwarded)
@@ -294,7 +318,7 @@ public sealed class SessionGrain(GrainContext context) : EventSourcedGrain<Sessi
         return true;
     }
 
-    public async Task<bool> CompleteExchangeAsync(string exchangeId, int status, TokenUsage? usage, double durationMs, IReadOnlyList<MaskCount>? masks, CancellationToken cancellationToken)
+    private async Task<bool> CompleteExchangeAsync(string exchangeId, int status, TokenUsage? usage, double durationMs, IReadOnlyList<MaskCount>? masks, CancellationToken cancellationToken)
     {
         var exchange = Exchange(exchangeId);
         if (exchange.Stage is Stage.Completed)
@@ -315,7 +339,7 @@ public sealed class SessionGrain(GrainContext context) : EventSourcedGrain<Sessi
         return true;
     }
 
-    public async Task<bool> AbortExchangeAsync(string exchangeId, string reason, IReadOnlyList<MaskCount>? masks, CancellationToken cancellationToken)
+    private async Task<bool> AbortExchangeAsync(string exchangeId, string reason, IReadOnlyList<MaskCount>? masks, CancellationToken cancellationToken)
     {
         var exchange = Exchange(exchangeId);
         if (exchange.Stage is Stage.Completed or Stage.Aborted or Stage.Blocked)
@@ -331,7 +355,7 @@ public sealed class SessionGrain(GrainContext context) : EventSourcedGrain<Sessi
     private Task RecordUsageAsync(string exchangeId, TokenUsage? usage, CancellationToken cancellationToken) =>
         usage is null || State.Opened is not { } opened
             ? Task.CompletedTask
-            : Context.Grains.Get<IIdentityGrain>(opened.Identity).RecordUsageAsync(exchangeId, usage, cancellationToken);
+            : GrainFactory.Get<IIdentityGrain>(opened.Identity).RecordUsageAsync(exchangeId, usage, cancellationToken);
 
     // One MaskApplied per detector that masked something; counts only, never values.
     private static void AddMasks(List<object> events, string exchangeId, IReadOnlyList<MaskCount>? masks, string where)
@@ -343,7 +367,7 @@ public sealed class SessionGrain(GrainContext context) : EventSourcedGrain<Sessi
         }
     }
 
-    public async Task<bool> CloseAsync(string reason, CancellationToken cancellationToken)
+    private async Task<bool> CloseAsync(string reason, CancellationToken cancellationToken)
     {
         if (State.Opened is null)
             throw new GrainRefusedException($"No session '{Key}'.", 404);
@@ -353,9 +377,9 @@ public sealed class SessionGrain(GrainContext context) : EventSourcedGrain<Sessi
     }
 
     /// <summary>A reason from a gateway, as it may be recorded: masked first.</summary>
-    private string Masked(string reason) => Context.Services.GetRequiredService<FreeTextMasker>().Mask(reason);
+    private string Masked(string reason) => masker.Mask(reason);
 
-    public Task<SessionSnapshot?> GetAsync(CancellationToken cancellationToken) => Task.FromResult(State.Opened is not { } opened
+    private Task<SessionSnapshot?> GetAsync(CancellationToken cancellationToken) => Task.FromResult(State.Opened is not { } opened
         ? null
         : new SessionSnapshot(Key, opened.Identity, opened.Connection, State.Closed ? SessionStatus.Closed : SessionStatus.Open,
             State.Exchanges.Count, State.OpenedAt, State.LastActivity, Version));

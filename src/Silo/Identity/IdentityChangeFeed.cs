@@ -1,3 +1,4 @@
+using Orleans;
 using System.Threading.Channels;
 using Hoop.Contracts.Grains;
 using Hoop.Contracts.Wire;
@@ -27,7 +28,7 @@ namespace Hoop.Silo.Identity;
 /// reported revoked). The worker is supervised: an unexpected exception restarts it after a delay.
 /// </remarks>
 public sealed partial class IdentityChangeFeed(
-    IGrainFactory grains,
+    IIdentityGrains grains,
     ILogger<IdentityChangeFeed> logger,
     TimeProvider? time = null,
     SupervisionOptions? supervision = null)
@@ -111,7 +112,7 @@ public sealed partial class IdentityChangeFeed(
 
             try
             {
-                var snapshot = await grains.Get<IIdentityGrain>(subject).GetAsync(stoppingToken);
+                var snapshot = await grains.Get(subject).GetAsync(stoppingToken);
                 Publish(subject, snapshot.Revoked, snapshot.Version);
             }
             catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)

@@ -41,7 +41,7 @@ public static class ProjectionsServiceCollectionExtensions
             options,
             sp.GetRequiredService<TimeProvider>(),
             sp.GetRequiredService<ILogger<ProjectionDaemon>>(),
-            sp.GetService<GrainRuntime>()?.SiloId ?? $"{Environment.MachineName}-{Environment.ProcessId}",
+            sp.GetService<StreamChanges>()?.SiloId ?? $"{Environment.MachineName}-{Environment.ProcessId}",
             sp.GetService<IMeterFactory>(),
             sp.GetService<SupervisionOptions>()));
         if (runDaemon && options.Daemon)

@@ -53,7 +53,7 @@ public sealed class ApprovalGrainTests(EventStoreFixture db) : IClassFixture<Eve
     }
 
     [Fact]
-    public async Task An_overdue_approval_is_expired_by_the_sweeper_after_its_silo_stopped()
+    public async Task An_overdue_approval_is_expired_by_its_reminder_after_its_silo_stopped()
     {
         string approvalId;
         var siloA = await TestSilo.StartAsync(db.ConnectionString);

@@ -84,12 +84,12 @@ public sealed class SessionGrainTests(EventStoreFixture db) : IClassFixture<Even
         await grain.CompleteExchangeAsync("x1", 200, new TokenUsage(3, 2), 12.5);
         await grain.CompleteExchangeAsync("x1", 200, null, 1); // repeated: no second event
         await grain.BeginExchangeAsync(TestSilo.Request("x2", "rm -rf / now"));
-        var notForwardable = await Assert.ThrowsAsync<Hoop.Silo.Actors.GrainRefusedException>(() => grain.RecordForwardedAsync("x2", "u"));
-        var unknown = await Assert.ThrowsAsync<Hoop.Silo.Actors.GrainRefusedException>(() => grain.RecordResponseChunksAsync("nope", []));
-        var otherIdentity = await Assert.ThrowsAsync<Hoop.Silo.Actors.GrainRefusedException>(() =>
+        var notForwardable = await Assert.ThrowsAsync<GrainRefusedException>(() => grain.RecordForwardedAsync("x2", "u"));
+        var unknown = await Assert.ThrowsAsync<GrainRefusedException>(() => grain.RecordResponseChunksAsync("nope", []));
+        var otherIdentity = await Assert.ThrowsAsync<GrainRefusedException>(() =>
             grain.BeginExchangeAsync(TestSilo.Request("x3", "hi", "mallory")));
         await grain.CloseAsync("done");
-        var closed = await Assert.ThrowsAsync<Hoop.Silo.Actors.GrainRefusedException>(() => grain.BeginExchangeAsync(TestSilo.Request("x4", "hi")));
+        var closed = await Assert.ThrowsAsync<GrainRefusedException>(() => grain.BeginExchangeAsync(TestSilo.Request("x4", "hi")));
 
         Assert.Equal(409, notForwardable.StatusCode);
         Assert.Equal(404, unknown.StatusCode);
@@ -118,7 +118,7 @@ public sealed class SessionGrainTests(EventStoreFixture db) : IClassFixture<Even
         await onA.RecordResponseChunksAsync("x1", [new ResponseChunk(0, "Hel", 1), new ResponseChunk(3, "lo", 2)]);
         await onB.RecordResponseChunksAsync("x1", [new ResponseChunk(0, "Hel", 1), new ResponseChunk(3, "lo", 2)]);
         await onB.RecordResponseChunksAsync("x1", [new ResponseChunk(3, "lo", 2), new ResponseChunk(5, " there", 3)]);
-        var gap = await Assert.ThrowsAsync<Hoop.Silo.Actors.GrainRefusedException>(() =>
+        var gap = await Assert.ThrowsAsync<GrainRefusedException>(() =>
             onA.RecordResponseChunksAsync("x1", [new ResponseChunk(20, "lost?", 4)]));
 
         var chunks = (await StreamAsync(siloA.Store, $"session-{session}"))
@@ -162,7 +162,7 @@ public sealed class SessionGrainTests(EventStoreFixture db) : IClassFixture<Even
         await grain.BeginExchangeAsync(TestSilo.Request("x1", "hi"));
 
         clock.Advance(TimeSpan.FromMinutes(16));
-        await Assert.ThrowsAsync<Hoop.Silo.Actors.GrainRefusedException>(() => grain.BeginExchangeAsync(TestSilo.Request("x2", "hi")));
+        await Assert.ThrowsAsync<GrainRefusedException>(() => grain.BeginExchangeAsync(TestSilo.Request("x2", "hi")));
 
         Assert.Equal(SessionStatus.Closed, (await grain.GetAsync())!.Status);
         Assert.Equal("idle", (await StreamAsync(silo.Store, $"session-{session}")).Last().As<SessionClosed>().Reason);

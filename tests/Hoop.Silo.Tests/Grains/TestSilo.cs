@@ -1,7 +1,6 @@
 using Hoop.Contracts.EventStore;
 using Hoop.Contracts.Grains;
 using Hoop.Silo.Actors;
-using Hoop.Silo.Actors.Reminders;
 using Hoop.Silo.EventStore;
 using Hoop.Silo.Grains;
 using Hoop.Silo.Policy;
@@ -10,6 +9,8 @@ using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
+using Orleans;
+using Orleans.Core.Internal;
 
 namespace Hoop.Silo.Tests.Grains;
 
@@ -31,11 +32,11 @@ internal sealed class TestSilo : IAsyncDisposable
 
     public IGrainFactory Grains => Services.GetRequiredService<IGrainFactory>();
 
-    public GrainRuntime Runtime => Services.GetRequiredService<GrainRuntime>();
+    /// <summary>What this silo knows of its activations and their streams.</summary>
+    public StreamChanges Changes => Services.GetRequiredService<StreamChanges>();
 
     public IEventStore Store => Services.GetRequiredService<IEventStore>();
 
-    public ReminderSweeper Sweeper => Services.GetRequiredService<ReminderSweeper>();
 
     public static async Task<TestSilo> StartAsync(string connectionString, IDictionary<string, string?>? settings = null, TimeProvider? time = null)
     {
@@ -45,7 +46,6 @@ internal sealed class TestSilo : IAsyncDisposable
         {
             ["ConnectionStrings:Hoop"] = connectionString,
             ["Hoop:Policy"] = Policy,
-            ["Hoop:Actors:ReminderInterval"] = "00:00:00.200",
         });
         if (settings is not null)
             builder.Configuration.AddInMemoryCollection(settings);
@@ -59,6 +59,19 @@ internal sealed class TestSilo : IAsyncDisposable
         await host.StartAsync();
         await host.Services.GetRequiredService<HoopEventsListener>().Listening.WaitAsync(TimeSpan.FromSeconds(30));
         return new TestSilo(host);
+    }
+
+    /// <summary>
+    /// Deactivates <paramref name="grain"/> (stream <paramref name="streamId"/>) once idle, as Orleans' idle collection
+    /// would; true once its activation here is gone (within 30 s).
+    /// </summary>
+    public async Task<bool> DeactivateAsync(IAddressable grain, string streamId)
+    {
+        await grain.Cast<IGrainManagementExtension>().DeactivateOnIdle();
+        var deadline = DateTime.UtcNow.AddSeconds(30);
+        while (Changes.IsActive(streamId) && DateTime.UtcNow < deadline)
+            await Task.Delay(20);
+        return !Changes.IsActive(streamId);
     }
 
     public async ValueTask DisposeAsync()

@@ -23,7 +23,7 @@ public sealed class IdentityChangeFeedTests
             .ConfigureLogging(l => logs.AddTo(l))
             .ConfigureServices(s =>
             {
-                s.AddSingleton<IGrainFactory>(new Identities());
+                s.AddSingleton<IIdentityGrains>(new Identities());
                 s.AddSingleton<IdentityChangeFeed>();
                 s.AddSingleton<IHostedService>(sp => sp.GetRequiredService<IdentityChangeFeed>());
             })
@@ -74,7 +74,7 @@ public sealed class IdentityChangeFeedTests
     }
 
     /// <summary>Identity grains answering <c>GetAsync</c> from a table; a held subject blocks until released.</summary>
-    private sealed class Identities : IGrainFactory
+    private sealed class Identities : IIdentityGrains
     {
         private readonly Dictionary<string, (bool Revoked, long Version)> _state = new(StringComparer.Ordinal);
         private readonly Dictionary<string, int> _reads = new(StringComparer.Ordinal);
@@ -111,8 +111,7 @@ public sealed class IdentityChangeFeedTests
                 return _reads.GetValueOrDefault(subject);
         }
 
-        public TGrain Get<TGrain>(string key) where TGrain : IGrainWithStringKey =>
-            typeof(TGrain) == typeof(IIdentityGrain) ? (TGrain)(object)new Identity(this, key) : throw new ArgumentException($"Only identity grains here, not {typeof(TGrain).Name}.");
+        public IIdentityGrain Get(string subject) => new Identity(this, subject);
 
         private sealed class Identity(Identities all, string subject) : IIdentityGrain
         {

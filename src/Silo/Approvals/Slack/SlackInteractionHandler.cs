@@ -1,3 +1,4 @@
+using Orleans;
 using System.Collections.Concurrent;
 using System.Text;
 using System.Text.Json;
@@ -90,7 +91,7 @@ public sealed partial class SlackInteractionHandler(
 
         try
         {
-            GrainRuntime.ValidateKey(click.ApprovalId);
+            GrainKeys.Validate(click.ApprovalId);
         }
         catch (ArgumentException)
         {
@@ -138,7 +139,7 @@ public sealed partial class SlackInteractionHandler(
             var email = await slack.Client.GetUserEmailAsync(slackUserId, budget.Token);
             if (string.IsNullOrEmpty(email))
                 return null;
-            GrainRuntime.ValidateKey(email);
+            GrainKeys.Validate(email);
             var identity = await grains.Get<IIdentityGrain>(email).GetAsync(budget.Token);
             return identity is { FirstSeen: not null } ? new SlackUser(email, identity.Groups) : null;
         }

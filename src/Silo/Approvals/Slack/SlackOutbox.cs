@@ -1,3 +1,4 @@
+using Orleans;
 using System.Collections.Frozen;
 using Hoop.Contracts.Events;
 using Hoop.Contracts.EventStore;
@@ -36,7 +37,7 @@ public sealed partial class SlackOutbox(
     NpgsqlDataSource dataSource,
     IEventStore store,
     IGrainFactory grains,
-    GrainRuntime runtime,
+    StreamChanges runtime,
     SlackSetup slack,
     SlackOptions options,
     TimeProvider time,

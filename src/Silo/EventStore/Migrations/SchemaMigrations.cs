@@ -121,6 +121,53 @@ public static class SchemaMigrations
                 ADD COLUMN events_done bigint NOT NULL DEFAULT 0,
                 ADD COLUMN owner       text;
             """),
+        new(4, "cluster membership", """
+            -- Orleans cluster membership (src/Silo/Cluster/PostgresMembershipTable.cs), apart from the
+            -- audit data. One version row per cluster: every membership change bumps it, and a writer
+            -- whose etag (the version it read) is stale loses. Rows are keyed by the silo's address
+            -- (ip:port@generation), each with its own etag.
+            CREATE SCHEMA IF NOT EXISTS hoop_cluster;
+
+            CREATE TABLE hoop_cluster.membership_versions (
+                cluster_id  text        PRIMARY KEY,
+                version     integer     NOT NULL,
+                updated_at  timestamptz NOT NULL DEFAULT now()
+            );
+
+            CREATE TABLE hoop_cluster.members (
+                cluster_id     text        NOT NULL REFERENCES hoop_cluster.membership_versions ON DELETE CASCADE,
+                address        text        NOT NULL,
+                status         integer     NOT NULL,
+                proxy_port     integer     NOT NULL,
+                host_name      text        NOT NULL,
+                silo_name      text        NOT NULL,
+                suspect_times  json,
+                start_time     timestamptz NOT NULL,
+                i_am_alive     timestamptz NOT NULL,
+                etag           integer     NOT NULL,
+                PRIMARY KEY (cluster_id, address)
+            );
+            """),
+        new(5, "orleans reminders", """
+            -- Orleans reminders (src/Silo/Cluster/PostgresReminderTable.cs): approval expiry. Each silo
+            -- reads the reminders whose grain hash falls in its part of the ring; etag guards updates.
+            CREATE TABLE hoop_cluster.reminders (
+                service_id     text        NOT NULL,
+                grain_id       text        NOT NULL,
+                reminder_name  text        NOT NULL,
+                start_at       timestamptz NOT NULL,
+                period_ms      bigint      NOT NULL,
+                grain_hash     bigint      NOT NULL,
+                etag           integer     NOT NULL,
+                PRIMARY KEY (service_id, grain_id, reminder_name)
+            );
+            CREATE INDEX ON hoop_cluster.reminders (service_id, grain_hash);
+            CREATE INDEX ON hoop_cluster.reminders (service_id, reminder_name, start_at);
+
+            -- The home-made reminder sweeper's table is replaced. An approval still pending from before
+            -- expires when next decided on or waited for (both check the deadline).
+            DROP TABLE hoop.reminders;
+            """),
     ];
 
     public static int Latest => All[^1].Version;

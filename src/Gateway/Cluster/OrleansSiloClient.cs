@@ -1,0 +1,202 @@
+using Hoop.Contracts.Events;
+using Hoop.Contracts.EventStore;
+using Hoop.Contracts.Grains;
+using Hoop.Gateway.SiloClient;
+
+namespace Hoop.Gateway.Cluster;
+
+/// <summary>
+/// <see cref="ISiloClient"/> as an Orleans client: each call goes straight to the grain, wherever in the
+/// cluster its one activation lives (no routing, no <c>/internal</c> hop). What grains throw is mapped to the
+/// gateway's contract: a refusal (<see cref="GrainRefusedException"/>, bad input) is
+/// <see cref="SiloRefusedException"/> with the status and problem type the silo's HTTP API would use; a store
+/// that cannot record, a contended stream, a dead or unreachable silo, or a timeout is
+/// <see cref="Hoop.Gateway.SiloClient.SiloUnavailableException"/> (the gateway answers 503 and forwards nothing).
+/// </summary>
+public sealed class OrleansSiloClient(IGrainFactory grains, IClusterClient client) : ISiloClient
+{
+    /// <summary>How long one grain call may take before it counts as lost (the client's Orleans response timeout).</summary>
+    public static readonly TimeSpan ResponseTimeout = TimeSpan.FromSeconds(10);
+
+    /// <summary>Longest single grain wait: below the response timeout, so a long hold is several waits.</summary>
+    private static readonly TimeSpan WaitSlice = TimeSpan.FromSeconds(5);
+
+    private static readonly TimeSpan MaxWait = TimeSpan.FromMinutes(15);
+
+    public Task<ExchangeDecision> BeginExchangeAsync(string sessionId, BeginExchange request, CancellationToken cancellationToken = default) =>
+        Call(() => Session(sessionId).BeginExchangeAsync(Checked(request), cancellationToken), cancellationToken);
+
+    public Task<ExchangeDecision> BeginExchangeInCurrentSessionAsync(string subject, BeginExchange request, CancellationToken cancellationToken = default) =>
+        Call(async () =>
+        {
+            // The identity's current session on the connection; the next one if it went idle or was closed.
+            if (Checked(request).Identity != subject)
+                throw new ArgumentException("identity must be the subject the call is routed by.");
+            var identity = grains.Get<IIdentityGrain>(subject);
+            var session = await identity.AssignSessionAsync(request.Connection, null, cancellationToken);
+            try
+            {
+                return await Session(session).BeginExchangeAsync(request, cancellationToken);
+            }
+            catch (GrainRefusedException e) when (e.StatusCode == 409)
+            {
+                session = await identity.AssignSessionAsync(request.Connection, session, cancellationToken);
+                return await Session(session).BeginExchangeAsync(request, cancellationToken);
+            }
+        }, cancellationToken);
+
+    public Task RecordForwardedAsync(string sessionId, string exchangeId, string upstream, CancellationToken cancellationToken = default) =>
+        Call(() => Session(sessionId).RecordForwardedAsync(Required(exchangeId, "exchangeId"), Required(upstream, "upstream"), cancellationToken), cancellationToken);
+
+    public Task RecordChunksAsync(string sessionId, string exchangeId, IReadOnlyList<ResponseChunk> chunks, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(chunks);
+        return Call(() => Session(sessionId).RecordResponseChunksAsync(Required(exchangeId, "exchangeId"), chunks, cancellationToken), cancellationToken);
+    }
+
+    public Task CompleteExchangeAsync(string sessionId, string exchangeId, int status, TokenUsage? usage, double durationMs, IReadOnlyList<MaskCount>? masks = null, CancellationToken cancellationToken = default) =>
+        Call(() => Session(sessionId).CompleteExchangeAsync(Required(exchangeId, "exchangeId"), status, usage, durationMs, masks, cancellationToken), cancellationToken);
+
+    public Task AbortExchangeAsync(string sessionId, string exchangeId, string reason, IReadOnlyList<MaskCount>? masks = null, CancellationToken cancellationToken = default) =>
+        Call(() => Session(sessionId).AbortExchangeAsync(Required(exchangeId, "exchangeId"), Required(reason, "reason"), masks, cancellationToken), cancellationToken);
+
+    public Task CloseSessionAsync(string sessionId, string? reason = null, CancellationToken cancellationToken = default) =>
+        Call(() => Session(sessionId).CloseAsync(reason ?? "closed", cancellationToken), cancellationToken);
+
+    public Task SeenAsync(string subject, IReadOnlyList<string> groups, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(groups);
+        return Call(() => Identity(subject).SeenAsync(groups, cancellationToken), cancellationToken);
+    }
+
+    public Task AccessDeniedAsync(string subject, string connection, string reason, CancellationToken cancellationToken = default) =>
+        Call(() => Identity(subject).AccessDeniedAsync(Required(connection, "connection"), Required(reason, "reason"), cancellationToken), cancellationToken);
+
+    public Task<string> AssignSessionAsync(string subject, string connection, string? replacing = null, CancellationToken cancellationToken = default) =>
+        Call(() => Identity(subject).AssignSessionAsync(Required(connection, "connection"), replacing, cancellationToken), cancellationToken);
+
+    public Task<IdentitySnapshot> GetIdentityAsync(string subject, CancellationToken cancellationToken = default) =>
+        Call(() => Identity(subject).GetAsync(cancellationToken), cancellationToken);
+
+    public Task<ApprovalSnapshot?> WaitForApprovalAsync(string approvalId, TimeSpan timeout, CancellationToken cancellationToken = default) =>
+        Call(async () =>
+        {
+            // The grain's wait is interleaved (it holds nothing); a long hold is a series of bounded waits.
+            var approval = Approval(approvalId);
+            var deadline = DateTimeOffset.UtcNow + (timeout < TimeSpan.Zero ? TimeSpan.Zero : timeout > MaxWait ? MaxWait : timeout);
+            while (true)
+            {
+                var left = deadline - DateTimeOffset.UtcNow;
+                var snapshot = await approval.WaitForDecisionAsync(left <= TimeSpan.Zero ? TimeSpan.Zero : left < WaitSlice ? left : WaitSlice, cancellationToken);
+                if (snapshot is null || snapshot.Status != ApprovalStatus.Pending || DateTimeOffset.UtcNow >= deadline)
+                    return snapshot;
+            }
+        }, cancellationToken);
+
+    public Task<DecisionOutcome> ConsumeApprovalAsync(string approvalId, string exchangeId, string identity, CancellationToken cancellationToken = default) =>
+        Call(async () =>
+        {
+            var outcome = await Approval(approvalId).ConsumeAsync(Required(exchangeId, "exchangeId"), Required(identity, "identity"), cancellationToken);
+            // A refusal carries no approval (as documented on ISiloClient): the caller learns why, not what.
+            return outcome.Accepted ? outcome : outcome with { Approval = null };
+        }, cancellationToken);
+
+    public async Task<bool> IsAnySiloReadyAsync(CancellationToken cancellationToken = default)
+    {
+        try
+        {
+            var hosts = await client.GetGrain<IManagementGrain>(0).GetHosts(onlyActive: true).WaitAsync(TimeSpan.FromSeconds(5), cancellationToken);
+            return hosts.Count > 0;
+        }
+        catch (Exception e) when (e is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
+        {
+            return false;
+        }
+    }
+
+    private ISessionGrain Session(string sessionId) => grains.Get<ISessionGrain>(Key(sessionId, nameof(sessionId)));
+
+    private IIdentityGrain Identity(string subject) => grains.Get<IIdentityGrain>(Key(subject, nameof(subject)));
+
+    private IApprovalGrain Approval(string approvalId) => grains.Get<IApprovalGrain>(Key(approvalId, nameof(approvalId)));
+
+    private static string Key(string key, string name)
+    {
+        try
+        {
+            GrainKeys.Validate(key);
+            return key;
+        }
+        catch (ArgumentException e)
+        {
+            throw new SiloRefusedException(400, BadRequest, $"{name}: {e.Message}");
+        }
+    }
+
+    private static BeginExchange Checked(BeginExchange request)
+    {
+        ArgumentNullException.ThrowIfNull(request);
+        Required(request.ExchangeId, "exchangeId");
+        Required(request.Identity, "identity");
+        Required(request.Connection, "connection");
+        Required(request.Method, "method");
+        if (request.Path is null || request.PromptText is null || request.Groups is null)
+            throw new ArgumentException("path, promptText and groups are required.");
+        if (request.RequestFingerprint is { } fingerprint && (fingerprint.Length != 64 || !fingerprint.All(char.IsAsciiHexDigit)))
+            throw new ArgumentException("requestFingerprint must be a SHA-256 in hex (64 hex digits).");
+        return request;
+    }
+
+    private static string Required(string? value, string name) =>
+        string.IsNullOrWhiteSpace(value) ? throw new ArgumentException($"{name} is required.") : value;
+
+    private const string BadRequest = "https://hoop.dev/problems/bad-request";
+
+    private static async Task Call(Func<Task> call, CancellationToken cancellationToken) =>
+        await Call(async () =>
+        {
+            await call();
+            return true;
+        }, cancellationToken);
+
+    /// <summary>
+    /// Runs <paramref name="call"/>, once more when the cluster lost it (a silo died under it, a timeout): every
+    /// call is idempotent per exchange, approval or subject, and the retry reaches the grain's new activation.
+    /// </summary>
+    private static async Task<T> Call<T>(Func<Task<T>> call, CancellationToken cancellationToken)
+    {
+        try
+        {
+            try
+            {
+                return await call();
+            }
+            catch (Exception e) when (e is OrleansException or TimeoutException && !cancellationToken.IsCancellationRequested)
+            {
+                return await call();
+            }
+        }
+        catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+        {
+            throw;
+        }
+        catch (GrainRefusedException e)
+        {
+            var type = e.StatusCode switch
+            {
+                404 => "https://hoop.dev/problems/not-found",
+                403 => "https://hoop.dev/problems/forbidden",
+                _ => "https://hoop.dev/problems/conflict",
+            };
+            throw new SiloRefusedException(e.StatusCode, type, e.Message);
+        }
+        catch (ArgumentException e)
+        {
+            throw new SiloRefusedException(400, BadRequest, e.Message);
+        }
+        catch (Exception e) when (e is EventStoreUnavailableException or GrainContentionException or OrleansException or TimeoutException or OperationCanceledException)
+        {
+            throw new Hoop.Gateway.SiloClient.SiloUnavailableException($"The cluster could not serve the call: {e.GetType().Name}: {e.Message}", e);
+        }
+    }
+}
