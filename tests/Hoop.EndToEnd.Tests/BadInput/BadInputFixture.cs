@@ -89,6 +89,17 @@ public sealed class BadInputFixture : MigratedDatabaseFixture
     private static string Quote(string identifier) => "\"" + identifier.Replace("\"", "\"\"", StringComparison.Ordinal) + "\"";
 
     /// <summary>Every stored event's data and metadata, as text.</summary>
+    /// <summary>How many of <paramref name="exchangeIds"/> have their ExchangeCompleted recorded.</summary>
+    public async Task<long> CompletedAsync(IReadOnlyList<string> exchangeIds)
+    {
+        await using var connection = new NpgsqlConnection(ConnectionString);
+        await connection.OpenAsync();
+        await using var command = new NpgsqlCommand(
+            "SELECT count(*) FROM hoop.events WHERE type = 'ExchangeCompleted' AND data->>'exchangeId' = ANY($1)", connection);
+        command.Parameters.Add(new NpgsqlParameter<string[]> { TypedValue = [.. exchangeIds] });
+        return (long)(await command.ExecuteScalarAsync())!;
+    }
+
     public async Task<string> AllEventTextAsync()
     {
         await using var connection = new NpgsqlConnection(ConnectionString);

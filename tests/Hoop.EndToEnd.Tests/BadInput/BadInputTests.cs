@@ -589,10 +589,12 @@ public sealed class BadInputTests(BadInputFixture fixture) : IClassFixture<BadIn
             "ghp_a1B2c3D4e5F6g7H8i9J0k1L2m3N4o5P6q7R8", "123-45-6789", "(415) 555-2671",
         ];
         var prompt = $"card {seeded[0]} key {seeded[1]} mail {seeded[2]} password={seeded[3]} token {seeded[4]} ssn {seeded[5]} call {seeded[6]}";
+        var exchanges = new List<string>();
         foreach (var stream in new[] { true, false })
         {
             using var response = await agent.PostAsync("/claude/v1/messages", AgentTraffic.Messages(prompt, stream));
             Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+            exchanges.Add(response.Headers.GetValues("X-Hoop-Exchange").Single());
             fixture.Seen.Enqueue(await response.Content.ReadAsStringAsync());
             foreach (var header in response.Headers.Concat(response.Content.Headers))
                 fixture.Seen.Enqueue(string.Join(", ", header.Value));
@@ -601,7 +603,13 @@ public sealed class BadInputTests(BadInputFixture fixture) : IClassFixture<BadIn
         // A request that fails upstream-side and one refused by the gateway, with the secrets in them.
         using (var refused = await agent.PostAsync("/claude/v1/messages", new StringContent("{\"broken\": \"" + seeded[0], Encoding.UTF8, "application/json")))
             fixture.Seen.Enqueue(await refused.Content.ReadAsStringAsync());
-        await Task.Delay(500); // completion is recorded just after the answer ends
+        // Completion is recorded just after the answer ends: wait (bounded) until both are, so the scan sees them.
+        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(30);
+        while (await fixture.CompletedAsync(exchanges) < exchanges.Count)
+        {
+            Assert.True(DateTime.UtcNow < deadline, "the two exchanges' completions were not recorded within 30 s");
+            await Task.Delay(50);
+        }
 
         var events = await fixture.AllEventTextAsync();
         var logs = string.Join('\n', Stack.Logs.Lines);
