@@ -54,7 +54,28 @@ public sealed record BeginExchange(
     string? SourceAddress = null,
     string? RequestFingerprint = null,
     string? UserTurn = null,
-    string? Model = null);
+    string? Model = null)
+{
+    /// <summary>This request, or an <see cref="ArgumentException"/> naming the first missing or malformed field.</summary>
+    public BeginExchange Checked()
+    {
+        Required(ExchangeId, "exchangeId");
+        Required(Identity, "identity");
+        Required(Connection, "connection");
+        Required(Method, "method");
+        if (Path is null || PromptText is null || Groups is null)
+            throw new ArgumentException("path, promptText and groups are required.");
+        if (RequestFingerprint is { } fingerprint && (fingerprint.Length != 64 || !fingerprint.All(char.IsAsciiHexDigit)))
+            throw new ArgumentException("requestFingerprint must be a SHA-256 in hex (64 hex digits).");
+        return this;
+    }
+
+    private static void Required(string? value, string name)
+    {
+        if (string.IsNullOrWhiteSpace(value))
+            throw new ArgumentException($"{name} is required.");
+    }
+}
 
 /// <summary>How many matches of a detector were masked (never the values).</summary>
 [GenerateSerializer, Immutable]

@@ -2,6 +2,7 @@ using Hoop.Contracts.Events;
 using Hoop.Contracts.EventStore;
 using Hoop.Contracts.Grains;
 using Hoop.Gateway.SiloClient;
+using Hoop.Hosting.Problems;
 
 namespace Hoop.Gateway.Cluster;
 
@@ -24,13 +25,13 @@ public sealed class OrleansSiloClient(IGrainFactory grains, IClusterClient clien
     private static readonly TimeSpan MaxWait = TimeSpan.FromMinutes(15);
 
     public Task<ExchangeDecision> BeginExchangeAsync(string sessionId, BeginExchange request, CancellationToken cancellationToken = default) =>
-        Call(() => Session(sessionId).BeginExchangeAsync(Checked(request), cancellationToken), cancellationToken);
+        Call(() => Session(sessionId).BeginExchangeAsync(request.Checked(), cancellationToken), cancellationToken);
 
     public Task<ExchangeDecision> BeginExchangeInCurrentSessionAsync(string subject, BeginExchange request, CancellationToken cancellationToken = default) =>
         Call(async () =>
         {
             // The identity's current session on the connection; the next one if it went idle or was closed.
-            if (Checked(request).Identity != subject)
+            if (request.Checked().Identity != subject)
                 throw new ArgumentException("identity must be the subject the call is routed by.");
             var identity = grains.Get<IIdentityGrain>(subject);
             var session = await identity.AssignSessionAsync(request.Connection, null, cancellationToken);
@@ -133,24 +134,10 @@ public sealed class OrleansSiloClient(IGrainFactory grains, IClusterClient clien
         }
     }
 
-    private static BeginExchange Checked(BeginExchange request)
-    {
-        ArgumentNullException.ThrowIfNull(request);
-        Required(request.ExchangeId, "exchangeId");
-        Required(request.Identity, "identity");
-        Required(request.Connection, "connection");
-        Required(request.Method, "method");
-        if (request.Path is null || request.PromptText is null || request.Groups is null)
-            throw new ArgumentException("path, promptText and groups are required.");
-        if (request.RequestFingerprint is { } fingerprint && (fingerprint.Length != 64 || !fingerprint.All(char.IsAsciiHexDigit)))
-            throw new ArgumentException("requestFingerprint must be a SHA-256 in hex (64 hex digits).");
-        return request;
-    }
-
     private static string Required(string? value, string name) =>
         string.IsNullOrWhiteSpace(value) ? throw new ArgumentException($"{name} is required.") : value;
 
-    private const string BadRequest = "https://hoop.dev/problems/bad-request";
+    private const string BadRequest = ProblemTypes.BadRequest;
 
     private static async Task Call(Func<Task> call, CancellationToken cancellationToken) =>
         await Call(async () =>

@@ -20,7 +20,7 @@ public static class InternalEndpoints
     {
         var sessions = app.MapGroup("/internal/sessions/{sessionId}");
         sessions.MapPost("/exchanges", (string sessionId, BeginExchange request, IGrainFactory grains, CancellationToken ct) =>
-            grains.Get<ISessionGrain>(sessionId).BeginExchangeAsync(Checked(request), ct));
+            grains.Get<ISessionGrain>(sessionId).BeginExchangeAsync(request.Checked(), ct));
         sessions.MapPost("/exchanges/{exchangeId}/forwarded", async (string sessionId, string exchangeId, ForwardedRequest request, IGrainFactory grains, CancellationToken ct) =>
         {
             await grains.Get<ISessionGrain>(sessionId).RecordForwardedAsync(exchangeId, Required(request.Upstream, "upstream"), ct);
@@ -58,7 +58,7 @@ public static class InternalEndpoints
         {
             // The identity's current session on the connection; the next one if it went idle or closed.
             var identity = grains.Get<IIdentityGrain>(sub);
-            var checkedRequest = Checked(request);
+            var checkedRequest = request.Checked();
             if (checkedRequest.Identity != sub)
                 throw new ArgumentException("identity must be the subject of the route.");
             var session = await identity.AssignSessionAsync(checkedRequest.Connection, null, ct);
@@ -96,18 +96,6 @@ public static class InternalEndpoints
                 Required(request.ExchangeId, "exchangeId"), Required(request.Identity, "identity"), ct)));
     }
 
-    private static BeginExchange Checked(BeginExchange request)
-    {
-        Required(request.ExchangeId, "exchangeId");
-        Required(request.Identity, "identity");
-        Required(request.Connection, "connection");
-        Required(request.Method, "method");
-        if (request.Path is null || request.PromptText is null || request.Groups is null)
-            throw new ArgumentException("path, promptText and groups are required.");
-        if (request.RequestFingerprint is { } fingerprint && (fingerprint.Length != 64 || !fingerprint.All(char.IsAsciiHexDigit)))
-            throw new ArgumentException("requestFingerprint must be a SHA-256 in hex (64 hex digits).");
-        return request;
-    }
 
     private static string Required(string? value, string name) =>
         string.IsNullOrWhiteSpace(value) ? throw new ArgumentException($"{name} is required.") : value;
