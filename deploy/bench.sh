@@ -5,12 +5,14 @@
 #
 #   deploy/bench.sh                 full run (about 4 minutes of measurement, plus micro-benchmarks)
 #   deploy/bench.sh --quick         short run (seconds per scenario), no micro-benchmarks
-#   deploy/bench.sh --only gateway  only that section: append, silo, projections, mask or gateway (repeatable)
+#   deploy/bench.sh --only gateway  only that section: append, silo, projections, mask, gateway or
+#                                   failover (repeatable)
 #
 # Event store and silo: its own PostgreSQL with default (durable) settings in .data/bench-pg
 # on 127.0.0.1:5545, fresh each run, stopped at the end.
-# Gateway: the local stack (deploy/up.sh --detach; stopped at the end, unless it was already
-# up: then it is used and left running), and Debian's nginx (installed with apt-get when
+# Gateway and failover: the local stack (HOOP_SILOS=2 HOOP_GATEWAYS=2 deploy/up.sh --detach unless
+# set otherwise; stopped at the end, unless it was already up: then it is used and left running,
+# except for the silo the failover section kills), and Debian's nginx (installed with apt-get when
 # missing, as root) as a plain reverse proxy to the fake upstream on 127.0.0.1:5690, config,
 # pid and logs in .data/bench-nginx/, stopped at the end. Full output: .data/logs/bench.log
 set -euo pipefail
@@ -25,7 +27,7 @@ while (($# > 0)); do
     case "$1" in
         --quick) quick=true ;;
         --only)
-            [[ $# -ge 2 && "$2" =~ ^(append|silo|projections|mask|gateway)$ ]] || hoop_die "--only needs append, silo, projections, mask or gateway"
+            [[ $# -ge 2 && "$2" =~ ^(append|silo|projections|mask|gateway|failover)$ ]] || hoop_die "--only needs append, silo, projections, mask, gateway or failover"
             only+=("$2")
             shift
             ;;
@@ -201,15 +203,22 @@ NGINX_CONF
     fi
 }
 
-if wanted gateway; then
+# ensure_stack: the local stack is up (started here with 2 silos and 2 gateways unless
+# HOOP_SILOS/HOOP_GATEWAYS say otherwise, and then stopped at the end).
+ensure_stack() {
     hoop_ensure_curl
     if http_ok http://127.0.0.1:5600/healthz && http_ok http://127.0.0.1:5601/healthz; then
-        hoop_info "Gateway: using the local stack that is already up (it stays up)"
+        $started_stack || hoop_info "Using the local stack that is already up (it stays up)"
     else
-        hoop_info "Gateway: starting the local stack (deploy/up.sh --detach)"
+        hoop_info "Starting the local stack (deploy/up.sh --detach, ${HOOP_SILOS:-2} silos, ${HOOP_GATEWAYS:-2} gateways)"
         started_stack=true
-        deploy/up.sh --detach >>"$log" 2>&1 || hoop_die "deploy/up.sh --detach failed; see $log"
+        HOOP_SILOS="${HOOP_SILOS:-2}" HOOP_GATEWAYS="${HOOP_GATEWAYS:-2}" deploy/up.sh --detach >>"$log" 2>&1 ||
+            hoop_die "deploy/up.sh --detach failed; see $log"
     fi
+}
+
+if wanted gateway; then
+    ensure_stack
 
     gateway_args=(--direct http://127.0.0.1:5601 --gateway http://127.0.0.1:5600/claude --spread
         --silo http://127.0.0.1:5610 --cluster-key-file .data/dev/cluster-key)
@@ -257,5 +266,23 @@ if wanted gateway; then
         fi
     else
         hoop_warn "no pid file for the gateway (.data/run/gateway-0.pid): skipping gateway_rss_mb_${streams}_streams"
+    fi
+fi
+
+# --- failover: kill -9 of a silo while sessions spread over both silos keep sending -------------
+# Last, because it leaves the stack with one silo fewer.
+if wanted failover; then
+    ensure_stack
+    victim="$(cat .data/run/silo-1.pid 2>/dev/null || true)"
+    if [[ -z "$victim" ]] || ! kill -0 "$victim" 2>/dev/null; then
+        hoop_warn "failover needs a second silo (.data/run/silo-1.pid; HOOP_SILOS=2): skipping silo_failover_s"
+    else
+        token="$(deploy/dev-token.sh --sub "failover-$(date +%s)" --groups agents --ttl 3600)"
+        hoop_info "Failover: 64 sessions through the gateway, kill -9 of silo-1 (pid $victim), time until every session answers again"
+        if ! dotnet "$BENCH_DLL" failover --gateway http://127.0.0.1:5600/claude --agent-token "$token" \
+            --kill-pid "$victim" --sessions 64 2>&1 | tee -a "$log"; then
+            hoop_warn "the failover benchmark saw lost sessions or unclean answers (above)"
+        fi
+        $started_stack || hoop_warn "silo-1 of the running stack was killed: deploy/down.sh && deploy/up.sh --detach to restore it"
     fi
 fi

@@ -14,6 +14,8 @@ using Hoop.Benchmarks.Silo;
 //                                         the same requests direct, through nginx and through the gateway
 //   streams --gateway URL --agent-token JWT --pid PID [--streams 1000] [--chunk-delay-ms 1000] [--ramp-ms 10000]
 //                                         gateway RSS with that many slow streams open at once
+//   failover --gateway URL --agent-token JWT --kill-pid PID [--sessions 64] [--limit-s 30]
+//                                         kill -9 of a silo under load: time until every session answers again
 //   mask [--seconds N]                   masking throughput (MB/s) and added time per streamed chunk, one thread
 //   micro [BenchmarkDotNet args]          BenchmarkDotNet micro-benchmarks
 return args.FirstOrDefault() switch
@@ -24,6 +26,7 @@ return args.FirstOrDefault() switch
     "projections" => await ProjectionLoad.RunAsync(args[1..], Console.Out),
     "mask" => await MaskLoad.RunAsync(args[1..], Console.Out),
     "streams" => await StreamsLoad.RunAsync(args[1..], Console.Out),
+    "failover" => await FailoverLoad.RunAsync(args[1..], Console.Out),
     "micro" => RunMicro(args[1..]),
     _ => Usage(),
 };
@@ -36,6 +39,6 @@ static int RunMicro(string[] args)
 
 static int Usage()
 {
-    Console.Error.WriteLine("usage: Hoop.Benchmarks append --conn CONNSTR [--seconds N] | silo --conn CONNSTR --policy FILE | projections --conn CONNSTR [--events N] [--seconds N] | gateway --direct URL --gateway URL [--nginx URL] --agent-token JWT --upstream-key KEY [--seconds N] [--connections 32] (gateway --help for more) | streams --gateway URL --agent-token JWT --pid PID [--streams 1000] | mask [--seconds N] | micro [BenchmarkDotNet args]");
+    Console.Error.WriteLine("usage: Hoop.Benchmarks append --conn CONNSTR [--seconds N] | silo --conn CONNSTR --policy FILE | projections --conn CONNSTR [--events N] [--seconds N] | gateway --direct URL --gateway URL [--nginx URL] --agent-token JWT --upstream-key KEY [--seconds N] [--connections 32] (gateway --help for more) | streams --gateway URL --agent-token JWT --pid PID [--streams 1000] | failover --gateway URL --agent-token JWT --kill-pid PID [--sessions 64] | mask [--seconds N] | micro [BenchmarkDotNet args]");
     return 2;
 }

@@ -172,6 +172,17 @@ public static class GatewayLoad
             WriteLoadFigures(gateway, "_one_session");
         }
 
+        // CPU of one exchange across the stack (every gateway, every silo, PostgreSQL with its
+        // backends), from the headline load phase: the upstream, nginx and this client are not counted.
+        var headline = spread ?? gateway;
+        if (headline.Load?.Cpu is { } stackCpu)
+        {
+            var micros = stackCpu.MicrosPerRequest
+                .Where(p => p.Process.StartsWith("gateway", StringComparison.Ordinal) || p.Process.StartsWith("silo", StringComparison.Ordinal) || p.Process == "postgres")
+                .Sum(p => p.Micros);
+            Write(output, "exchange_cpu_ms", micros / 1000, "ms");
+        }
+
         Write(output, "gateway_c1_p50_added_ms", gateway.Sequential!.Percentile(0.50) - direct.Sequential!.Percentile(0.50), "ms");
         if (viaNginx is not null)
             Write(output, "nginx_p50_added_ms", viaNginx.Load!.Percentile(0.50) - direct.Load!.Percentile(0.50), "ms");
