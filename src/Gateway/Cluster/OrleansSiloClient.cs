@@ -14,7 +14,7 @@ namespace Hoop.Gateway.Cluster;
 /// that cannot record, a contended stream, a dead or unreachable silo, or a timeout is
 /// <see cref="Hoop.Gateway.SiloClient.SiloUnavailableException"/> (the gateway answers 503 and forwards nothing).
 /// </summary>
-public sealed class OrleansSiloClient(IGrainFactory grains, IClusterClient client) : ISiloClient
+public sealed class OrleansSiloClient(IGrainFactory grains, IClusterClient client, GatewayConnectionLoss connectionLoss) : ISiloClient
 {
     /// <summary>How long one grain call may take before it counts as lost (the client's Orleans response timeout).</summary>
     public static readonly TimeSpan ResponseTimeout = TimeSpan.FromSeconds(10);
@@ -139,7 +139,7 @@ public sealed class OrleansSiloClient(IGrainFactory grains, IClusterClient clien
 
     private const string BadRequest = ProblemTypes.BadRequest;
 
-    private static async Task Call(Func<Task> call, CancellationToken cancellationToken) =>
+    private async Task Call(Func<Task> call, CancellationToken cancellationToken) =>
         await Call(async () =>
         {
             await call();
@@ -147,18 +147,21 @@ public sealed class OrleansSiloClient(IGrainFactory grains, IClusterClient clien
         }, cancellationToken);
 
     /// <summary>
-    /// Runs <paramref name="call"/>, once more when the cluster lost it (a silo died under it, a timeout): every
-    /// call is idempotent per exchange, approval or subject, and the retry reaches the grain's new activation.
+    /// Runs <paramref name="call"/>, once more when the cluster lost it (a silo died under it, a timeout, or a
+    /// gateway connection closed while it waited: <see cref="GatewayConnectionLoss"/>): every call is idempotent
+    /// per exchange, approval or subject, and the retry reaches the grain's new activation.
     /// </summary>
-    private static async Task<T> Call<T>(Func<Task<T>> call, CancellationToken cancellationToken)
+    private async Task<T> Call<T>(Func<Task<T>> call, CancellationToken cancellationToken)
     {
+        var lost = connectionLoss.Current;
         try
         {
             try
             {
-                return await call();
+                return await call().WaitAsync(lost);
             }
-            catch (Exception e) when (e is OrleansException or TimeoutException && !cancellationToken.IsCancellationRequested)
+            catch (Exception e) when ((e is OrleansException or TimeoutException || (e is OperationCanceledException && lost.IsCancellationRequested))
+                && !cancellationToken.IsCancellationRequested)
             {
                 return await call();
             }

@@ -429,9 +429,20 @@ public sealed partial class AgentProxy(
                 return;
             case RecordingFailedException or SiloUnavailableException:
                 // Fail closed: never hand out what is not recorded (strict release) or the end of an answer that is not.
+                // Before anything was released the client gets a clean 503; after, the connection is cut.
                 LogAuditUnavailable(logger, connection.Name, relayFailure);
-                http.Abort();
                 await TryAbortAsync(sessionId, exchangeId, "recording-failed", relay.Tally);
+                if (http.Response.HasStarted)
+                {
+                    http.Abort();
+                }
+                else
+                {
+                    ResetResponse(http, sessionId, exchangeId);
+                    await GatewayProblems.WriteAsync(http, 503, GatewayProblems.AuditUnavailable, "Audit store unavailable",
+                        "The answer could not be recorded, so it was not passed on.");
+                }
+
                 return;
             case UpstreamIdleException:
                 LogUpstreamIdle(logger, connection.Name, exchangeId, connection.IdleTimeout);

@@ -46,7 +46,7 @@ public static class FailoverLoad
             while (!stop.IsCancellationRequested)
             {
                 var kill = Interlocked.Read(ref killedAt);
-                var status = await SendAsync(client, gateway, token, session);
+                var (status, error) = await SendAsync(client, gateway, token, session);
                 if (status == HttpStatusCode.OK)
                 {
                     if (!signalled)
@@ -64,7 +64,7 @@ public static class FailoverLoad
                 else if (status != HttpStatusCode.ServiceUnavailable)
                 {
                     if (Interlocked.Increment(ref unclean) == 1)
-                        firstUnclean = status is { } s ? $"HTTP {(int)s}" : "no answer";
+                        firstUnclean = error;
                 }
 
                 if (kill != 0 && Stopwatch.GetElapsedTime(kill) > limit)
@@ -105,7 +105,7 @@ public static class FailoverLoad
         return 0;
     }
 
-    private static async Task<HttpStatusCode?> SendAsync(HttpClient client, string gateway, string token, string session)
+    private static async Task<(HttpStatusCode? Status, string? Error)> SendAsync(HttpClient client, string gateway, string token, string session)
     {
         using var request = new HttpRequestMessage(HttpMethod.Post, gateway.TrimEnd('/') + "/v1/messages")
         {
@@ -118,12 +118,12 @@ public static class FailoverLoad
         try
         {
             using var response = await client.SendAsync(request);
-            await response.Content.ReadAsByteArrayAsync();
-            return response.StatusCode;
+            var body = await response.Content.ReadAsStringAsync();
+            return (response.StatusCode, response.IsSuccessStatusCode ? null : $"HTTP {(int)response.StatusCode}: {body[..Math.Min(body.Length, 300)]}");
         }
         catch (Exception e) when (e is HttpRequestException or IOException or TaskCanceledException)
         {
-            return null;
+            return (null, $"{e.GetType().Name}: {e.Message} {e.InnerException?.Message}");
         }
     }
 
