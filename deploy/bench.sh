@@ -106,7 +106,7 @@ if wanted append; then
 fi
 
 if wanted silo; then
-    hoop_info "Silo: grain calls over loopback HTTP, cross-silo approval release"
+    hoop_info "Silo: grain calls from an Orleans client, cross-silo approval release"
     calls=3000
     approvals=40
     $quick && calls=500 && approvals=10
@@ -211,8 +211,10 @@ if wanted gateway; then
         deploy/up.sh --detach >>"$log" 2>&1 || hoop_die "deploy/up.sh --detach failed; see $log"
     fi
 
+    # The gateway's grain calls on their own: an Orleans client of the local stack's cluster (its PostgreSQL
+    # on 5544, as deploy/up.sh starts it) with the dev gateway certificate.
     gateway_args=(--direct http://127.0.0.1:5601 --gateway http://127.0.0.1:5600/claude --spread
-        --silo http://127.0.0.1:5610 --cluster-key-file .data/dev/cluster-key)
+        --cluster "$(hoop_pg_connstr 5544 hoop)" --cluster-tls .data/dev)
     if start_nginx; then
         gateway_args+=(--nginx "http://127.0.0.1:$NGINX_PORT" --cpu "nginx=$(cat "$NGINX_DIR/nginx.pid")")
     fi
