@@ -108,7 +108,7 @@ if wanted append; then
 fi
 
 if wanted silo; then
-    hoop_info "Silo: grain calls over loopback HTTP, cross-silo approval release"
+    hoop_info "Silo: grain calls from an Orleans client, cross-silo approval release"
     calls=3000
     approvals=40
     $quick && calls=500 && approvals=10
@@ -220,8 +220,10 @@ ensure_stack() {
 if wanted gateway; then
     ensure_stack
 
+    # The gateway's grain calls on their own: an Orleans client of the local stack's cluster (its PostgreSQL
+    # on 5544, as deploy/up.sh starts it) with the dev gateway certificate.
     gateway_args=(--direct http://127.0.0.1:5601 --gateway http://127.0.0.1:5600/claude --spread
-        --silo http://127.0.0.1:5610 --cluster-key-file .data/dev/cluster-key)
+        --cluster "$(hoop_pg_connstr 5544 hoop)" --cluster-tls .data/dev)
     if start_nginx; then
         gateway_args+=(--nginx "http://127.0.0.1:$NGINX_PORT" --cpu "nginx=$(cat "$NGINX_DIR/nginx.pid")")
     fi

@@ -9,7 +9,7 @@
 #   deploy/up.sh --detach      return once everything is healthy; stop with deploy/down.sh
 #   HOOP_SILOS=2 HOOP_GATEWAYS=2 deploy/up.sh   start two silos and two gateways
 #
-# Logs: .data/logs/   pids: .data/run/   dev cluster key: .data/dev/cluster-key
+# Logs: .data/logs/   pids: .data/run/
 # Dev JWT keys: .data/dev/jwt-private.pem, jwt-public.pem (tokens: deploy/dev-token.sh)
 # Dev cluster CA and certificates (mutual TLS between silos and gateways): .data/dev/cluster-*.crt|key
 set -euo pipefail
@@ -165,18 +165,6 @@ hoop_pg_start "$PG_DIR" "$PG_PORT"
 hoop_pg_createdb "$PG_PORT" hoop
 CONN="$(hoop_pg_connstr "$PG_PORT" hoop)"
 
-# --- dev cluster key (created once, reused) ------------------------------------------------
-KEY_FILE="$DEV_DIR/cluster-key"
-if [[ ! -s "$KEY_FILE" ]]; then
-    (
-        umask 077
-        od -An -tx1 -N32 /dev/urandom | tr -d ' \n' >"$KEY_FILE"
-    )
-    echo "Created dev cluster key in .data/dev/cluster-key"
-fi
-chmod 600 "$KEY_FILE"
-CLUSTER_KEY="$(cat "$KEY_FILE")"
-
 # --- dev cluster CA and certificates (created once, reused): the Orleans channel is mutual TLS ---
 # Silos present cluster-silo.*, gateways (Orleans clients, gateway list from PostgreSQL) cluster-gateway.*.
 hoop_dev_cluster_certs_ensure "$DEV_DIR"
@@ -193,7 +181,7 @@ export Hoop__PolicyFile="$HOOP_ROOT/deploy/config/policy.json"
 
 # --- migrations ----------------------------------------------------------------------------
 hoop_info "Running migrations"
-if ! ConnectionStrings__Hoop="$CONN" Hoop__ClusterKey="$CLUSTER_KEY" \
+if ! ConnectionStrings__Hoop="$CONN" \
     dotnet "$SILO_DLL" migrate >"$LOG_DIR/migrate.log" 2>&1; then
     tail -n 30 "$LOG_DIR/migrate.log" >&2
     hoop_die "migrations failed (full log: $LOG_DIR/migrate.log)"
@@ -262,20 +250,18 @@ silo_urls=()
 for ((i = 0; i < silos; i++)); do
     url="http://127.0.0.1:$((SILO_BASE_PORT + i))"
     start_process "silo-$i" "$url" \
-        env ConnectionStrings__Hoop="$CONN" Hoop__ClusterKey="$CLUSTER_KEY" \
+        env ConnectionStrings__Hoop="$CONN" \
         Hoop__Orleans__Tls__CertificateFile="$DEV_DIR/cluster-silo.crt" Hoop__Orleans__Tls__KeyFile="$DEV_DIR/cluster-silo.key" \
         dotnet "$SILO_DLL" serve --urls "$url"
     silo_urls+=("$url")
 done
 wait_healthy
 
-SILO_LIST="$(IFS=,; echo "${silo_urls[*]}")"
 gateway_urls=()
 for ((i = 0; i < gateways; i++)); do
     url="http://127.0.0.1:${GATEWAY_PORTS[$i]}"
     start_process "gateway-$i" "$url" \
-        env Hoop__Silos="$SILO_LIST" Hoop__ClusterKey="$CLUSTER_KEY" Hoop__Gateway__GatewayId="gateway-$i" \
-        ConnectionStrings__Hoop="$CONN" \
+        env Hoop__Gateway__GatewayId="gateway-$i" ConnectionStrings__Hoop="$CONN" \
         Hoop__Orleans__Tls__CertificateFile="$DEV_DIR/cluster-gateway.crt" Hoop__Orleans__Tls__KeyFile="$DEV_DIR/cluster-gateway.key" \
         dotnet "$GATEWAY_DLL" --urls "$url"
     gateway_urls+=("$url")

@@ -7,7 +7,6 @@ using Hoop.Gateway.Recording;
 using Hoop.Gateway.Revocation;
 using Hoop.Gateway.Routing;
 using Hoop.Gateway.Cluster;
-using Hoop.Gateway.SiloClient;
 using Hoop.Hosting.Auth;
 using Hoop.Hosting.Background;
 using Hoop.Hosting.Logging;
@@ -44,11 +43,8 @@ public static class GatewayHost
         builder.Services.AddProblemDetails();
         builder.Services.AddHoopSupervision(configuration);
         builder.Services.AddHoopGatewayAuth(configuration);
-        builder.Services.AddHoopSiloClient(configuration);
-        // With the silos' database configured, the gateway is an Orleans client and calls grains directly
-        // (docs/ORLEANS-MIGRATION.md); without it, it calls the silos' /internal API.
-        if (!string.IsNullOrWhiteSpace(configuration.GetConnectionString("Hoop")))
-            builder.Services.AddHoopOrleansClient(configuration);
+        // The gateway reaches the silos only as an Orleans client: grain calls, and the identity change feed.
+        builder.Services.AddHoopOrleansClient(configuration);
         builder.Services.AddSingleton(options);
         builder.Services.AddSingleton(policy);
         builder.Services.AddSingleton(credentials);
@@ -82,7 +78,7 @@ public static class GatewayHost
         app.MapGet("/readyz", async (ISiloClient silo, CancellationToken ct) => await silo.IsAnySiloReadyAsync(ct)
             ? Results.Text("ready")
             : Results.Problem(type: GatewayProblems.AuditUnavailable, title: "No silo ready",
-                detail: "No silo answered /readyz: requests would fail closed with 503.", statusCode: 503));
+                detail: "The cluster lists no active silo: requests would fail closed with 503.", statusCode: 503));
         app.MapGet("/_hoop/approvals/{approvalId}", async (string approvalId, HttpContext http, ISiloClient silo, CancellationToken ct) =>
         {
             // Another identity's approval, an unknown one and an id no approval can have get the same answer.
@@ -96,7 +92,7 @@ public static class GatewayHost
             {
                 return notFound;
             }
-            catch (SiloUnavailableException)
+            catch (ClusterUnavailableException)
             {
                 return Results.Problem(type: GatewayProblems.AuditUnavailable, title: "Audit store unavailable",
                     detail: "The approval could not be looked up. Try again shortly.", statusCode: 503);

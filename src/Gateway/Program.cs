@@ -1,6 +1,6 @@
 using Hoop.Gateway;
 
-// hoop-gateway: configuration from appsettings, environment (Hoop__Silos, Hoop__ClusterKey,
+// hoop-gateway: configuration from appsettings, environment (ConnectionStrings__Hoop, Hoop__Orleans__*,
 // Hoop__PolicyFile, Hoop__Auth__*) and --Key=value options; --urls http://127.0.0.1:5600.
 // Bad configuration stops it before it serves anything: a message naming the key, exit code 2.
 WebApplication app;

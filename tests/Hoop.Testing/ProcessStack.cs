@@ -42,6 +42,7 @@ public sealed class ProcessStack : IAsyncDisposable
     private readonly TempDirectory _dir;
     private readonly List<HoopProcess> _silos = [];
     private readonly List<HoopProcess> _gateways = [];
+    private readonly List<int> _siloPorts = [];
 
     private ProcessStack(TempDirectory dir, TokenFactory tokens, FakeUpstream upstream, PostgresServer postgres, string connectionString)
     {
@@ -69,6 +70,9 @@ public sealed class ProcessStack : IAsyncDisposable
     public IReadOnlyList<HoopProcess> Silos => _silos;
 
     public IReadOnlyList<HoopProcess> Gateways => _gateways;
+
+    /// <summary>Each silo's Orleans silo-to-silo port (fixed per process, kept across restarts), in <see cref="Silos"/> order.</summary>
+    public IReadOnlyList<int> SiloPorts => _siloPorts;
 
     /// <summary>Where the logs are.</summary>
     public string LogDirectory => _dir.Path;
@@ -113,6 +117,13 @@ public sealed class ProcessStack : IAsyncDisposable
         }
     }
 
+    private static int FreeTcpPort()
+    {
+        using var listener = new System.Net.Sockets.TcpListener(IPAddress.Loopback, 0);
+        listener.Start();
+        return ((IPEndPoint)listener.LocalEndpoint).Port;
+    }
+
     private static async Task<string> CreateDatabaseAsync(PostgresServer postgres, CancellationToken cancellationToken)
     {
         await using (var admin = new NpgsqlConnection(postgres.AdminConnectionString))
@@ -140,9 +151,11 @@ public sealed class ProcessStack : IAsyncDisposable
 
         for (var i = 0; i < options.Silos; i++)
         {
+            _siloPorts.Add(FreeTcpPort());
             var settings = new Dictionary<string, string>(common)
             {
                 ["ConnectionStrings:Hoop"] = ConnectionString,
+                ["Hoop:Orleans:SiloPort"] = _siloPorts[i].ToString(System.Globalization.CultureInfo.InvariantCulture),
             };
             foreach (var (key, value) in options.SiloSettings)
                 settings[key] = value;
@@ -151,12 +164,10 @@ public sealed class ProcessStack : IAsyncDisposable
 
         await Task.WhenAll(_silos.Select(s => s.StartAsync(cancellationToken)));
 
-        var siloList = string.Join(',', _silos.Select(s => s.BaseAddress.ToString().TrimEnd('/')));
         for (var i = 0; i < options.Gateways; i++)
         {
             var settings = new Dictionary<string, string>(common)
             {
-                ["Hoop:Silos"] = siloList,
                 ["Hoop:Gateway:GatewayId"] = $"gw-proc-{i}",
                 // An Orleans client of the silos' cluster (gateway list from the database).
                 ["ConnectionStrings:Hoop"] = ConnectionString,

@@ -46,13 +46,12 @@ public sealed class SiloServer : IAsyncDisposable
         return new SiloServer(app, new Uri(app.Urls.First()));
     }
 
-    /// <summary>A client for /internal calls, carrying the cluster key.</summary>
-    public HttpClient Internal()
-    {
-        var client = new HttpClient { BaseAddress = BaseAddress, Timeout = TimeSpan.FromSeconds(60) };
-        client.DefaultRequestHeaders.Add("X-Hoop-Cluster-Key", TokenFactory.TestClusterKey);
-        return client;
-    }
+    /// <summary>
+    /// The gateway's seam into the cluster (<see cref="Hoop.Gateway.Cluster.OrleansSiloClient"/>) over this silo's own
+    /// cluster client: calls grains as a gateway does, with its refusals (4xx) and failures (503).
+    /// </summary>
+    public Hoop.Gateway.Cluster.ISiloClient Gateway() =>
+        new Hoop.Gateway.Cluster.OrleansSiloClient(Grains, _app.Services.GetRequiredService<IClusterClient>());
 
     /// <summary>A client for /api calls with <paramref name="token"/> (none when null).</summary>
     public HttpClient Api(string? token)

@@ -23,6 +23,8 @@ public sealed class StackHarness : IAsyncDisposable
     private readonly TempDirectory _dir;
     private readonly List<WebApplication> _silos = [];
     private readonly List<WebApplication> _gateways = [];
+    private readonly HashSet<WebApplication> _stopped = [];
+    private readonly List<Uri> _siloUrls = [];
 
     private StackHarness(TempDirectory dir, TokenFactory tokens, FakeUpstream upstream, FakeSlack slack)
     {
@@ -42,7 +44,7 @@ public sealed class StackHarness : IAsyncDisposable
     /// <summary>The log lines (Information and above) of every silo and gateway of the stack.</summary>
     public CapturedLogs Logs { get; } = new();
 
-    public IReadOnlyList<Uri> SiloUrls => _silos.Select(s => new Uri(s.Urls.First())).ToList();
+    public IReadOnlyList<Uri> SiloUrls => _siloUrls;
 
     public IReadOnlyList<Uri> GatewayUrls => _gateways.Select(g => new Uri(g.Urls.First())).ToList();
 
@@ -107,13 +109,9 @@ public sealed class StackHarness : IAsyncDisposable
     /// <paramref name="moreSettings"/> are added to every silo's and gateway's configuration;
     /// <paramref name="moreConnections"/> gives more policy connections (JSON objects, comma-separated) from the fake upstream's address and the credential file.
     /// </summary>
-    /// <remarks>
-    /// With <paramref name="orleansClients"/> (the default) the gateways are Orleans clients of the silos' cluster (gateway list
-    /// from the database); without it they call the silos' <c>/internal</c> API.
-    /// </remarks>
+    /// <remarks>The gateways are Orleans clients of the silos' cluster (gateway list from the database).</remarks>
     public static async Task<StackHarness> StartAsync(string connectionString, int silos = 1, int gateways = 1, string? identityControls = null,
-        IReadOnlyDictionary<string, string?>? moreSettings = null, Func<Uri, string, string>? moreConnections = null,
-        bool orleansClients = true)
+        IReadOnlyDictionary<string, string?>? moreSettings = null, Func<Uri, string, string>? moreConnections = null)
     {
         var dir = new TempDirectory("hoop-stack-");
         var tokens = new TokenFactory();
@@ -142,13 +140,13 @@ public sealed class StackHarness : IAsyncDisposable
                 var silo = SiloHost.Build(["--urls", "http://127.0.0.1:0"], b => harness.Configure(b, settings, ("ConnectionStrings:Hoop", connectionString)));
                 await silo.StartAsync();
                 harness._silos.Add(silo);
+                harness._siloUrls.Add(new Uri(silo.Urls.First()));
             }
 
-            var siloList = string.Join(',', harness.SiloUrls.Select(u => u.ToString().TrimEnd('/')));
             for (var i = 0; i < gateways; i++)
             {
-                var gateway = GatewayHost.Build(["--urls", "http://127.0.0.1:0"], b => harness.Configure(b, settings, ("Hoop:Silos", siloList),
-                    ("Hoop:Gateway:GatewayId", $"gw-test-{i}"), ("ConnectionStrings:Hoop", orleansClients ? connectionString : null)));
+                var gateway = GatewayHost.Build(["--urls", "http://127.0.0.1:0"], b => harness.Configure(b, settings,
+                    ("Hoop:Gateway:GatewayId", $"gw-test-{i}"), ("ConnectionStrings:Hoop", connectionString)));
                 await gateway.StartAsync();
                 harness._gateways.Add(gateway);
             }
@@ -168,6 +166,23 @@ public sealed class StackHarness : IAsyncDisposable
         Logs.AddTo(builder.Logging);
         builder.Configuration.AddInMemoryCollection(settings);
         builder.Configuration.AddInMemoryCollection(extra.Select(e => new KeyValuePair<string, string?>(e.Key, e.Value)));
+    }
+
+    /// <summary>Stops silo <paramref name="index"/> (a normal stop: it leaves the cluster); its place in <see cref="Silos"/> stays.</summary>
+    public async Task StopSiloAsync(int index)
+    {
+        var silo = _silos[index];
+        if (!_stopped.Add(silo))
+            return;
+        try
+        {
+            using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(30));
+            await silo.StopAsync(timeout.Token);
+        }
+        finally
+        {
+            await silo.DisposeAsync();
+        }
     }
 
     /// <summary>An agent's client on gateway <paramref name="gateway"/>, its JWT in <c>Authorization</c> (or <c>x-api-key</c>).</summary>
@@ -200,7 +215,7 @@ public sealed class StackHarness : IAsyncDisposable
 
     public async ValueTask DisposeAsync()
     {
-        foreach (var app in _gateways.Concat(_silos))
+        foreach (var app in _gateways.Concat(_silos).Where(a => !_stopped.Contains(a)))
         {
             try
             {

@@ -19,9 +19,6 @@ public sealed class TokenFactory : IDisposable
     public const string DefaultIssuer = "hoop-dev";
     public const string DefaultAudience = "hoop";
 
-    /// <summary>A cluster key for tests (at least 32 characters, visible ASCII).</summary>
-    public const string TestClusterKey = "test-cluster-key-0123456789abcdef0123456789abcdef";
-
     private static readonly TimeSpan DefaultTtl = TimeSpan.FromMinutes(10);
 
     private readonly RSA _rsa = RSA.Create(2048);
@@ -108,14 +105,13 @@ public sealed class TokenFactory : IDisposable
     /// <summary>
     /// Configuration for a silo (or gateway) that accepts this factory's tokens from
     /// <paramref name="keyFile"/>: <c>Hoop:Auth:KeyFile</c>, <c>Hoop:Auth:Issuer</c>,
-    /// <c>Hoop:Auth:Audience</c> and <c>Hoop:ClusterKey</c>.
+    /// and <c>Hoop:Auth:Audience</c>.
     /// </summary>
-    public static Dictionary<string, string?> AuthConfiguration(string keyFile, string clusterKey = TestClusterKey) => new()
+    public static Dictionary<string, string?> AuthConfiguration(string keyFile) => new()
     {
         ["Hoop:Auth:KeyFile"] = keyFile,
         ["Hoop:Auth:Issuer"] = DefaultIssuer,
         ["Hoop:Auth:Audience"] = DefaultAudience,
-        ["Hoop:ClusterKey"] = clusterKey,
     };
 
     /// <summary>An RS256 token: <c>sub</c>, <c>groups</c> (array, always present), <c>roles</c> (array, when any), <c>iat</c>, <c>nbf</c>, <c>exp</c> (now + ttl, default 10 min), <c>jti</c>.</summary>

@@ -4,7 +4,7 @@ using System.Text.Json.Serialization;
 using Hoop.Contracts.Events;
 using Hoop.Contracts.EventStore;
 using Hoop.Contracts.Grains;
-using Hoop.Contracts.Wire;
+using Hoop.Contracts.Api;
 
 namespace Hoop.Contracts.Serialization;
 
@@ -32,9 +32,6 @@ namespace Hoop.Contracts.Serialization;
 [JsonSerializable(typeof(SessionAssigned))]
 [JsonSerializable(typeof(RequestAdmitted))]
 [JsonSerializable(typeof(TokensUsed))]
-[JsonSerializable(typeof(IdentityChanges))]
-[JsonSerializable(typeof(AssignSessionRequest))]
-[JsonSerializable(typeof(SessionAssignment))]
 [JsonSerializable(typeof(ApprovalRequested))]
 [JsonSerializable(typeof(SlackMessagePosted))]
 [JsonSerializable(typeof(ApprovalGranted))]
@@ -48,14 +45,7 @@ namespace Hoop.Contracts.Serialization;
 [JsonSerializable(typeof(ApprovalSnapshot))]
 [JsonSerializable(typeof(ApprovalSnapshot[]))]
 [JsonSerializable(typeof(DecisionOutcome))]
-[JsonSerializable(typeof(ForwardedRequest))]
-[JsonSerializable(typeof(ChunksRequest))]
-[JsonSerializable(typeof(CompleteRequest))]
 [JsonSerializable(typeof(ReasonRequest))]
-[JsonSerializable(typeof(AbortRequest))]
-[JsonSerializable(typeof(AccessDeniedRequest))]
-[JsonSerializable(typeof(SeenRequest))]
-[JsonSerializable(typeof(ConsumeRequest))]
 [JsonSerializable(typeof(TimelineEntry[]))]
 [JsonSerializable(typeof(SessionReplay))]
 [JsonSerializable(typeof(ApprovalPrompt))]

@@ -1,4 +1,3 @@
-using Hoop.Gateway.SiloClient;
 using Hoop.Hosting.Cluster;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
@@ -13,17 +12,20 @@ namespace Hoop.Gateway.Cluster;
 public static class OrleansClientServiceCollectionExtensions
 {
     /// <summary>
-    /// Makes the gateway an Orleans client of the silos' cluster: the gateway list comes from the silos'
-    /// membership table in the PostgreSQL of <c>ConnectionStrings:Hoop</c> (cluster and service id from
-    /// <c>Hoop:Orleans:ClusterId</c>/<c>ServiceId</c>, default <c>hoop</c>), and grain calls replace the
-    /// HTTP <see cref="ISiloClient"/>. The revocation watch still long-polls silos over <c>Hoop:Silos</c>
-    /// (docs/ORLEANS-MIGRATION.md).
+    /// Makes the gateway an Orleans client of the silos' cluster, the only way it reaches them: the gateway
+    /// list comes from the silos' membership table in the PostgreSQL of <c>ConnectionStrings:Hoop</c> (cluster
+    /// and service id from <c>Hoop:Orleans:ClusterId</c>/<c>ServiceId</c>, default <c>hoop</c>), and
+    /// <see cref="ISiloClient"/> is <see cref="OrleansSiloClient"/>. Throws <see cref="InvalidOperationException"/>
+    /// naming the key when <c>ConnectionStrings:Hoop</c> is missing.
     /// </summary>
     public static IServiceCollection AddHoopOrleansClient(this IServiceCollection services, IConfiguration configuration)
     {
         var connectionString = configuration.GetConnectionString("Hoop");
         if (string.IsNullOrWhiteSpace(connectionString))
-            throw new InvalidOperationException("ConnectionStrings:Hoop is required for the Orleans client (the gateway list lives in PostgreSQL).");
+            throw new InvalidOperationException(
+                "ConnectionStrings:Hoop is not set. The gateway reaches the silos as an Orleans client and finds them in their PostgreSQL "
+                + "(the cluster's membership table): set it to the silos' database, e.g. environment variable "
+                + "ConnectionStrings__Hoop=\"Host=127.0.0.1;Port=5432;Database=hoop;Username=hoop_gateway;Password=...\".");
         var clusterId = configuration["Hoop:Orleans:ClusterId"] is { Length: > 0 } cluster ? cluster : "hoop";
         var serviceId = configuration["Hoop:Orleans:ServiceId"] is { Length: > 0 } service ? service : "hoop";
 
@@ -51,7 +53,7 @@ public static class OrleansClientServiceCollectionExtensions
                 });
             }
         });
-        services.Replace(ServiceDescriptor.Singleton<ISiloClient, OrleansSiloClient>());
+        services.AddSingleton<ISiloClient, OrleansSiloClient>();
         return services;
     }
 }

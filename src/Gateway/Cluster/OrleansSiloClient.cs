@@ -1,18 +1,17 @@
 using Hoop.Contracts.Events;
 using Hoop.Contracts.EventStore;
 using Hoop.Contracts.Grains;
-using Hoop.Gateway.SiloClient;
 using Hoop.Hosting.Problems;
 
 namespace Hoop.Gateway.Cluster;
 
 /// <summary>
 /// <see cref="ISiloClient"/> as an Orleans client: each call goes straight to the grain, wherever in the
-/// cluster its one activation lives (no routing, no <c>/internal</c> hop). What grains throw is mapped to the
+/// cluster its one activation lives (no routing, no HTTP hop). What grains throw is mapped to the
 /// gateway's contract: a refusal (<see cref="GrainRefusedException"/>, bad input) is
 /// <see cref="SiloRefusedException"/> with the status and problem type the silo's HTTP API would use; a store
 /// that cannot record, a contended stream, a dead or unreachable silo, or a timeout is
-/// <see cref="Hoop.Gateway.SiloClient.SiloUnavailableException"/> (the gateway answers 503 and forwards nothing).
+/// <see cref="ClusterUnavailableException"/> (the gateway answers 503 and forwards nothing).
 /// </summary>
 public sealed class OrleansSiloClient(IGrainFactory grains, IClusterClient client, GatewayConnectionLoss connectionLoss) : ISiloClient
 {
@@ -186,7 +185,7 @@ public sealed class OrleansSiloClient(IGrainFactory grains, IClusterClient clien
         }
         catch (Exception e) when (e is EventStoreUnavailableException or GrainContentionException or OrleansException or TimeoutException or OperationCanceledException)
         {
-            throw new Hoop.Gateway.SiloClient.SiloUnavailableException($"The cluster could not serve the call: {e.GetType().Name}: {e.Message}", e);
+            throw new ClusterUnavailableException($"The cluster could not serve the call: {e.GetType().Name}: {e.Message}", e);
         }
     }
 }

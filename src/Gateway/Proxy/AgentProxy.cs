@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using System.Text;
 using System.Text.Json;
+using Hoop.Gateway.Cluster;
 using Hoop.Contracts.Events;
 using Hoop.Contracts.Grains;
 using Hoop.Contracts.Policy;
@@ -10,7 +11,6 @@ using Hoop.Hosting.Masking;
 using Hoop.Gateway.Recording;
 using Hoop.Gateway.Revocation;
 using Hoop.Gateway.Routing;
-using Hoop.Gateway.SiloClient;
 using Hoop.Hosting.Auth;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Http.Features;
@@ -150,7 +150,7 @@ public sealed partial class AgentProxy(
         {
             decision = await BeginAsync(caller.Subject, requestedSession, begin, aborted);
         }
-        catch (SiloUnavailableException e)
+        catch (ClusterUnavailableException e)
         {
             LogAuditUnavailable(logger, connection.Name, e);
             await GatewayProblems.WriteAsync(http, 503, GatewayProblems.AuditUnavailable, "Audit store unavailable",
@@ -248,7 +248,7 @@ public sealed partial class AgentProxy(
             await TryAbortAsync(decision.SessionId, decision.ExchangeId, "client-disconnected-while-held");
             return false;
         }
-        catch (SiloUnavailableException e)
+        catch (ClusterUnavailableException e)
         {
             LogAuditUnavailable(logger, approvalId, e);
             await GatewayProblems.WriteAsync(http, 503, GatewayProblems.AuditUnavailable, "Audit store unavailable",
@@ -281,9 +281,9 @@ public sealed partial class AgentProxy(
         try
         {
             var identity = await silo.GetIdentityAsync(subject, ct);
-            revocations.Apply(new Hoop.Contracts.Wire.IdentityChange(subject, identity.Revoked, identity.Version));
+            revocations.Apply(new IdentityChange(subject, identity.Revoked, identity.Version));
         }
-        catch (Exception e) when (e is SiloUnavailableException or SiloRefusedException)
+        catch (Exception e) when (e is ClusterUnavailableException or SiloRefusedException)
         {
             LogAuditUnavailable(logger, subject, e);
         }
@@ -427,7 +427,7 @@ public sealed partial class AgentProxy(
                 }
 
                 return;
-            case RecordingFailedException or SiloUnavailableException:
+            case RecordingFailedException or ClusterUnavailableException:
                 // Fail closed: never hand out what is not recorded (strict release) or the end of an answer that is not.
                 // Before anything was released the client gets a clean 503; after, the connection is cut.
                 LogAuditUnavailable(logger, connection.Name, relayFailure);
@@ -469,7 +469,7 @@ public sealed partial class AgentProxy(
             await EndResponseAsync(http);
             await Complete(CancellationToken.None);
         }
-        catch (SiloUnavailableException e)
+        catch (ClusterUnavailableException e)
         {
             // The answer is recorded; its end is recorded as soon as the store is back.
             LogAuditUnavailable(logger, connection.Name, e);
@@ -672,7 +672,7 @@ public sealed partial class AgentProxy(
         {
             await silo.AccessDeniedAsync(caller.Subject, connection.Name, "not in an allowed group", CancellationToken.None);
         }
-        catch (Exception e) when (e is SiloUnavailableException or SiloRefusedException)
+        catch (Exception e) when (e is ClusterUnavailableException or SiloRefusedException)
         {
             LogAuditUnavailable(logger, connection.Name, e);
         }
@@ -690,7 +690,7 @@ public sealed partial class AgentProxy(
         {
             await Abort(CancellationToken.None);
         }
-        catch (SiloUnavailableException e)
+        catch (ClusterUnavailableException e)
         {
             LogAbortNotRecorded(logger, exchangeId, reason, e);
             pending.Add(exchangeId, "abort", Abort);

@@ -1,7 +1,7 @@
 using System.Diagnostics;
 using System.Threading.Channels;
+using Hoop.Gateway.Cluster;
 using Hoop.Contracts.Events;
-using Hoop.Gateway.SiloClient;
 
 namespace Hoop.Gateway.Recording;
 

@@ -1,5 +1,5 @@
 using System.Threading.Channels;
-using Hoop.Gateway.SiloClient;
+using Hoop.Gateway.Cluster;
 using Hoop.Hosting.Background;
 using Microsoft.Extensions.Logging;
 
@@ -73,7 +73,7 @@ public sealed partial class PendingOutcomes(
                 }
                 catch (Exception e) when (e is not OperationCanceledException || !stoppingToken.IsCancellationRequested)
                 {
-                    if (e is not SiloUnavailableException)
+                    if (e is not ClusterUnavailableException)
                     {
                         LogRecordFailed(logger, outcome.ExchangeId, outcome.What, e);
                         Health.RecordFailure(e, Time.GetUtcNow());

@@ -1,85 +1,128 @@
-using Hoop.Gateway.SiloClient;
+using Hoop.Contracts.Grains;
 using Hoop.Hosting.Background;
-using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 
 namespace Hoop.Gateway.Revocation;
 
 /// <summary>
-/// Keeps one long poll open to every silo's <c>GET /internal/identity-changes</c> (cluster key
-/// auth) and applies what comes back to <see cref="RevokedIdentities"/>. Each silo hears every
-/// silo's appends through <c>hoop_events</c>, so one live silo is enough; watching all of them
-/// means a silo going down does not delay anything. Each silo's watch is supervised: an
-/// unexpected exception (a malformed answer, say) restarts that watch after a delay, from a reset.
+/// Follows the cluster's identity change feed (<see cref="IIdentityChangesGrain"/>, one grain call waiting at a
+/// time, answered the moment an identity grain publishes) and applies what comes back to
+/// <see cref="RevokedIdentities"/>. Gap-free: when the feed answers with a reset (the first call, or the feed
+/// activated anew after its silo died or stopped, or this gateway fell too far behind) the watch first reads
+/// every identity it cares about (<see cref="RevokedIdentities.Subjects"/>) from its grain, caught up with the
+/// store, then follows the feed from the cursor the reset gave. A call the cluster lost (a dead silo, no silo
+/// reachable) is repeated with the same cursor after a short delay. Supervised: an unexpected exception
+/// restarts the watch after a delay, from a reset.
 /// </summary>
 public sealed partial class RevocationWatcher(
-    SiloClient.SiloClient silos,
+    IGrainFactory grains,
     RevokedIdentities revoked,
     TimeProvider time,
     ILogger<RevocationWatcher> logger,
-    SupervisionOptions? supervision = null) : BackgroundService
+    SupervisionOptions? supervision = null)
+    : SupervisedBackgroundService("revocation-watch", time, logger, supervision)
 {
-    public static readonly TimeSpan PollWait = TimeSpan.FromSeconds(25);
+    /// <summary>How long a feed call may stay unanswered beyond its wait before it counts as lost.</summary>
+    private static readonly TimeSpan CallGrace = TimeSpan.FromSeconds(2);
+
+    private static readonly TimeSpan MaxRetryDelay = TimeSpan.FromSeconds(2);
 
     private readonly TaskCompletionSource _connected = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
-    /// <summary>Completes once a first answer came from some silo.</summary>
+    /// <summary>Completes once the watch has read the feed and resumed from it.</summary>
     public Task Connected => _connected.Task;
 
-    private readonly WorkerHealth[] _health = silos.Router.Silos.Select(s => new WorkerHealth($"revocation-watch:{s}")).ToArray();
-
-    /// <summary>The state, restarts and last failure of the watch of each silo, in the router's order.</summary>
-    public IReadOnlyList<WorkerHealthSnapshot> Health => _health.Select(h => h.Snapshot()).ToArray();
-
-    protected override Task ExecuteAsync(CancellationToken stoppingToken) =>
-        Task.WhenAll(_health.Select((health, i) =>
-            Supervisor.RunAsync(health, ct => WatchAsync(i, ct), supervision ?? SupervisionOptions.Default, time, logger, stoppingToken)));
-
-    private async Task WatchAsync(int silo, CancellationToken stoppingToken)
+    protected override async Task RunAsync(CancellationToken stoppingToken)
     {
         string? feed = null;
         long cursor = 0;
-        var delay = TimeSpan.FromMilliseconds(200);
+        var delay = TimeSpan.FromMilliseconds(100);
+        var feedGrain = grains.GetGrain<IIdentityChangesGrain>(IdentityChangeFeed.Key);
         while (!stoppingToken.IsCancellationRequested)
         {
             try
             {
-                var changes = await silos.IdentityChangesAsync(silo, feed, cursor, PollWait, stoppingToken);
+                var changes = await feedGrain.WaitAsync(feed, cursor, IdentityChangeFeed.MaxWait, stoppingToken)
+                    .WaitAsync(IdentityChangeFeed.MaxWait + CallGrace, Time, stoppingToken);
+                if (changes.Reset)
+                {
+                    // Changes may have been missed: read the state of every identity that matters here.
+                    await ResumeAsync(changes.Feed, stoppingToken);
+                }
+
                 foreach (var change in changes.Changes)
                 {
                     if (revoked.Apply(change))
-                        LogApplied(logger, change.Subject, change.Revoked, silos.Router.Silos[silo]);
+                        LogApplied(logger, change.Subject, change.Revoked, change.Version);
                 }
 
                 (feed, cursor) = (changes.Feed, changes.Cursor);
-                delay = TimeSpan.FromMilliseconds(200);
+                delay = TimeSpan.FromMilliseconds(100);
                 _connected.TrySetResult();
             }
             catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
             {
                 return;
             }
-            catch (Exception e) when (e is SiloUnavailableException or OperationCanceledException)
+            catch (Exception e) when (IsClusterFailure(e))
             {
-                LogWatchFailed(logger, silos.Router.Silos[silo], e.Message);
-                _health[silo].RecordFailure(e, time.GetUtcNow());
+                LogWatchFailed(logger, e.GetType().Name, e.Message);
+                Health.RecordFailure(e, Time.GetUtcNow());
                 try
                 {
-                    await Task.Delay(delay, time, stoppingToken);
+                    await Task.Delay(delay, Time, stoppingToken);
                 }
                 catch (OperationCanceledException)
                 {
                     return;
                 }
 
-                delay = TimeSpan.FromMilliseconds(Math.Min(delay.TotalMilliseconds * 2, 5000));
+                delay = TimeSpan.FromMilliseconds(Math.Min(delay.TotalMilliseconds * 2, MaxRetryDelay.TotalMilliseconds));
             }
         }
     }
 
-    [LoggerMessage(EventId = 4101, Level = LogLevel.Information, Message = "Identity {Subject} revoked={Revoked} (from {Silo})")]
-    private static partial void LogApplied(ILogger logger, string subject, bool revoked, Uri silo);
+    /// <summary>Reads every identity this gateway cares about from its grain (which reads its stream's tail).</summary>
+    private async Task ResumeAsync(string feed, CancellationToken cancellationToken)
+    {
+        var subjects = revoked.Subjects().Where(IsGrainKey).ToList();
+        foreach (var chunk in subjects.Chunk(32))
+        {
+            var states = await Task.WhenAll(chunk.Select(s => grains.GetGrain<IIdentityGrain>(s).GetAsync(cancellationToken)));
+            foreach (var state in states)
+            {
+                if (revoked.Apply(new IdentityChange(state.Subject, state.Revoked, state.Version)))
+                    LogApplied(logger, state.Subject, state.Revoked, state.Version);
+            }
+        }
 
-    [LoggerMessage(EventId = 4102, Level = LogLevel.Debug, Message = "Revocation feed of {Silo} unavailable: {Reason}; retrying")]
-    private static partial void LogWatchFailed(ILogger logger, Uri silo, string reason);
+        LogResumed(logger, feed, subjects.Count);
+    }
+
+    private static bool IsGrainKey(string subject)
+    {
+        try
+        {
+            GrainKeys.Validate(subject);
+            return true;
+        }
+        catch (ArgumentException)
+        {
+            return false; // no identity grain can have it: nothing to read
+        }
+    }
+
+    /// <summary>What a lost or refused feed call looks like: retried with the same cursor, not a restart.</summary>
+    private static bool IsClusterFailure(Exception e) =>
+        e is OrleansException or TimeoutException or OperationCanceledException or GrainContentionException
+            or Hoop.Contracts.EventStore.EventStoreUnavailableException;
+
+    [LoggerMessage(EventId = 4151, Level = LogLevel.Information, Message = "Identity {Subject} revoked={Revoked} at version {Version}")]
+    private static partial void LogApplied(ILogger logger, string subject, bool revoked, long version);
+
+    [LoggerMessage(EventId = 4152, Level = LogLevel.Debug, Message = "Identity change feed unavailable ({Kind}: {Reason}); retrying")]
+    private static partial void LogWatchFailed(ILogger logger, string kind, string reason);
+
+    [LoggerMessage(EventId = 4153, Level = LogLevel.Information, Message = "Following identity change feed {Feed}; read {Count} identities' state to resume")]
+    private static partial void LogResumed(ILogger logger, string feed, int count);
 }

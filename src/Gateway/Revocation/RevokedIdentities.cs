@@ -1,9 +1,9 @@
-using Hoop.Contracts.Wire;
+using Hoop.Contracts.Grains;
 
 namespace Hoop.Gateway.Revocation;
 
 /// <summary>
-/// What this gateway knows of revocations (from the silos' change feeds, see
+/// What this gateway knows of revocations (from the cluster's identity change feed, see
 /// <see cref="RevocationWatcher"/>), and a cancellation token per identity with requests in
 /// flight, cancelled the moment it is revoked: held requests and streams watch it. For each
 /// identity the state with the highest identity-stream version wins, so a late or repeated
@@ -19,6 +19,16 @@ public sealed class RevokedIdentities
     {
         lock (_lock)
             return _states.TryGetValue(subject, out var state) && state.Revoked;
+    }
+
+    /// <summary>
+    /// The identities whose revocation matters here: every one this gateway knows a state of, and every
+    /// one with requests in flight. What a resume reads again after changes may have been missed.
+    /// </summary>
+    public IReadOnlyList<string> Subjects()
+    {
+        lock (_lock)
+            return _states.Keys.Union(_watches.Keys, StringComparer.Ordinal).ToList();
     }
 
     /// <summary>Applies a change; true when it changed what this gateway knows.</summary>

@@ -8,7 +8,4 @@ public static class AuthProblemTypes
 
     /// <summary>403: the token is valid but the caller is not allowed (e.g. lacks the role the endpoint requires).</summary>
     public const string Forbidden = Problems.ProblemTypes.Forbidden;
-
-    /// <summary>401: a request under the silo's <c>/internal</c> without the right <c>X-Hoop-Cluster-Key</c>.</summary>
-    public const string InvalidClusterKey = Problems.ProblemTypes.InvalidClusterKey;
 }

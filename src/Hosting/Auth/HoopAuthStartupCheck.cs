@@ -6,7 +6,7 @@ namespace Hoop.Hosting.Auth;
 
 /// <summary>
 /// Loads <see cref="HoopAuthSettings"/> (configuration and key file, and whatever the host's
-/// registration of it loads with it, e.g. the silo's cluster key) when the host starts, before
+/// registration of it loads with it) when the host starts, before
 /// any server listens, so a bad configuration stops the process with the
 /// <see cref="InvalidOperationException"/> naming the key.
 /// </summary>

@@ -14,7 +14,6 @@ public static class ProblemTypes
 
     public const string BadRequest = Base + "bad-request";
     public const string Unauthorized = Base + "unauthorized";
-    public const string InvalidClusterKey = Base + "invalid-cluster-key";
     public const string InvalidSlackSignature = Base + "invalid-slack-signature";
     public const string Forbidden = Base + "forbidden";
     public const string Blocked = Base + "blocked";
@@ -42,7 +41,6 @@ public static class ProblemTypes
     {
         [BadRequest] = 400,
         [Unauthorized] = 401,
-        [InvalidClusterKey] = 401,
         [InvalidSlackSignature] = 401,
         [Forbidden] = 403,
         [Blocked] = 403,

@@ -3,7 +3,7 @@ using System.Collections.Frozen;
 using System.Text.Json;
 using Hoop.Contracts.EventStore;
 using Hoop.Contracts.Grains;
-using Hoop.Contracts.Wire;
+using Hoop.Contracts.Api;
 using Hoop.Silo.Cluster;
 using Hoop.Silo.Api.Auth;
 using Hoop.Silo.Grains;

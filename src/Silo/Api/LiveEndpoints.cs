@@ -4,7 +4,7 @@ using System.Text;
 using System.Text.Json;
 using Hoop.Contracts.EventStore;
 using Hoop.Contracts.Grains;
-using Hoop.Contracts.Wire;
+using Hoop.Contracts.Api;
 using Hoop.Silo.Actors;
 using Hoop.Silo.Cluster;
 using Hoop.Silo.Api.Auth;

@@ -1,7 +1,7 @@
 using System.Text;
 using Hoop.Contracts.Events;
 using Hoop.Contracts.EventStore;
-using Hoop.Contracts.Wire;
+using Hoop.Contracts.Api;
 
 namespace Hoop.Silo.Api;
 

@@ -56,7 +56,6 @@ public static class SiloHost
         app.UseHoopSiloAuth();
         MapHealth(app);
         app.MapSlackInteractions();
-        app.MapInternalEndpoints();
         app.MapApiEndpoints();
         app.MapProjectionEndpoints();
         app.MapLiveEndpoints();

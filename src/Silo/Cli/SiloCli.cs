@@ -33,7 +33,7 @@ public static class SiloCli
           timeline ID      print session ID's events in order
 
         Configuration comes from appsettings.json, environment variables (ConnectionStrings__Hoop,
-        Hoop__ClusterKey, ...) and --Key=value options, e.g. --urls http://127.0.0.1:5610.
+        Hoop__Orleans__..., Hoop__Auth__...) and --Key=value options, e.g. --urls http://127.0.0.1:5610.
         """;
 
     public static async Task<int> RunAsync(string[] args, TextWriter stdout, TextWriter stderr, CancellationToken cancellationToken)

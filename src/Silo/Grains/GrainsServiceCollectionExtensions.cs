@@ -80,10 +80,6 @@ public static class GrainsServiceCollectionExtensions
         services.TryAddSingleton(sp => new RiskPatterns(sp.GetRequiredService<Hoop.Contracts.Policy.PolicyDocument>()));
         services.AddSingleton<StreamChanges>();
         services.AddSingleton<GrainDependencies>();
-        services.AddSingleton<Hoop.Silo.Identity.IIdentityGrains, Hoop.Silo.Identity.ClusterIdentityGrains>();
-        services.AddSingleton<Hoop.Silo.Identity.IdentityChangeFeed>();
-        services.AddSingleton<IStreamAppendObserver>(sp => sp.GetRequiredService<Hoop.Silo.Identity.IdentityChangeFeed>());
-        services.AddSingleton<IHostedService>(sp => sp.GetRequiredService<Hoop.Silo.Identity.IdentityChangeFeed>());
         services.AddSingleton<HoopEventsListener>();
         services.AddSingleton<IHostedService>(sp => sp.GetRequiredService<HoopEventsListener>());
         return services;

@@ -335,6 +335,7 @@ public sealed partial class IdentityGrain(GrainDependencies dependencies, Policy
         RefuseUnknown();
         if (!State.Revoked)
             await RaiseAsync(new IdentityRevoked(Masked(reason), by), Meta(by), cancellationToken);
+        await PublishChangeAsync(cancellationToken); // again on a repeat: a revoke retried after a lost publish reaches gateways
         return true;
     }
 
@@ -342,7 +343,11 @@ public sealed partial class IdentityGrain(GrainDependencies dependencies, Policy
     {
         RefuseUnknown();
         if (State.Revoked || ActiveRestriction(Now) is not null)
+        {
             await RaiseAsync(new IdentityRestored(Masked(reason), by), Meta(by), cancellationToken);
+            await PublishChangeAsync(cancellationToken);
+        }
+
         return true;
     }
 

@@ -7,9 +7,8 @@ using System.Text;
 using System.Text.Json.Serialization.Metadata;
 using Hoop.Contracts.Events;
 using Hoop.Contracts.Grains;
-using Hoop.Contracts.Serialization;
-using Hoop.Contracts.Wire;
-using Hoop.Hosting.Auth;
+using Hoop.Gateway.Cluster;
+using Hoop.Testing;
 
 namespace Hoop.Benchmarks.Gateway;
 
@@ -24,7 +23,9 @@ namespace Hoop.Benchmarks.Gateway;
 /// <item>streaming, one at a time: time from sending the request to the first
 /// <c>content_block_delta</c> event, to <c>message_stop</c> and to the end of the response.</item>
 /// </list>
-/// Optionally the silo's inline calls timed on their own (<c>--silo</c>), and the CPU time each
+/// Optionally the gateway's grain calls timed on their own, from an Orleans client of the cluster as a gateway
+/// is one (<c>--cluster</c>, the silos' database, with <c>--cluster-tls</c> the directory of the dev cluster
+/// certificates), and the CPU time each
 /// process of the stack spends per request (<c>--cpu NAME=PID</c>). Prints <c>NAME VALUE UNIT</c>
 /// lines, ratios as <c>NAME VALUE</c>; the headline figures come last. Returns 1 when any
 /// request failed (the figures are printed all the same, with the error counts).
@@ -37,7 +38,7 @@ public static class GatewayLoad
     private const string Usage = """
         usage: Hoop.Benchmarks gateway --direct URL --gateway URL [--nginx URL] --agent-token JWT --upstream-key KEY
                  [--seconds N] [--connections 32] [--sequential 300] [--streams 300] [--spread]
-                 [--silo URL --cluster-key-file FILE] [--cpu NAME=PID]...
+                 [--cluster CONNECTION-STRING [--cluster-tls DIR]] [--cpu NAME=PID]...
           URLs are API base addresses: POST {URL}/v1/messages (direct: http://127.0.0.1:5601,
           gateway: http://127.0.0.1:5600/claude). --spread adds a gateway run with one session per
           connection (X-Hoop-Session). --cpu (repeatable) reports the CPU time of PID and its
@@ -144,8 +145,8 @@ public static class GatewayLoad
         }
 
         // 4. The silo's inline calls on their own, one at a time and under load.
-        if (settings.Silo is { } silo)
-            results["silo_path"] = await SiloPathAsync(output, silo, settings, run, cpu);
+        if (settings.Cluster is { } cluster)
+            results["silo_path"] = await SiloPathAsync(output, cluster, settings, run, cpu);
 
         // 5. Headline figures.
         // DESIGN §15: the headline load figures use N connections over N sessions (one session's
@@ -321,24 +322,23 @@ public static class GatewayLoad
         line.StartsWith("event:", StringComparison.Ordinal) && line.AsSpan(6).Trim().SequenceEqual(name);
 
     /// <summary>
-    /// The gateway's silo calls for one exchange, made straight to the silo with the gateway's
-    /// payloads: one at a time (the latency of each call), then by <c>--connections</c> workers
+    /// The gateway's grain calls for one exchange, made from an Orleans client of the cluster with the
+    /// gateway's payloads: one at a time (the latency of each call), then by <c>--connections</c> workers
     /// on one session (one identity's current session, as without X-Hoop-Session) and on a
     /// session each (the silo's and PostgreSQL's capacity without the gateway and the upstream).
     /// </summary>
-    private static async Task<TargetResult> SiloPathAsync(TextWriter output, Uri silo, Settings settings, string run, CpuWatch cpu)
+    private static async Task<TargetResult> SiloPathAsync(TextWriter output, string cluster, Settings settings, string run, CpuWatch cpu)
     {
-        using var client = new HttpClient(new SocketsHttpHandler
-        {
-            MaxConnectionsPerServer = settings.Connections,
-            PooledConnectionLifetime = Timeout.InfiniteTimeSpan,
-            UseProxy = false,
-        })
-        {
-            BaseAddress = silo,
-            Timeout = TimeSpan.FromSeconds(60),
-        };
-        client.DefaultRequestHeaders.TryAddWithoutValidation(ClusterKey.HeaderName, settings.ClusterKey);
+        var tls = settings.ClusterTls is { } dir
+            ? new Dictionary<string, string?>
+            {
+                ["Hoop:Orleans:Tls:CertificateFile"] = Path.Combine(dir, "cluster-gateway.crt"),
+                ["Hoop:Orleans:Tls:KeyFile"] = Path.Combine(dir, "cluster-gateway.key"),
+                ["Hoop:Orleans:Tls:CaFile"] = Path.Combine(dir, "cluster-ca.crt"),
+            }
+            : null;
+        await using var gateway = await ClusterClientHost.StartAsync(cluster, settings: tls);
+        var client = gateway.Silos;
 
         string[] steps = ["seen", "assign", "begin", "forwarded", "chunks", "complete"];
         var perStep = steps.ToDictionary(s => s, _ => new Samples());
@@ -379,17 +379,16 @@ public static class GatewayLoad
     /// comparison: <c>seen</c> (a grain call that writes nothing) and <c>assign</c> (the
     /// identity grain's session lookup, which begin does inside the silo).
     /// </summary>
-    private static async Task<Sample> ExchangeThroughSiloAsync(HttpClient client, string subject, string? session, Dictionary<string, Samples>? timings)
+    private static async Task<Sample> ExchangeThroughSiloAsync(ISiloClient client, string subject, string? session, Dictionary<string, Samples>? timings)
     {
         var step = Stopwatch.GetTimestamp();
         try
         {
             if (timings is not null)
             {
-                await PostAsync(client, $"internal/identities/{subject}/seen", new SeenRequest(["agents"]), HoopJsonContext.Stored.SeenRequest);
+                await client.SeenAsync(subject, ["agents"]);
                 timings["seen"].Add(Lap(ref step));
-                (await PostAsync(client, $"internal/identities/{subject}/sessions", new AssignSessionRequest(ConnectionName),
-                    HoopJsonContext.Stored.AssignSessionRequest)).Dispose();
+                await client.AssignSessionAsync(subject, ConnectionName);
                 timings["assign"].Add(Lap(ref step));
             }
 
@@ -397,38 +396,26 @@ public static class GatewayLoad
             var exchange = "x_" + Guid.NewGuid().ToString("N")[..24];
             var begin = new BeginExchange(exchange, subject, ["agents"], ConnectionName, "POST", "/v1/messages", Prompt, 120,
                 "application/json", null, "gateway-bench");
-            using (var begun = await PostAsync(client, session is null ? $"internal/identities/{subject}/exchanges" : $"internal/sessions/{session}/exchanges",
-                       begin, HoopJsonContext.Stored.BeginExchange))
-            {
-                var decision = (await begun.Content.ReadFromJsonAsync(HoopJsonContext.Stored.ExchangeDecision))!;
-                if (decision.Kind != DecisionKind.Allow)
-                    return Sample.Failed($"BeginExchange answered {decision.Kind}");
-                session = decision.SessionId;
-            }
+            var decision = session is null
+                ? await client.BeginExchangeInCurrentSessionAsync(subject, begin)
+                : await client.BeginExchangeAsync(session, begin);
+            if (decision.Kind != DecisionKind.Allow)
+                return Sample.Failed($"BeginExchange answered {decision.Kind}");
+            session = decision.SessionId;
 
             timings?["begin"].Add(Lap(ref step));
-            var exchangePath = $"internal/sessions/{session}/exchanges/{exchange}";
-            (await PostAsync(client, exchangePath + "/forwarded", new ForwardedRequest("http://127.0.0.1:5601"), HoopJsonContext.Stored.ForwardedRequest)).Dispose();
+            await client.RecordForwardedAsync(session, exchange, "http://127.0.0.1:5601");
             timings?["forwarded"].Add(Lap(ref step));
-            (await PostAsync(client, exchangePath + "/chunks", new ChunksRequest([new ResponseChunk(0, Prompt, 1.0)]), HoopJsonContext.Stored.ChunksRequest)).Dispose();
+            await client.RecordChunksAsync(session, exchange, [new ResponseChunk(0, Prompt, 1.0)]);
             timings?["chunks"].Add(Lap(ref step));
-            (await PostAsync(client, exchangePath + "/complete", new CompleteRequest(200, new TokenUsage(15, 15), 1.0), HoopJsonContext.Stored.CompleteRequest)).Dispose();
+            await client.CompleteExchangeAsync(session, exchange, 200, new TokenUsage(15, 15), 1.0);
             timings?["complete"].Add(Lap(ref step));
             return Sample.Ok(Stopwatch.GetElapsedTime(started).TotalMilliseconds);
         }
-        catch (Exception e) when (e is HttpRequestException or IOException or TaskCanceledException)
+        catch (Exception e) when (e is ClusterUnavailableException or SiloRefusedException or TaskCanceledException)
         {
             return Sample.Failed($"{e.GetType().Name}: {e.Message}");
         }
-    }
-
-    private static async Task<HttpResponseMessage> PostAsync<T>(HttpClient client, string path, T body, JsonTypeInfo<T> info)
-    {
-        var response = await client.PostAsJsonAsync(path, body, info);
-        if (response.IsSuccessStatusCode)
-            return response;
-        using (response)
-            throw new HttpRequestException($"{path}: HTTP {(int)response.StatusCode}: {Truncate(await response.Content.ReadAsStringAsync())}");
     }
 
     private static double Lap(ref long since)
@@ -677,8 +664,8 @@ public static class GatewayLoad
         int Sequential,
         int Streams,
         bool Spread,
-        Uri? Silo,
-        string ClusterKey,
+        string? Cluster,
+        string? ClusterTls,
         IReadOnlyList<(string Name, int Pid)> Cpu)
     {
         public static Settings Parse(string[] args)
@@ -686,7 +673,7 @@ public static class GatewayLoad
             var known = new HashSet<string>(StringComparer.Ordinal)
             {
                 "--direct", "--gateway", "--nginx", "--agent-token", "--upstream-key", "--seconds", "--connections",
-                "--sequential", "--streams", "--silo", "--cluster-key-file", "--cpu",
+                "--sequential", "--streams", "--cluster", "--cluster-tls", "--cpu",
             };
             var values = new List<(string Name, string Value)>();
             var spread = false;
@@ -708,10 +695,10 @@ public static class GatewayLoad
             string? One(string name) => values.LastOrDefault(v => v.Name == name).Value;
             string Required(string name) => One(name) is { Length: > 0 } value ? value : throw new ArgumentException($"{name} is required");
 
-            var siloUrl = One("--silo");
-            var keyFile = One("--cluster-key-file");
-            if ((siloUrl is null) != (keyFile is null))
-                throw new ArgumentException("--silo and --cluster-key-file go together");
+            var cluster = One("--cluster");
+            var clusterTls = One("--cluster-tls");
+            if (cluster is null && clusterTls is not null)
+                throw new ArgumentException("--cluster-tls needs --cluster");
 
             var cpu = values.Where(v => v.Name == "--cpu").Select(v =>
             {
@@ -733,8 +720,8 @@ public static class GatewayLoad
                 (int)Number(One("--sequential") ?? "300", "--sequential", 10, 1_000_000),
                 (int)Number(One("--streams") ?? "300", "--streams", 10, 1_000_000),
                 spread,
-                siloUrl is null ? null : new Uri(siloUrl.TrimEnd('/') + "/"),
-                keyFile is null ? "" : File.ReadAllText(keyFile).Trim(),
+                cluster,
+                clusterTls,
                 cpu);
             return settings;
         }

@@ -1,13 +1,10 @@
 using System.Diagnostics;
 using System.Globalization;
-using System.Net.Http.Headers;
-using System.Net.Http.Json;
 using System.Text.Json;
 using System.Text.Json.Nodes;
 using Hoop.Contracts.Grains;
-using Hoop.Contracts.Serialization;
-using Hoop.Contracts.Wire;
 using Hoop.Fakes.Slack;
+using Hoop.Gateway.Cluster;
 using Hoop.Silo.Api;
 using Hoop.Testing;
 using Microsoft.AspNetCore.Builder;
@@ -17,8 +14,8 @@ using Microsoft.Extensions.Logging;
 namespace Hoop.Benchmarks.Silo;
 
 /// <summary>
-/// Two real silos (Kestrel on loopback, in this process) over one database: the round trip
-/// of a grain call over HTTP, and how long a held request on silo A takes to be released
+/// Two real silos (Kestrel on loopback, in this process) over one database and an Orleans client as a gateway
+/// is one: the round trip of a grain call from the client, and how long a held request takes to be released
 /// after a signed Slack click on Approve reaches silo B (DESIGN §11; the policy's Slack section
 /// is pointed at an in-process fake Slack). Prints <c>NAME VALUE UNIT</c> lines.
 /// </summary>
@@ -43,28 +40,27 @@ public static class SiloLoad
         var signingSecret = slackConfig["signingSecret"]!["value"]!.GetValue<string>();
         await using var siloA = await StartAsync(connection, policyFile, keyFile);
         await using var siloB = await StartAsync(connection, policyFile, keyFile);
-        using var toA = Client(siloA, null);
-        using var toB = Client(siloB, null);
+        await using var gateway = await ClusterClientHost.StartAsync(connection);
+        using var toB = new HttpClient(new SocketsHttpHandler { PooledConnectionLifetime = TimeSpan.FromMinutes(10) }) { BaseAddress = new Uri(siloB.Urls.First()) };
 
-        var roundTrips = await GrainRoundTripsAsync(toA, calls);
+        var roundTrips = await GrainRoundTripsAsync(gateway.Silos, calls);
         Write(output, "grain_call_p50_ms", Percentile(roundTrips, 0.50), "ms");
         Write(output, "grain_call_p99_ms", Percentile(roundTrips, 0.99), "ms");
 
-        var releases = await ApprovalReleasesAsync(toA, toB, slack, signingSecret, approvals);
+        var releases = await ApprovalReleasesAsync(gateway.Silos, toB, slack, signingSecret, approvals);
         Write(output, "approval_release_p50_ms", Percentile(releases, 0.50), "ms");
         Write(output, "approval_release_p99_ms", Percentile(releases, 0.99), "ms");
         return 0;
     }
 
-    private static async Task<List<double>> GrainRoundTripsAsync(HttpClient client, int calls)
+    private static async Task<List<double>> GrainRoundTripsAsync(ISiloClient gateway, int calls)
     {
-        var body = new SeenRequest(["agents"]);
+        string[] groups = ["agents"];
         var samples = new List<double>(calls);
         for (var i = -calls / 10; i < calls; i++)
         {
             var clock = Stopwatch.StartNew();
-            using var response = await client.PostAsJsonAsync("/internal/identities/bench-user/seen", body, HoopJsonContext.Stored.SeenRequest);
-            response.EnsureSuccessStatusCode();
+            await gateway.SeenAsync("bench-user", groups);
             if (i >= 0)
                 samples.Add(clock.Elapsed.TotalMilliseconds);
         }
@@ -89,24 +85,22 @@ public static class SiloLoad
         return (policy, (JsonObject)slack.DeepClone());
     }
 
-    private static async Task<List<double>> ApprovalReleasesAsync(HttpClient toA, HttpClient toB, FakeSlack slack, string signingSecret, int count)
+    private static async Task<List<double>> ApprovalReleasesAsync(ISiloClient gateway, HttpClient toB, FakeSlack slack, string signingSecret, int count)
     {
         var samples = new List<double>(count);
         for (var i = -2; i < count; i++)
         {
             var session = Guid.NewGuid().ToString("N");
-            using var begin = await toA.PostAsJsonAsync($"/internal/sessions/{session}/exchanges",
-                new BeginExchange("x1", "bench-requester", ["agents"], "claude", "POST", "/v1/messages", "export all customers", 20),
-                HoopJsonContext.Stored.BeginExchange);
-            var decision = (await begin.Content.ReadFromJsonAsync(HoopJsonContext.Stored.ExchangeDecision))!;
+            var decision = await gateway.BeginExchangeAsync(session,
+                new BeginExchange("x1", "bench-requester", ["agents"], "claude", "POST", "/v1/messages", "export all customers", 20));
             if (decision.Kind != DecisionKind.RequireApproval)
                 throw new InvalidOperationException($"The policy did not hold the request ({decision.Kind}); bench needs approve-bulk-export.");
 
-            var wait = toA.GetAsync($"/internal/approvals/{decision.ApprovalId}/wait?timeoutMs=30000");
+            var wait = gateway.WaitForApprovalAsync(decision.ApprovalId!, TimeSpan.FromSeconds(30));
             // As a person would: the click comes once the request is in the channel.
             await slack.WaitForAsync(calls => calls.Any(c => c.Method == "chat.postMessage" &&
                 c.Args["metadata"]?["event_payload"]?["approval_id"]?.GetValue<string>() == decision.ApprovalId), TimeSpan.FromSeconds(30), "the Slack post");
-            await Task.Delay(30); // let the wait park on silo A
+            await Task.Delay(30); // let the wait park on the approval grain
             var clock = Stopwatch.StartNew();
             using var approve = await SlackClicker.SendAsync(toB, toB.BaseAddress!,
                 SlackClicker.Click(signingSecret, approve: true, decision.ApprovalId!, "U0SECURITY", "C0APPROVALS"));
@@ -117,8 +111,8 @@ public static class SiloLoad
                     throw new InvalidOperationException($"The Slack click was not accepted: {outcome.RootElement}");
             }
 
-            using var released = await wait;
-            released.EnsureSuccessStatusCode();
+            if ((await wait)?.Status != ApprovalStatus.Approved)
+                throw new InvalidOperationException("The held request was not released as approved.");
             if (i >= 0)
                 samples.Add(clock.Elapsed.TotalMilliseconds);
         }
@@ -138,18 +132,6 @@ public static class SiloLoad
         });
         await app.StartAsync();
         return app;
-    }
-
-    private static HttpClient Client(WebApplication silo, string? token)
-    {
-        var client = new HttpClient(new SocketsHttpHandler { PooledConnectionLifetime = TimeSpan.FromMinutes(10) })
-        {
-            BaseAddress = new Uri(silo.Urls.First()),
-        };
-        client.DefaultRequestHeaders.Add("X-Hoop-Cluster-Key", TokenFactory.TestClusterKey);
-        if (token is not null)
-            client.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", token);
-        return client;
     }
 
     private static double Percentile(List<double> samples, double p)

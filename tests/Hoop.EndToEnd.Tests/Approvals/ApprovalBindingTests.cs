@@ -2,7 +2,7 @@ using System.Net;
 using System.Net.Http.Json;
 using System.Text;
 using System.Text.Json;
-using Hoop.Contracts.Wire;
+using Hoop.Contracts.Api;
 using Hoop.EndToEnd.Tests.Gateway;
 using Hoop.Testing;
 using Xunit;

@@ -5,7 +5,7 @@ using System.Text.Json;
 using System.Text.Json.Nodes;
 using Hoop.Contracts.Grains;
 using Hoop.Contracts.Serialization;
-using Hoop.Contracts.Wire;
+using Hoop.Contracts.Api;
 using Hoop.EndToEnd.Tests.Gateway;
 using Hoop.Fakes.Slack;
 using Hoop.Testing;

@@ -92,11 +92,9 @@ public sealed class BadInputTests(BadInputFixture fixture) : IClassFixture<BadIn
         ["approve an unknown approval"] = (404, t => t.Client(0).SendAsync(t.WithBearer(new HttpRequestMessage(HttpMethod.Post, "/api/approvals/apr_nope/approve"), t.Stack.Tokens.Mint("sam", ["security"], ["hoop:approver"])))),
         ["revoke without the admin role"] = (403, t => t.Client(0).SendAsync(t.WithBearer(new HttpRequestMessage(HttpMethod.Post, "/api/identities/alice/revoke") { Content = Json("{\"reason\":\"x\"}") }, t.Auditor))),
         ["revoke with a malformed body"] = (400, t => t.Client(0).SendAsync(t.WithBearer(new HttpRequestMessage(HttpMethod.Post, "/api/identities/alice/revoke") { Content = Json("{\"reason\":") }, t.Stack.Tokens.Mint("ada", ["ops"], ["hoop:admin"])))),
-        ["internal call without the cluster key"] = (401, t => t.Client(0).PostAsync("/internal/sessions/s1/exchanges", Json("{}"))),
-        ["internal call with a wrong cluster key"] = (401, t => { var r = new HttpRequestMessage(HttpMethod.Post, "/internal/sessions/s1/exchanges") { Content = Json("{}") }; r.Headers.Add(Hoop.Hosting.Auth.ClusterKey.HeaderName, new string('k', 48)); return t.Client(0).SendAsync(r); }),
-        ["internal unknown path without the key"] = (401, t => t.Client(0).GetAsync("/internal/no/such/route")),
-        ["internal call with a malformed body"] = (400, t => t.InternalAsync("/internal/sessions/s1/exchanges", "{\"exchangeId\":")),
-        ["internal call with a bad session id"] = (400, t => t.InternalAsync("/internal/sessions/bad%20id%2F/exchanges", "{}")),
+        // Gateways are Orleans clients: the silo has no HTTP path to its grains any more.
+        ["former internal call"] = (404, t => t.Client(0).PostAsync("/internal/sessions/s1/exchanges", Json("{}"))),
+        ["former internal path"] = (404, t => t.Client(0).GetAsync("/internal/no/such/route")),
 
         // ---- Slack endpoint
         ["Slack click without signature headers"] = (401, t => t.Client(0).PostAsync("/slack/interactions", new FormUrlEncodedContent([new("payload", "{}")]))),
@@ -378,14 +376,6 @@ public sealed class BadInputTests(BadInputFixture fixture) : IClassFixture<BadIn
     // A body cut short by the client: 400, or the connection closed without an answer (the client is gone).
     private const int TruncatedBody = -1;
 
-    private async Task<HttpResponseMessage> InternalAsync(string path, string json)
-    {
-        using var client = Client(0);
-        var request = new HttpRequestMessage(HttpMethod.Post, path) { Content = Json(json) };
-        request.Headers.Add(Hoop.Hosting.Auth.ClusterKey.HeaderName, TokenFactory.TestClusterKey);
-        return await client.SendAsync(request);
-    }
-
     /// <summary>Sends raw HTTP/1.1 bytes to the gateway and reads the status line of the answer.</summary>
     private async Task<HttpResponseMessage> RawAsync(string request, bool closeAfterSend = false)
     {
@@ -527,11 +517,9 @@ public sealed class BadInputTests(BadInputFixture fixture) : IClassFixture<BadIn
 
     public static TheoryData<string, string, string> BadConfigurations() => new()
     {
-        { "gateway", "Hoop:Silos", "" },
-        { "gateway", "Hoop:Silos", "not a url" },
+        { "gateway", "ConnectionStrings:Hoop", "" },
         { "gateway", "Hoop:Gateway:MaxBodyBytes", "12" },
         { "gateway", "Hoop:Gateway:ChunkBatchWindow", "forever" },
-        { "gateway", "Hoop:ClusterKey", "short" },
         { "gateway", "Hoop:Auth:KeyFile", "/no/such/key.pem" },
         { "gateway", "Hoop:Auth:Issuer", "" },
         { "gateway", "Hoop:Policy", "{ \"connections\": [ ] " },
@@ -540,7 +528,6 @@ public sealed class BadInputTests(BadInputFixture fixture) : IClassFixture<BadIn
         { "silo", "ConnectionStrings:Hoop", "" },
         { "silo", "Hoop:Policy", "{ \"connections\": \"nope\" }" },
         { "silo", "Hoop:Policy", "{ \"connections\": [], \"ruels\": [] }" },
-        { "silo", "Hoop:ClusterKey", "" },
     };
 
     [Theory]
@@ -551,7 +538,6 @@ public sealed class BadInputTests(BadInputFixture fixture) : IClassFixture<BadIn
         var settings = TokenFactory.AuthConfiguration(Stack.Tokens.WritePublicKeyPem(keys.Path));
         await File.WriteAllTextAsync(keys.File("key"), "upstream-key-for-config-tests");
         settings["Hoop:Policy"] = StackHarness.PolicyJson(new Uri("http://127.0.0.1:1"), keys.File("key"));
-        settings["Hoop:Silos"] = "http://127.0.0.1:1";
         settings["ConnectionStrings:Hoop"] = fixture.ConnectionString;
         settings[key] = value;
         void Configure(WebApplicationBuilder b) => b.Configuration.AddInMemoryCollection(settings);
@@ -573,7 +559,7 @@ public sealed class BadInputTests(BadInputFixture fixture) : IClassFixture<BadIn
 
     /// <summary>
     /// Secrets go through the stack (streamed, JSON, refused), and then the upstream credential,
-    /// the Slack bot token and signing secret, the cluster key, the agent's token and every seeded
+    /// the Slack bot token and signing secret, the agent's token and every seeded
     /// secret appear 0 times in the store's events, the hosts' logs and every response this class
     /// has seen (whichever of its tests ran before).
     /// </summary>
@@ -616,7 +602,7 @@ public sealed class BadInputTests(BadInputFixture fixture) : IClassFixture<BadIn
         var responses = string.Join('\n', fixture.Seen);
         string[] credentials =
         [
-            StackHarness.UpstreamApiKey, StackHarness.SlackBotToken, StackHarness.SlackSigningSecret, TokenFactory.TestClusterKey, agentToken,
+            StackHarness.UpstreamApiKey, StackHarness.SlackBotToken, StackHarness.SlackSigningSecret, agentToken,
         ];
         foreach (var secret in credentials.Concat(seeded))
         {

@@ -1,6 +1,5 @@
 using System.Collections.Concurrent;
 using System.Diagnostics;
-using Hoop.Gateway.SiloClient;
 using Hoop.Testing;
 using Xunit;
 using static Hoop.EndToEnd.Tests.Faults.FaultTraffic;
@@ -19,7 +18,7 @@ public sealed class SiloKillTests
         await using var stack = await ProcessStack.StartAsync(new ProcessStackOptions { Silos = 2, Gateways = 2 });
         stack.Upstream.ChunkDelay = TimeSpan.FromMilliseconds(15); // streams of ~0.3 s: some are always in flight
         var run = RunTag();
-        var router = new RendezvousRouter([.. stack.Silos.Select(s => s.BaseAddress)]);
+        var owner = await SessionOwnerAsync(stack);
         using var gateway0 = stack.Agent("kill-agent", gateway: 0);
         using var gateway1 = stack.Agent("kill-agent", gateway: 1);
         HttpClient[] clients = [gateway0, gateway1];
@@ -50,7 +49,7 @@ public sealed class SiloKillTests
 
         // Later requests, through both gateways, on sessions the dead silo owned: served by the other.
         var deadSilosSessions = Enumerable.Range(0, 200).Select(i => $"kill-{run}-later-{Tag(i)}")
-            .Where(s => router.Best(s) == 0).Take(6).ToList();
+            .Where(s => owner(s) == 0).Take(6).ToList();
         var later = new List<CallResult>();
         foreach (var (session, i) in deadSilosSessions.Select((s, i) => (s, i)))
             later.Add(await SendAsync(clients[i % 2], $"kill probe {run} later {Tag(i)}", session, stream: true, CallBound, clock));
@@ -65,8 +64,8 @@ public sealed class SiloKillTests
         var all = results.ToList();
         Assert.DoesNotContain(all, r => r.Failure == HungFailure);
         Assert.Contains(all, r => r.StartedAt < killedAt && r.EndedAt > killedAt); // the kill hit traffic in flight
-        Assert.Contains(all, r => r.Completed && r.StartedAt < killedAt && router.Best(r.Session!) == 0); // silo 0 served before
-        Assert.Contains(all, r => r.Completed && r.StartedAt > killedAt && router.Best(r.Session!) == 0); // failed over under load
+        Assert.Contains(all, r => r.Completed && r.StartedAt < killedAt && owner(r.Session!) == 0); // silo 0 served before
+        Assert.Contains(all, r => r.Completed && r.StartedAt > killedAt && owner(r.Session!) == 0); // failed over under load
         Assert.All(later, r => Assert.True(r.Completed, $"after the kill: {r.Status} {r.Failure}"));
         Assert.All(afterRestart, r => Assert.True(r.Completed, $"after the restart: {r.Status} {r.Failure}"));
 
@@ -140,5 +139,34 @@ public sealed class SiloKillTests
             .SelectMany(e => e.Data.GetProperty("chunks").EnumerateArray()).Select(c => c.GetProperty("text").GetString()));
         Assert.StartsWith(client, recorded, StringComparison.Ordinal); // nothing reached the client that is not recorded
         Assert.StartsWith(recorded, prompt, StringComparison.Ordinal);
+    }
+
+    /// <summary>
+    /// Which silo (index into <see cref="ProcessStack.Silos"/>) holds a session's grain while both live: Orleans' hash
+    /// placement, the key's uniform hash over the active silos sorted by address (as the placement director sorts them).
+    /// </summary>
+    private static async Task<Func<string, int>> SessionOwnerAsync(ProcessStack stack)
+    {
+        var deadline = DateTime.UtcNow + CallBound;
+        while (true)
+        {
+            var addresses = new List<Orleans.Runtime.SiloAddress>();
+            await using (var command = stack.DataSource.CreateCommand("SELECT address FROM hoop_cluster.members WHERE status = 3"))
+            await using (var reader = await command.ExecuteReaderAsync())
+            {
+                while (await reader.ReadAsync())
+                    addresses.Add(Orleans.Runtime.SiloAddress.FromParsableString(reader.GetString(0)));
+            }
+
+            if (addresses.Count == stack.Silos.Count)
+            {
+                var sorted = addresses.OrderBy(a => a).Select(a => stack.SiloPorts.ToList().IndexOf(a.Endpoint.Port)).ToArray();
+                Assert.DoesNotContain(-1, sorted);
+                return session => sorted[(int)(Orleans.Runtime.GrainId.Create("session", session).GetUniformHashCode() & 0x7fffffff) % sorted.Length];
+            }
+
+            Assert.True(DateTime.UtcNow < deadline, $"{addresses.Count} of {stack.Silos.Count} silos active in the membership table");
+            await Task.Delay(100);
+        }
     }
 }

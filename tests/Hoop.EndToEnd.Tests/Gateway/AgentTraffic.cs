@@ -3,7 +3,7 @@ using System.Net.Http.Json;
 using System.Text;
 using System.Text.Json;
 using Hoop.Contracts.Serialization;
-using Hoop.Contracts.Wire;
+using Hoop.Contracts.Api;
 using Hoop.Testing;
 
 namespace Hoop.EndToEnd.Tests.Gateway;

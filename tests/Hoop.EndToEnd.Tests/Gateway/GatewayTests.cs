@@ -6,7 +6,7 @@ using System.Text;
 using System.Text.Json;
 using Hoop.Contracts.Grains;
 using Hoop.Contracts.Serialization;
-using Hoop.Contracts.Wire;
+using Hoop.Contracts.Api;
 using Hoop.Fakes.Upstream;
 using Hoop.Testing;
 using Xunit;

@@ -4,7 +4,7 @@ using System.Net.Http.Json;
 using System.Text.Json;
 using Hoop.Contracts.Grains;
 using Hoop.Contracts.Serialization;
-using Hoop.Contracts.Wire;
+using Hoop.Contracts.Api;
 using Hoop.Testing;
 using Xunit;
 

@@ -3,7 +3,6 @@ using System.Net.Http.Json;
 using Hoop.Contracts.Grains;
 using Hoop.Contracts.Serialization;
 using Hoop.Gateway.Cluster;
-using Hoop.Gateway.SiloClient;
 using Hoop.Testing;
 using Microsoft.Extensions.DependencyInjection;
 using Xunit;
@@ -18,7 +17,7 @@ public sealed class OrleansClientGatewayFixture : MigratedDatabaseFixture
     public override async Task InitializeAsync()
     {
         await base.InitializeAsync();
-        Stack = await StackHarness.StartAsync(ConnectionString, silos: 2, gateways: 2, orleansClients: true);
+        Stack = await StackHarness.StartAsync(ConnectionString, silos: 2, gateways: 2);
     }
 
     public override async Task DisposeAsync()
@@ -28,7 +27,7 @@ public sealed class OrleansClientGatewayFixture : MigratedDatabaseFixture
     }
 }
 
-/// <summary>The gateway as an Orleans client: grain calls go straight to the cluster, not through <c>/internal</c>.</summary>
+/// <summary>The gateway as an Orleans client: grain calls go straight to the cluster.</summary>
 public sealed class OrleansClientGatewayTests(OrleansClientGatewayFixture fixture) : IClassFixture<OrleansClientGatewayFixture>
 {
     private StackHarness Stack => fixture.Stack;
@@ -83,7 +82,7 @@ public sealed class OrleansClientGatewayTests(OrleansClientGatewayFixture fixtur
         using var first = await agent.SendAsync(request);
         var session = first.Headers.GetValues("X-Hoop-Session").Single();
 
-        // The same session id from another identity: the session grain answers it as unknown (404), as over /internal.
+        // The same session id from another identity: the session grain answers it as unknown (404).
         using var other = Stack.Agent(AgentTraffic.NewSubject(), gateway: 1);
         using var stolen = new HttpRequestMessage(HttpMethod.Post, "/claude/v1/messages") { Content = AgentTraffic.Messages("hello", false) };
         stolen.Headers.Add("X-Hoop-Session", session);

@@ -1,7 +1,7 @@
 using System.Net;
 using System.Net.Http.Json;
 using Hoop.Contracts.Serialization;
-using Hoop.Contracts.Wire;
+using Hoop.Contracts.Api;
 using Hoop.Testing;
 using Xunit;
 

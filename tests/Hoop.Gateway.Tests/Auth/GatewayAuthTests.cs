@@ -26,7 +26,7 @@ public sealed class GatewayAuthTests(GatewayAuthTests.Server server) : IClassFix
     private const string ProblemJson = "application/problem+json";
     private const string MessagesPath = "/claude/v1/messages";
 
-    /// <summary>One gateway-like app for the class: RSA and EC public keys in a PEM key file; no cluster key.</summary>
+    /// <summary>One gateway-like app for the class: RSA and EC public keys in a PEM key file.</summary>
     public sealed class Server : IAsyncLifetime
     {
         private readonly TempDirectory _dir = new();
@@ -56,13 +56,8 @@ public sealed class GatewayAuthTests(GatewayAuthTests.Server server) : IClassFix
 
     private TokenFactory Tokens => server.Tokens;
 
-    /// <summary>The auth keys of <see cref="TokenFactory.AuthConfiguration"/> without the cluster key, which gateway auth does not need.</summary>
-    private static Dictionary<string, string?> GatewayConfiguration(string keyFile)
-    {
-        var config = TokenFactory.AuthConfiguration(keyFile);
-        config.Remove(ClusterKey.ConfigurationKey);
-        return config;
-    }
+    /// <summary>The auth keys of <see cref="TokenFactory.AuthConfiguration"/>.</summary>
+    private static Dictionary<string, string?> GatewayConfiguration(string keyFile) => TokenFactory.AuthConfiguration(keyFile);
 
     /// <summary>An Anthropic Messages request as a stock client sends it, the token in <paramref name="position"/>.</summary>
     private static HttpRequestMessage Messages(string? token, Position position)

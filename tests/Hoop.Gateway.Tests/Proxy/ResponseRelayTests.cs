@@ -7,7 +7,7 @@ using Hoop.Contracts.Policy;
 using Hoop.Gateway.Inspection;
 using Hoop.Gateway.Proxy;
 using Hoop.Gateway.Recording;
-using Hoop.Gateway.SiloClient;
+using Hoop.Gateway.Cluster;
 using Hoop.Gateway.Tests.Inspection.Masking;
 using Hoop.Hosting.Masking;
 using Microsoft.AspNetCore.Http;

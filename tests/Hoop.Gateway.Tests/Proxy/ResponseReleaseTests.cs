@@ -5,7 +5,7 @@ using Hoop.Contracts.Events;
 using Hoop.Contracts.Policy;
 using Hoop.Gateway.Proxy;
 using Hoop.Gateway.Recording;
-using Hoop.Gateway.SiloClient;
+using Hoop.Gateway.Cluster;
 using Hoop.Hosting.Masking;
 using Microsoft.AspNetCore.Http;
 using Xunit;

@@ -1,6 +1,6 @@
 using Hoop.Contracts.Events;
 using Hoop.Gateway.Recording;
-using Hoop.Gateway.SiloClient;
+using Hoop.Gateway.Cluster;
 using Hoop.Gateway.Tests.Proxy;
 using Xunit;
 

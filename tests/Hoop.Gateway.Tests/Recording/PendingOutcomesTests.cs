@@ -1,5 +1,5 @@
 using Hoop.Gateway.Recording;
-using Hoop.Gateway.SiloClient;
+using Hoop.Gateway.Cluster;
 using Hoop.Hosting.Background;
 using Hoop.Testing;
 using Microsoft.Extensions.Logging.Abstractions;

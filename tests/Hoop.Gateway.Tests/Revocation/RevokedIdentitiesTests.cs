@@ -1,4 +1,4 @@
-using Hoop.Contracts.Wire;
+using Hoop.Contracts.Grains;
 using Hoop.Gateway.Revocation;
 using Xunit;
 

@@ -19,8 +19,7 @@ namespace Hoop.Silo.Tests.Api;
 
 /// <summary>
 /// The silo's auth plumbing on a real Kestrel server on a loopback port, with real tokens:
-/// JWT validation and roles for <c>/api</c>, the cluster key for <c>/internal</c>,
-/// start-up validation of the configuration, and <c>deploy/dev-token.sh</c>.
+/// JWT validation and roles for <c>/api</c>, start-up validation of the configuration, and <c>deploy/dev-token.sh</c>.
 /// </summary>
 public sealed class AuthTests(AuthTests.Server server) : IClassFixture<AuthTests.Server>
 {
@@ -50,13 +49,11 @@ public sealed class AuthTests(AuthTests.Server server) : IClassFixture<AuthTests
 
     private TokenFactory Tokens => server.Tokens;
 
-    private static HttpRequestMessage Get(string path, string? token = null, string? clusterKey = null)
+    private static HttpRequestMessage Get(string path, string? token = null)
     {
         var request = new HttpRequestMessage(HttpMethod.Get, path);
         if (token is not null)
             request.Headers.Authorization = new AuthenticationHeaderValue("Bearer", token);
-        if (clusterKey is not null)
-            request.Headers.Add(SiloAuthServiceCollectionExtensions.ClusterKeyHeader, clusterKey);
         return request;
     }
 
@@ -290,68 +287,6 @@ public sealed class AuthTests(AuthTests.Server server) : IClassFixture<AuthTests
         Assert.Equal("sam|security|hoop:auditor,hoop:approver", await caller.Content.ReadAsStringAsync());
     }
 
-    public static TheoryData<string> InternalPaths =>
-        ["/internal/ping", "/internal/anything-even-unknown", "/internal", "/INTERNAL/ping", "/Internal/Ping?x=1", "//internal/ping"];
-
-    [Theory]
-    [MemberData(nameof(InternalPaths))]
-    public async Task Internal_paths_without_or_with_a_wrong_cluster_key_are_401_the_same_for_every_path(string path)
-    {
-        var reference = await Problem(await Client.SendAsync(Get("/internal/ping")));
-        var wrongKeys = new string?[] { null, "", "wrong", TokenFactory.TestClusterKey + "x", TokenFactory.TestClusterKey[..^1], TokenFactory.TestClusterKey.ToUpperInvariant() };
-
-        // "//internal/..." as a relative URI would name a host; send it as an absolute one.
-        var target = path.StartsWith("//", StringComparison.Ordinal) ? Client.BaseAddress!.GetLeftPart(UriPartial.Authority) + path : path;
-        foreach (var key in wrongKeys)
-        {
-            // A valid admin token does not open /internal either.
-            using var response = await Client.SendAsync(Get(target, Tokens.Mint("root", [], [SiloRoles.Admin]), key));
-
-            Assert.Equal(HttpStatusCode.Unauthorized, response.StatusCode);
-            var problem = await Problem(response);
-            Assert.Equal(AuthProblemTypes.InvalidClusterKey, problem.GetProperty("type").GetString());
-            foreach (var field in new[] { "type", "title", "status", "detail" })
-                Assert.Equal(reference.GetProperty(field).ToString(), problem.GetProperty(field).ToString());
-            Assert.Equal(
-                reference.EnumerateObject().Select(p => p.Name).Order(StringComparer.Ordinal),
-                problem.EnumerateObject().Select(p => p.Name).Order(StringComparer.Ordinal));
-        }
-    }
-
-    [Fact]
-    public async Task Internal_request_with_two_key_headers_is_401()
-    {
-        using var request = Get("/internal/ping");
-        request.Headers.Add(SiloAuthServiceCollectionExtensions.ClusterKeyHeader, [TokenFactory.TestClusterKey, TokenFactory.TestClusterKey]);
-
-        using var response = await Client.SendAsync(request);
-
-        Assert.Equal(HttpStatusCode.Unauthorized, response.StatusCode);
-    }
-
-    [Fact]
-    public async Task Internal_paths_with_the_cluster_key_reach_routing_and_need_no_token()
-    {
-        using var ping = await Client.SendAsync(Get("/internal/ping", clusterKey: TokenFactory.TestClusterKey));
-        using var unknown = await Client.SendAsync(Get("/internal/anything-even-unknown", clusterKey: TokenFactory.TestClusterKey));
-        using var badToken = await Client.SendAsync(Get("/internal/ping", token: TokenFactory.Garbage(), clusterKey: TokenFactory.TestClusterKey));
-
-        Assert.Equal(HttpStatusCode.OK, ping.StatusCode);
-        Assert.Equal("pong", await ping.Content.ReadAsStringAsync());
-        Assert.Equal(HttpStatusCode.NotFound, unknown.StatusCode);
-        Assert.Equal(HttpStatusCode.OK, badToken.StatusCode);
-    }
-
-    [Theory]
-    [InlineData("/internalish")]
-    [InlineData("/api/internal/ping")]
-    public async Task Paths_that_merely_contain_internal_are_not_guarded_by_the_cluster_key(string path)
-    {
-        using var response = await Client.SendAsync(Get(path));
-
-        Assert.Equal(HttpStatusCode.NotFound, response.StatusCode);
-    }
-
     [Fact]
     public async Task Auth_is_not_forced_globally_slack_and_health_stay_anonymous()
     {
@@ -399,7 +334,6 @@ public sealed class AuthTests(AuthTests.Server server) : IClassFixture<AuthTests
         [SiloAuthSettings.RequireHttpsMetadataKey] = "false",
         [SiloAuthSettings.IssuerKey] = idp.Issuer,
         [SiloAuthSettings.AudienceKey] = TokenFactory.DefaultAudience,
-        [SiloAuthSettings.ClusterKeyKey] = TokenFactory.TestClusterKey,
     };
 
     [Fact]
@@ -461,9 +395,6 @@ public sealed class AuthTests(AuthTests.Server server) : IClassFixture<AuthTests
         { "key-file-small-rsa", SiloAuthSettings.KeyFileKey },
         { "key-file-bad-json", SiloAuthSettings.KeyFileKey },
         { "key-file-hmac-jwk", SiloAuthSettings.KeyFileKey },
-        { "missing-cluster-key", SiloAuthSettings.ClusterKeyKey },
-        { "short-cluster-key", SiloAuthSettings.ClusterKeyKey },
-        { "cluster-key-with-spaces", SiloAuthSettings.ClusterKeyKey },
     };
 
     [Theory]
@@ -496,16 +427,12 @@ public sealed class AuthTests(AuthTests.Server server) : IClassFixture<AuthTests
                 break;
             case "key-file-bad-json": Write("{\"keys\": [ {\"kty\": "); break;
             case "key-file-hmac-jwk": Write("{\"keys\":[{\"kty\":\"oct\",\"k\":\"c2VjcmV0c2VjcmV0c2VjcmV0c2VjcmV0c2VjcmV0\"}]}"); break;
-            case "missing-cluster-key": config.Remove(SiloAuthSettings.ClusterKeyKey); break;
-            case "short-cluster-key": config[SiloAuthSettings.ClusterKeyKey] = "0123456789abcdef0123456789abcde"; break;
-            case "cluster-key-with-spaces": config[SiloAuthSettings.ClusterKeyKey] = "0123456789abcdef 0123456789abcdef"; break;
             default: throw new ArgumentOutOfRangeException(nameof(kind), kind, null);
         }
 
         var error = await Assert.ThrowsAsync<InvalidOperationException>(() => AuthTestApp.StartAsync(config));
 
         Assert.Contains(key, error.Message, StringComparison.Ordinal);
-        Assert.DoesNotContain(TokenFactory.TestClusterKey, error.Message, StringComparison.Ordinal);
 
         void Write(string text)
         {
@@ -637,7 +564,6 @@ public sealed class AuthTestApp : IAsyncDisposable
         app.MapGet("/api/test/auditor", () => "auditor").RequireAuthorization(SiloPolicies.Auditor);
         app.MapGet("/api/test/approver", () => "approver").RequireAuthorization(SiloPolicies.Approver);
         app.MapGet("/api/test/admin", () => "admin").RequireAuthorization(SiloPolicies.Admin);
-        app.MapGet("/internal/ping", () => "pong");
         app.MapPost("/slack/interactions", () => "ok");
 
         try

@@ -6,7 +6,8 @@ using System.Threading.Channels;
 using Hoop.Contracts.Events;
 using Hoop.Contracts.Grains;
 using Hoop.Contracts.Serialization;
-using Hoop.Contracts.Wire;
+using Hoop.Contracts.Api;
+using Hoop.Gateway.Cluster;
 using Hoop.Silo.Tests.EventStore;
 using Hoop.Testing;
 using Microsoft.Extensions.DependencyInjection;
@@ -45,22 +46,16 @@ public sealed class LiveFeedTests(EventStoreFixture db) : IClassFixture<EventSto
 
     private string Auditor() => _tokens.Mint("audrey", ["audit"], ["hoop:auditor"]);
 
-    private static async Task BeginAsync(HttpClient gateway, string session, string exchange, string prompt)
+    private static async Task BeginAsync(ISiloClient gateway, string session, string exchange, string prompt)
     {
-        var response = await gateway.PostAsJsonAsync($"/internal/sessions/{session}/exchanges",
-            new BeginExchange(exchange, "alice", ["agents"], "claude", "POST", "/v1/messages", prompt, prompt.Length), Json);
-        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
-        var forwarded = await gateway.PostAsJsonAsync($"/internal/sessions/{session}/exchanges/{exchange}/forwarded",
-            new ForwardedRequest("http://upstream.test"), Json);
-        Assert.Equal(HttpStatusCode.NoContent, forwarded.StatusCode);
+        var decision = await gateway.BeginExchangeAsync(session,
+            new BeginExchange(exchange, "alice", ["agents"], "claude", "POST", "/v1/messages", prompt, prompt.Length));
+        Assert.Equal(DecisionKind.Allow, decision.Kind);
+        await gateway.RecordForwardedAsync(session, exchange, "http://upstream.test");
     }
 
-    private static async Task ChunkAsync(HttpClient gateway, string session, string exchange, string text, long offset)
-    {
-        var response = await gateway.PostAsJsonAsync($"/internal/sessions/{session}/exchanges/{exchange}/chunks",
-            new ChunksRequest([new ResponseChunk(offset, text, 1)]), Json);
-        Assert.True(response.IsSuccessStatusCode, await response.Content.ReadAsStringAsync());
-    }
+    private static Task ChunkAsync(ISiloClient gateway, string session, string exchange, string text, long offset) =>
+        gateway.RecordChunksAsync(session, exchange, [new ResponseChunk(offset, text, 1)]);
 
     /// <summary>An open SSE feed: frames as they arrive, read in the background.</summary>
     private sealed class Feed : IAsyncDisposable
@@ -141,7 +136,7 @@ public sealed class LiveFeedTests(EventStoreFixture db) : IClassFixture<EventSto
     [Fact]
     public async Task Live_feed_sends_the_session_so_far_then_each_event_as_it_is_recorded_on_another_silo()
     {
-        using var gatewayToA = _siloA.Internal();
+        var gatewayToA = _siloA.Gateway();
         using var auditorOnB = _siloB.Api(Auditor());
         var session = NewId();
         await BeginAsync(gatewayToA, session, "x1", "hello there");
@@ -177,7 +172,7 @@ public sealed class LiveFeedTests(EventStoreFixture db) : IClassFixture<EventSto
     [Fact]
     public async Task Last_event_id_and_fromVersion_resume_after_the_given_event()
     {
-        using var gateway = _siloA.Internal();
+        var gateway = _siloA.Gateway();
         using var auditor = _siloA.Api(Auditor());
         var session = NewId();
         await BeginAsync(gateway, session, "x1", "hello");
@@ -203,7 +198,7 @@ public sealed class LiveFeedTests(EventStoreFixture db) : IClassFixture<EventSto
         using var auditor = _siloA.Api(Auditor());
         using var agent = _siloA.Api(_tokens.Mint("alice", ["agents"]));
         using var anonymous = _siloA.Api(null);
-        using var gateway = _siloA.Internal();
+        var gateway = _siloA.Gateway();
         var session = NewId();
         await BeginAsync(gateway, session, "x1", "hello");
 
@@ -236,16 +231,15 @@ public sealed class LiveFeedTests(EventStoreFixture db) : IClassFixture<EventSto
     [Fact]
     public async Task Approvals_feed_shows_a_new_pending_approval_and_drops_it_once_decided()
     {
-        using var gateway = _siloA.Internal();
+        var gateway = _siloA.Gateway();
         using var approverOnB = _siloB.Api(_tokens.Mint("sam", ["security"], ["hoop:approver"]));
         await using var feed = await Feed.OpenAsync(approverOnB, "/api/approvals/live");
         var initial = await feed.NextAsync();
         Assert.Equal("pending", initial.Event);
 
         var session = NewId();
-        var begin = await gateway.PostAsJsonAsync($"/internal/sessions/{session}/exchanges",
-            new BeginExchange("x1", "alice", ["agents"], "claude", "POST", "/v1/messages", "export all customers", 20), Json);
-        var decision = (await begin.Content.ReadFromJsonAsync<ExchangeDecision>(Json))!;
+        var decision = await gateway.BeginExchangeAsync(session,
+            new BeginExchange("x1", "alice", ["agents"], "claude", "POST", "/v1/messages", "export all customers", 20));
         Assert.Equal(DecisionKind.RequireApproval, decision.Kind);
 
         ApprovalSnapshot[] queue;

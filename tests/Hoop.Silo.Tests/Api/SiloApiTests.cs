@@ -5,14 +5,15 @@ using System.Text.Json;
 using Hoop.Contracts.Events;
 using Hoop.Contracts.Grains;
 using Hoop.Contracts.Serialization;
-using Hoop.Contracts.Wire;
+using Hoop.Contracts.Api;
+using Hoop.Gateway.Cluster;
 using Hoop.Silo.Tests.EventStore;
 using Hoop.Testing;
 using Xunit;
 
 namespace Hoop.Silo.Tests.Api;
 
-/// <summary>Two real silos over one database, driven over HTTP with real JWTs.</summary>
+/// <summary>Two real silos over one database, driven over HTTP with real JWTs (people) and as Orleans clients (gateways).</summary>
 public sealed class SiloApiTests(EventStoreFixture db) : IClassFixture<EventStoreFixture>, IAsyncLifetime
 {
     private readonly TokenFactory _tokens = new();
@@ -47,13 +48,8 @@ public sealed class SiloApiTests(EventStoreFixture db) : IClassFixture<EventStor
 
     private string Admin() => _tokens.Mint("root", ["ops"], ["hoop:admin"]);
 
-    private static async Task<ExchangeDecision> BeginAsync(HttpClient client, string session, string exchange, string prompt, string identity = "alice")
-    {
-        var response = await client.PostAsJsonAsync($"/internal/sessions/{session}/exchanges",
-            new BeginExchange(exchange, identity, ["agents"], "claude", "POST", "/v1/messages", prompt, prompt.Length), Json);
-        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
-        return (await response.Content.ReadFromJsonAsync<ExchangeDecision>(Json))!;
-    }
+    private static Task<ExchangeDecision> BeginAsync(ISiloClient gateway, string session, string exchange, string prompt, string identity = "alice") =>
+        gateway.BeginExchangeAsync(session, new BeginExchange(exchange, identity, ["agents"], "claude", "POST", "/v1/messages", prompt, prompt.Length));
 
     private static async Task AssertProblem(HttpResponseMessage response, HttpStatusCode status)
     {
@@ -86,15 +82,19 @@ public sealed class SiloApiTests(EventStoreFixture db) : IClassFixture<EventStor
     }
 
     [Fact]
-    public async Task Internal_calls_without_the_cluster_key_get_401_whatever_the_path()
+    public async Task The_former_internal_paths_are_gone_404_whatever_the_path()
     {
-        using var noKey = _siloA.Api(_tokens.Mint("root", ["ops"], ["hoop:admin"]));
+        using var admin = _siloA.Api(_tokens.Mint("root", ["ops"], ["hoop:admin"]));
+        var session = NewId();
 
-        var known = await noKey.PostAsync($"/internal/sessions/{NewId()}/exchanges", new StringContent("{}", Encoding.UTF8, "application/json"));
-        var unknown = await noKey.GetAsync("/internal/no/such/route");
+        var known = await admin.PostAsync($"/internal/sessions/{session}/exchanges", new StringContent(
+            """{"exchangeId":"x1","identity":"alice","groups":["agents"],"connection":"claude","method":"POST","path":"/","promptText":"hi","requestBytes":2}""",
+            Encoding.UTF8, "application/json"));
+        var unknown = await admin.GetAsync("/internal/no/such/route");
 
-        await AssertProblem(known, HttpStatusCode.Unauthorized);
-        await AssertProblem(unknown, HttpStatusCode.Unauthorized);
+        await AssertProblem(known, HttpStatusCode.NotFound);
+        await AssertProblem(unknown, HttpStatusCode.NotFound);
+        Assert.Equal(0, await db.ScalarAsync($"SELECT count(*) FROM hoop.events WHERE stream_id = 'session-{session}'"));
         static async Task<string> WithoutTrace(HttpResponseMessage r) =>
             System.Text.RegularExpressions.Regex.Replace(await r.Content.ReadAsStringAsync(), "\"traceId\":\"[^\"]*\"", "");
         Assert.Equal(await WithoutTrace(known), await WithoutTrace(unknown));
@@ -103,13 +103,13 @@ public sealed class SiloApiTests(EventStoreFixture db) : IClassFixture<EventStor
     [Fact]
     public async Task A_held_request_on_silo_A_is_released_by_an_approval_on_silo_B()
     {
-        using var gatewayToA = _siloA.Internal();
+        var gatewayToA = _siloA.Gateway();
         using var approverOnB = _siloB.Api(Approver());
         using var aliceOnB = _siloB.Api(_tokens.Mint("alice", ["agents", "security"], ["hoop:approver"]));
         var held = await BeginAsync(gatewayToA, NewId(), "x1", "please export all customers");
         Assert.Equal(DecisionKind.RequireApproval, held.Kind);
 
-        var wait = gatewayToA.GetAsync($"/internal/approvals/{held.ApprovalId}/wait?timeoutMs=30000");
+        var wait = gatewayToA.WaitForApprovalAsync(held.ApprovalId!, TimeSpan.FromSeconds(30));
         await Task.Delay(300);
         Assert.False(wait.IsCompleted);
         var pending = await approverOnB.GetFromJsonAsync<ApprovalSnapshot[]>("/api/approvals?status=pending", Json);
@@ -121,24 +121,21 @@ public sealed class SiloApiTests(EventStoreFixture db) : IClassFixture<EventStor
         Assert.Contains(pending!, p => p.ApprovalId == held.ApprovalId);
         await AssertProblem(self, HttpStatusCode.Forbidden);
         Assert.Equal(HttpStatusCode.OK, approve.StatusCode);
-        Assert.Equal(HttpStatusCode.OK, released.StatusCode);
-        Assert.Equal(ApprovalStatus.Approved, (await released.Content.ReadFromJsonAsync<ApprovalSnapshot>(Json))!.Status);
+        Assert.Equal(ApprovalStatus.Approved, released!.Status);
         await AssertProblem(again, HttpStatusCode.Conflict);
     }
 
     [Fact]
     public async Task Timeline_and_replay_show_a_whole_exchange()
     {
-        using var gateway = _siloA.Internal();
+        var gateway = _siloA.Gateway();
         using var auditor = _siloB.Api(Auditor());
         var session = NewId();
 
         await BeginAsync(gateway, session, "x1", "Say hello");
-        Assert.Equal(HttpStatusCode.NoContent, (await gateway.PostAsJsonAsync($"/internal/sessions/{session}/exchanges/x1/forwarded", new ForwardedRequest("http://127.0.0.1:5601"), Json)).StatusCode);
-        Assert.Equal(HttpStatusCode.NoContent, (await gateway.PostAsJsonAsync($"/internal/sessions/{session}/exchanges/x1/chunks",
-            new ChunksRequest([new ResponseChunk(0, "Hel", 1.5), new ResponseChunk(3, "lo!", 2.5)]), Json)).StatusCode);
-        Assert.Equal(HttpStatusCode.NoContent, (await gateway.PostAsJsonAsync($"/internal/sessions/{session}/exchanges/x1/complete",
-            new CompleteRequest(200, new TokenUsage(5, 2), 42), Json)).StatusCode);
+        await gateway.RecordForwardedAsync(session, "x1", "http://127.0.0.1:5601");
+        await gateway.RecordChunksAsync(session, "x1", [new ResponseChunk(0, "Hel", 1.5), new ResponseChunk(3, "lo!", 2.5)]);
+        await gateway.CompleteExchangeAsync(session, "x1", 200, new TokenUsage(5, 2), 42);
         await BeginAsync(gateway, session, "x2", "now DROP TABLE users");
 
         var timeline = await auditor.GetFromJsonAsync<TimelineEntry[]>($"/api/sessions/{session}/timeline", Json);
@@ -160,7 +157,7 @@ public sealed class SiloApiTests(EventStoreFixture db) : IClassFixture<EventStor
     {
         using var admin = _siloA.Api(Admin());
         using var auditor = _siloA.Api(Auditor());
-        using var gatewayToB = _siloB.Internal();
+        var gatewayToB = _siloB.Gateway();
         var user = "u" + NewId();
         var before = await BeginAsync(gatewayToB, NewId(), "x0", "hello", user);
 
@@ -196,15 +193,14 @@ public sealed class SiloApiTests(EventStoreFixture db) : IClassFixture<EventStor
     [Fact]
     public async Task Approvers_read_what_is_asked_and_the_whole_masked_prompt_of_an_approval()
     {
-        using var gateway = _siloA.Internal();
+        var gateway = _siloA.Gateway();
         using var approver = _siloB.Api(Approver());
         using var auditor = _siloB.Api(Auditor());
         var prompt = "[system]\n" + new string('s', 800) + "\n\n[user]\nexport all customers";
         var fingerprint = new string('a', 64);
-        var response = await gateway.PostAsJsonAsync($"/internal/sessions/{NewId()}/exchanges",
+        var held = await gateway.BeginExchangeAsync(NewId(),
             new BeginExchange("x1", "alice", ["agents"], "claude", "POST", "/v1/messages", prompt, 2_048,
-                RequestFingerprint: fingerprint, UserTurn: "export all customers", Model: "claude-test"), Json);
-        var held = (await response.Content.ReadFromJsonAsync<ExchangeDecision>(Json))!;
+                RequestFingerprint: fingerprint, UserTurn: "export all customers", Model: "claude-test"));
 
         var approval = await approver.GetFromJsonAsync<ApprovalSnapshot>($"/api/approvals/{held.ApprovalId}", Json);
         var full = await approver.GetFromJsonAsync<ApprovalPrompt>($"/api/approvals/{held.ApprovalId}/prompt", Json);
@@ -221,51 +217,45 @@ public sealed class SiloApiTests(EventStoreFixture db) : IClassFixture<EventStor
     }
 
     [Fact]
-    public async Task Malformed_or_incomplete_bodies_get_400_problems_and_record_nothing()
+    public async Task Malformed_or_incomplete_calls_are_refused_400_and_record_nothing()
     {
-        using var gateway = _siloA.Internal();
+        var gateway = _siloA.Gateway();
         var session = NewId();
 
-        var garbage = await gateway.PostAsync($"/internal/sessions/{session}/exchanges", new StringContent("{not json", Encoding.UTF8, "application/json"));
-        var incomplete = await gateway.PostAsync($"/internal/sessions/{session}/exchanges", new StringContent("""{"exchangeId":"x1"}""", Encoding.UTF8, "application/json"));
-        var badKey = await gateway.PostAsJsonAsync("/internal/sessions/has%20space/exchanges",
-            new BeginExchange("x1", "alice", ["agents"], "claude", "POST", "/", "hi", 2), Json);
-        var unknownExchange = await gateway.PostAsJsonAsync($"/internal/sessions/{session}/exchanges/nope/complete", new CompleteRequest(200, null, 1), Json);
-        var badFingerprint = await gateway.PostAsJsonAsync($"/internal/sessions/{session}/exchanges",
-            new BeginExchange("x1", "alice", ["agents"], "claude", "POST", "/", "hi", 2, RequestFingerprint: "not-a-sha256"), Json);
+        var incomplete = await Assert.ThrowsAsync<SiloRefusedException>(() => gateway.BeginExchangeAsync(session,
+            new BeginExchange("x1", "", ["agents"], "claude", "POST", "/", "hi", 2)));
+        var badKey = await Assert.ThrowsAsync<SiloRefusedException>(() => gateway.BeginExchangeAsync("has space",
+            new BeginExchange("x1", "alice", ["agents"], "claude", "POST", "/", "hi", 2)));
+        var unknownExchange = await Assert.ThrowsAsync<SiloRefusedException>(() => gateway.CompleteExchangeAsync(session, "nope", 200, null, 1));
+        var badFingerprint = await Assert.ThrowsAsync<SiloRefusedException>(() => gateway.BeginExchangeAsync(session,
+            new BeginExchange("x1", "alice", ["agents"], "claude", "POST", "/", "hi", 2, RequestFingerprint: "not-a-sha256")));
 
-        await AssertProblem(garbage, HttpStatusCode.BadRequest);
-        await AssertProblem(incomplete, HttpStatusCode.BadRequest);
-        await AssertProblem(badKey, HttpStatusCode.BadRequest);
-        await AssertProblem(unknownExchange, HttpStatusCode.NotFound);
-        await AssertProblem(badFingerprint, HttpStatusCode.BadRequest);
+        Assert.Equal(400, incomplete.Status);
+        Assert.Equal(400, badKey.Status);
+        Assert.Equal(404, unknownExchange.Status);
+        Assert.Equal(400, badFingerprint.Status);
         Assert.Equal(0, await db.ScalarAsync($"SELECT count(*) FROM hoop.events WHERE stream_id = 'session-{session}'"));
     }
 
     [Fact]
     public async Task Exchanges_without_a_session_go_to_the_identitys_current_one_and_the_next_after_it_closes()
     {
-        using var gatewayToA = _siloA.Internal();
-        using var gatewayToB = _siloB.Internal();
+        var gatewayToA = _siloA.Gateway();
+        var gatewayToB = _siloB.Gateway();
         var user = "u" + NewId();
-        async Task<ExchangeDecision> Begin(HttpClient client, string exchange)
-        {
-            var response = await client.PostAsJsonAsync($"/internal/identities/{user}/exchanges",
-                new BeginExchange(exchange, user, ["agents"], "claude", "POST", "/v1/messages", "hi", 2), Json);
-            Assert.Equal(HttpStatusCode.OK, response.StatusCode);
-            return (await response.Content.ReadFromJsonAsync<ExchangeDecision>(Json))!;
-        }
+        Task<ExchangeDecision> Begin(ISiloClient gateway, string exchange) =>
+            gateway.BeginExchangeInCurrentSessionAsync(user, new BeginExchange(exchange, user, ["agents"], "claude", "POST", "/v1/messages", "hi", 2));
 
         var first = await Begin(gatewayToA, "x1");
         var second = await Begin(gatewayToB, "x2");
-        await gatewayToA.PostAsJsonAsync($"/internal/sessions/{first.SessionId}/close", new ReasonRequest("done"), Json);
+        await gatewayToA.CloseSessionAsync(first.SessionId, "done");
         var third = await Begin(gatewayToB, "x3");
-        var mismatch = await gatewayToA.PostAsJsonAsync($"/internal/identities/{user}/exchanges",
-            new BeginExchange("x4", "someone-else", ["agents"], "claude", "POST", "/", "hi", 2), Json);
+        var mismatch = await Assert.ThrowsAsync<SiloRefusedException>(() => gatewayToA.BeginExchangeInCurrentSessionAsync(user,
+            new BeginExchange("x4", "someone-else", ["agents"], "claude", "POST", "/", "hi", 2)));
 
         Assert.Equal(first.SessionId, second.SessionId);
         Assert.NotEqual(first.SessionId, third.SessionId);
         Assert.Equal(DecisionKind.Allow, third.Kind);
-        await AssertProblem(mismatch, HttpStatusCode.BadRequest);
+        Assert.Equal(400, mismatch.Status);
     }
 }

@@ -9,17 +9,14 @@ namespace Hoop.Silo.Api.Auth;
 
 /// <summary>
 /// Authentication and authorization of the silo's HTTP API (DESIGN §4): JWT bearer tokens
-/// with roles for <c>/api</c> (token validation from Hoop.Hosting, shared with the gateway),
-/// the cluster key for <c>/internal</c>. See docs/auth.md.
+/// with roles for <c>/api</c> (token validation from Hoop.Hosting, shared with the gateway).
+/// Gateways do not use HTTP: they are Orleans clients over mutual TLS. See docs/auth.md.
 /// </summary>
 public static class SiloAuthServiceCollectionExtensions
 {
-    /// <summary>The header gateways put the cluster key in.</summary>
-    public const string ClusterKeyHeader = ClusterKey.HeaderName;
-
     /// <summary>
     /// Registers JwtBearer (from <c>Hoop:Auth:*</c>), the <see cref="SiloPolicies"/>, 401/403
-    /// problem+json answers and the cluster key check. The configuration is validated when the
+    /// problem+json answers. The configuration is validated when the
     /// host starts (before it listens): an <see cref="InvalidOperationException"/> names the bad key.
     /// No fallback policy: endpoints opt in with <c>.RequireAuthorization(SiloPolicies.X)</c>.
     /// </summary>
@@ -27,7 +24,7 @@ public static class SiloAuthServiceCollectionExtensions
     {
         ArgumentNullException.ThrowIfNull(configuration);
         // Registered before AddHoopJwtBearer, so the token settings it uses (and loads at start-up)
-        // come from here: one read of the key file, the cluster key checked at the same moment.
+        // come from here: one read of the key file.
         services.TryAddSingleton(_ => SiloAuthSettings.Load(configuration));
         services.TryAddSingleton(sp => sp.GetRequiredService<SiloAuthSettings>().Tokens);
         services.AddHoopJwtBearer(configuration);
@@ -42,14 +39,12 @@ public static class SiloAuthServiceCollectionExtensions
     }
 
     /// <summary>
-    /// Adds, in order: the cluster key check for <c>/internal</c>, routing, authentication and
-    /// authorization. Call it once, after the exception and status-code handlers and before
+    /// Adds, in order: routing, authentication and authorization. Call it once, after the exception and status-code handlers and before
     /// mapping endpoints; do not call <c>UseRouting</c> yourself.
     /// </summary>
     public static WebApplication UseHoopSiloAuth(this WebApplication app)
     {
         ArgumentNullException.ThrowIfNull(app);
-        app.UseMiddleware<ClusterKeyMiddleware>();
         app.UseRouting();
         app.UseAuthentication();
         app.UseAuthorization();

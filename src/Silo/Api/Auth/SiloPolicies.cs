@@ -4,7 +4,7 @@ namespace Hoop.Silo.Api.Auth;
 /// Authorization policy names registered by <see cref="SiloAuthServiceCollectionExtensions.AddHoopSiloAuth"/>.
 /// Apply them per endpoint (<c>.RequireAuthorization(SiloPolicies.Auditor)</c>); there is no
 /// fallback policy, so an endpoint without one is anonymous (e.g. <c>/slack/interactions</c>,
-/// <c>/healthz</c>, and <c>/internal/...</c>, which the cluster key guards instead).
+/// <c>/healthz</c>).
 /// </summary>
 public static class SiloPolicies
 {

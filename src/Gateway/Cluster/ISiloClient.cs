@@ -1,14 +1,14 @@
 using Hoop.Contracts.Events;
 using Hoop.Contracts.Grains;
 
-namespace Hoop.Gateway.SiloClient;
+namespace Hoop.Gateway.Cluster;
 
 /// <summary>
-/// The gateway's calls to the silos' <c>/internal</c> API, one per grain call, routed by grain
-/// key (session id, subject, approval id) with failover (see <see cref="SiloClient"/>).
+/// The gateway's calls into the cluster, one per grain operation (implemented by
+/// <see cref="OrleansSiloClient"/>, the gateway's Orleans client; tests substitute it).
 /// </summary>
 /// <remarks>
-/// Every method throws <see cref="SiloUnavailableException"/> when no silo can serve it (the
+/// Every method throws <see cref="ClusterUnavailableException"/> when no silo can serve it (the
 /// gateway answers 503 and forwards nothing) and <see cref="SiloRefusedException"/> when a silo
 /// refuses it with a 4xx problem, except where noted. Cancelling the token cancels the call
 /// (<see cref="OperationCanceledException"/>).
@@ -63,6 +63,6 @@ public interface ISiloClient
     /// </summary>
     Task<DecisionOutcome> ConsumeApprovalAsync(string approvalId, string exchangeId, string identity, CancellationToken cancellationToken = default);
 
-    /// <summary>True when at least one silo answers its <c>/readyz</c> (it is up and reaches its store); for the gateway's <c>/readyz</c>.</summary>
+    /// <summary>True when the cluster lists at least one active silo; for the gateway's <c>/readyz</c>.</summary>
     Task<bool> IsAnySiloReadyAsync(CancellationToken cancellationToken = default);
 }

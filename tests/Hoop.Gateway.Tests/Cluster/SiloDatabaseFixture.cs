@@ -1,6 +1,6 @@
 using Hoop.Testing;
 
-namespace Hoop.Gateway.Tests.SiloClient;
+namespace Hoop.Gateway.Tests.Cluster;
 
 /// <summary>A migrated database for one test class, for real silos to run on.</summary>
 public sealed class SiloDatabaseFixture : MigratedDatabaseFixture

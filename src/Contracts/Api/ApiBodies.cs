@@ -1,31 +1,13 @@
 using System.Text.Json;
 using Hoop.Contracts.Events;
-using Hoop.Contracts.Grains;
 
-namespace Hoop.Contracts.Wire;
+namespace Hoop.Contracts.Api;
 
-// Bodies of the silo's HTTP API (DESIGN §4): /internal/... for gateways, /api/... for people.
+// Bodies of the silo's HTTP API for people and tools (/api/..., DESIGN §4). Gateways do not use HTTP:
+// they call grains as Orleans clients.
 
-public sealed record ForwardedRequest(string Upstream);
-
-public sealed record ChunksRequest(IReadOnlyList<ResponseChunk> Chunks);
-
-public sealed record CompleteRequest(int Status, TokenUsage? Usage, double DurationMs, IReadOnlyList<MaskCount>? Masks = null);
-
-public sealed record AbortRequest(string? Reason, IReadOnlyList<MaskCount>? Masks = null);
-
+/// <summary>The optional body of <c>POST /api/identities/{sub}/revoke</c> and <c>/restore</c>.</summary>
 public sealed record ReasonRequest(string? Reason);
-
-public sealed record AccessDeniedRequest(string Connection, string Reason);
-
-public sealed record SeenRequest(IReadOnlyList<string> Groups);
-
-public sealed record ConsumeRequest(string ExchangeId, string Identity);
-
-/// <summary>Asks for the identity's current session on a connection; with <see cref="Replacing"/>, for a new one if that is still current.</summary>
-public sealed record AssignSessionRequest(string Connection, string? Replacing = null);
-
-public sealed record SessionAssignment(string SessionId);
 
 /// <summary>
 /// One event of a session timeline, in stream order; <see cref="Data"/> is the stored JSON. The
@@ -66,15 +48,6 @@ public sealed record ExchangeReplay(
     double? DurationMs);
 
 public sealed record MaskReplay(string Detector, int Count, string Where);
-
-/// <summary>A change of an identity's revocation state, as the silos' change feed reports it to gateways.</summary>
-public sealed record IdentityChange(string Subject, bool Revoked, long Version);
-
-/// <summary>
-/// An answer of <c>GET /internal/identity-changes</c>: changes after the asked cursor, the next cursor,
-/// and <see cref="Reset"/> when the silo no longer has everything after the asked cursor (it restarted or it was too long ago).
-/// </summary>
-public sealed record IdentityChanges(string Feed, long Cursor, IReadOnlyList<IdentityChange> Changes, bool Reset = false);
 
 /// <summary>
 /// The whole masked prompt of the request an approval was asked for (<c>GET /api/approvals/{id}/prompt</c>),

@@ -1,29 +1,29 @@
-namespace Hoop.Gateway.SiloClient;
+namespace Hoop.Gateway.Cluster;
 
 /// <summary>
-/// No silo could serve the call: none was reachable, the silo answered 503 (its event store
-/// cannot record, or the grain is busy), it refused the cluster key, it timed out, or its
-/// answer made no sense. The gateway fails closed: 503, nothing forwarded.
+/// The cluster could not serve the call: no silo was reachable, the silo holding the grain died
+/// under it, its event store cannot record, the grain is contended, or the call timed out.
+/// The gateway fails closed: 503, nothing forwarded.
 /// </summary>
-public sealed class SiloUnavailableException : Exception
+public sealed class ClusterUnavailableException : Exception
 {
-    public SiloUnavailableException()
+    public ClusterUnavailableException()
     {
     }
 
-    public SiloUnavailableException(string message)
+    public ClusterUnavailableException(string message)
         : base(message)
     {
     }
 
-    public SiloUnavailableException(string message, Exception? innerException)
+    public ClusterUnavailableException(string message, Exception? innerException)
         : base(message, innerException)
     {
     }
 }
 
 /// <summary>
-/// A silo refused the call with a 4xx problem (bad input, unknown exchange, an exchange not in
+/// A grain refused the call with the 4xx problem the silo's HTTP API would answer (bad input, unknown exchange, an exchange not in
 /// a state that allows the call). Consuming an approval never throws this: its refusals are
 /// outcomes (<see cref="Hoop.Contracts.Grains.DecisionOutcome"/>).
 /// </summary>
