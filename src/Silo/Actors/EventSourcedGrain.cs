@@ -210,12 +210,15 @@ public abstract partial class EventSourcedGrain<TState>(GrainDependencies depend
     }
 
     /// <summary>
-    /// Runs one call: reads the stream's tail first when it is behind (a notice, a lost append, or
-    /// <paramref name="catchUp"/>), then <paramref name="call"/>; re-runs it on the new tail after a lost
-    /// append race, and once after a refusal decided on state that was not read this turn.
+    /// Runs one call. Orleans keeps one activation per key, so the state in memory is the stream's: no read
+    /// before a call. The tail is read first only when this activation may be behind (another process's append
+    /// was announced, notices were lost, or an append of ours lost a race or failed); an append that loses to
+    /// another writer (two activations during a membership change) reloads the tail and re-runs the call,
+    /// bounded; a refusal decided on state not read this turn is re-decided once on the tail.
     /// </summary>
-    protected async Task<T> RunAsync<T>(Func<CancellationToken, Task<T>> call, CancellationToken cancellationToken, bool catchUp = false)
+    protected async Task<T> RunAsync<T>(Func<CancellationToken, Task<T>> call, CancellationToken cancellationToken)
     {
+        var catchUp = false;
         for (var attempt = 1; ; attempt++)
         {
             var readThisTurn = catchUp || _stale || Dependencies.Changes.IsBehind(StreamId, Version, _epoch);

@@ -32,9 +32,8 @@ public sealed partial class IdentityGrain(GrainDependencies dependencies, Policy
     Task IIdentityGrain.SeenAsync(IReadOnlyList<string> groups, CancellationToken cancellationToken) =>
         RunAsync(ct => SeenAsync(groups, ct), cancellationToken);
 
-    // Reads the tail first: a revocation, or a request admitted on another silo, counts at once.
     Task<Admission> IIdentityGrain.AdmitAsync(AdmitRequest request, CancellationToken cancellationToken) =>
-        RunAsync(ct => AdmitAsync(request, ct), cancellationToken, catchUp: true);
+        RunAsync(ct => AdmitAsync(request, ct), cancellationToken);
 
     Task IIdentityGrain.RecordUsageAsync(string exchangeId, TokenUsage usage, CancellationToken cancellationToken) =>
         RunAsync(ct => RecordUsageAsync(exchangeId, usage, ct), cancellationToken);
@@ -43,17 +42,16 @@ public sealed partial class IdentityGrain(GrainDependencies dependencies, Policy
         RunAsync(ct => AccessDeniedAsync(connection, reason, ct), cancellationToken);
 
     Task IIdentityGrain.RevokeAsync(string reason, string by, CancellationToken cancellationToken) =>
-        RunAsync(ct => RevokeAsync(reason, by, ct), cancellationToken, catchUp: true);
+        RunAsync(ct => RevokeAsync(reason, by, ct), cancellationToken);
 
     Task IIdentityGrain.RestoreAsync(string reason, string by, CancellationToken cancellationToken) =>
-        RunAsync(ct => RestoreAsync(reason, by, ct), cancellationToken, catchUp: true);
+        RunAsync(ct => RestoreAsync(reason, by, ct), cancellationToken);
 
     Task<string> IIdentityGrain.AssignSessionAsync(string connection, string? replacing, CancellationToken cancellationToken) =>
         RunAsync(ct => AssignSessionAsync(connection, replacing, ct), cancellationToken);
 
-    // Always reads the tail first: a revocation on another silo must count at once.
     Task<IdentitySnapshot> IIdentityGrain.GetAsync(CancellationToken cancellationToken) =>
-        RunAsync(GetAsync, cancellationToken, catchUp: true);
+        RunAsync(GetAsync, cancellationToken);
 
     public static readonly TimeSpan SeenRecordInterval = TimeSpan.FromHours(1);
     public static readonly TimeSpan RateWindow = TimeSpan.FromMinutes(1);

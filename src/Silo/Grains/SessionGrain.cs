@@ -49,7 +49,7 @@ public sealed class SessionGrain(GrainDependencies dependencies, IPolicyEngine p
         RunAsync(ct => CloseAsync(reason, ct), cancellationToken);
 
     Task<SessionSnapshot?> ISessionGrain.GetAsync(CancellationToken cancellationToken) =>
-        RunAsync(GetAsync, cancellationToken, catchUp: true);
+        RunAsync(GetAsync, cancellationToken);
 
     public enum Stage
     {
