@@ -18,6 +18,13 @@ public sealed record ActorRuntimeOptions
     /// <summary>A session idle this long is closed on its next use. Default 15 minutes.</summary>
     public TimeSpan SessionIdleTimeout { get; init; } = TimeSpan.FromMinutes(15);
 
+    /// <summary>
+    /// Session and identity grains write a snapshot of their state once this many events were folded since the
+    /// last one, so an activation reads the snapshot plus at most about this many events. 0 turns snapshots off
+    /// (existing ones are still read). Default 1000.
+    /// </summary>
+    public int SnapshotEvery { get; init; } = 1000;
+
     /// <summary>This silo's id in event metadata; generated when empty.</summary>
     public string? SiloId { get; init; }
 
@@ -35,5 +42,7 @@ public sealed record ActorRuntimeOptions
         Positive(SessionIdleTimeout, nameof(SessionIdleTimeout));
         if (MaxConcurrencyRetries is < 1 or > 1000)
             throw new InvalidOperationException($"Hoop:Actors:MaxConcurrencyRetries must be between 1 and 1000; it is {MaxConcurrencyRetries}.");
+        if (SnapshotEvery is not 0 and (< 10 or > 1_000_000))
+            throw new InvalidOperationException($"Hoop:Actors:SnapshotEvery must be 0 (no snapshots) or between 10 and 1000000 events; it is {SnapshotEvery}.");
     }
 }

@@ -28,7 +28,7 @@ public sealed class ApprovalGrain(GrainDependencies dependencies, IPolicyEngine 
     private static readonly TimeSpan ExpiryRetryPeriod = TimeSpan.FromMinutes(1);
 
     Task IRemindable.ReceiveReminder(string reminderName, TickStatus status) =>
-        reminderName == ExpiryReminder ? RunAsync(ExpireIfDueAsync, CancellationToken.None, catchUp: true) : Task.CompletedTask;
+        reminderName == ExpiryReminder ? RunAsync(ExpireIfDueAsync, CancellationToken.None) : Task.CompletedTask;
 
     public const string StreamPrefix = "approval";
 
@@ -38,19 +38,19 @@ public sealed class ApprovalGrain(GrainDependencies dependencies, IPolicyEngine 
         RunAsync(ct => RequestAsync(request, ct), cancellationToken);
 
     Task<DecisionOutcome> IApprovalGrain.DecideAsync(ApprovalDecision decision, CancellationToken cancellationToken) =>
-        RunAsync(ct => DecideAsync(decision, ct), cancellationToken, catchUp: true);
+        RunAsync(ct => DecideAsync(decision, ct), cancellationToken);
 
     Task<ApprovalSnapshot?> IApprovalGrain.ExpireIfDueAsync(CancellationToken cancellationToken) =>
-        RunAsync(ExpireIfDueAsync, cancellationToken, catchUp: true);
+        RunAsync(ExpireIfDueAsync, cancellationToken);
 
     Task<DecisionOutcome> IApprovalGrain.ConsumeAsync(string exchangeId, string identity, CancellationToken cancellationToken) =>
-        RunAsync(ct => ConsumeAsync(exchangeId, identity, ct), cancellationToken, catchUp: true);
+        RunAsync(ct => ConsumeAsync(exchangeId, identity, ct), cancellationToken);
 
     Task<ApprovalSnapshot?> IApprovalGrain.GetAsync(CancellationToken cancellationToken) =>
-        RunAsync(GetAsync, cancellationToken, catchUp: true);
+        RunAsync(GetAsync, cancellationToken);
 
     Task<ApprovalSnapshot?> IApprovalGrain.RecordSlackMessageAsync(string channel, string messageTs, CancellationToken cancellationToken) =>
-        RunAsync(ct => RecordSlackMessageAsync(channel, messageTs, ct), cancellationToken, catchUp: true);
+        RunAsync(ct => RecordSlackMessageAsync(channel, messageTs, ct), cancellationToken);
 
     /// <summary>
     /// Interleaved with other calls ([AlwaysInterleave] on the interface): it never touches state itself but asks
@@ -65,8 +65,7 @@ public sealed class ApprovalGrain(GrainDependencies dependencies, IPolicyEngine 
         while (true)
         {
             var changed = Dependencies.Changes.Signals.NextChange(StreamId);
-            // Each look reads the stream's tail: a decision taken on another silo a moment ago shows even if
-            // its notification has not arrived (a status check waits 0 s).
+            // Each look is a turn of the one activation every decision goes through (a status check waits 0 s).
             var snapshot = await self.GetAsync(cancellationToken);
             if (snapshot is null || snapshot.Status != ApprovalStatus.Pending)
                 return snapshot;

@@ -3,6 +3,7 @@ using System.Net.Sockets;
 using Hoop.Contracts.Grains;
 using Hoop.Hosting.Masking;
 using Hoop.Silo.Actors;
+using Hoop.Silo.Actors.Snapshots;
 using Hoop.Hosting.Cluster;
 using Hoop.Silo.Cluster;
 using Orleans.Connections.Security;
@@ -79,6 +80,8 @@ public static class GrainsServiceCollectionExtensions
         services.TryAddSingleton(FreeTextMasker.Default);
         services.TryAddSingleton(sp => new RiskPatterns(sp.GetRequiredService<Hoop.Contracts.Policy.PolicyDocument>()));
         services.AddSingleton<StreamChanges>();
+        services.TryAddSingleton<ISnapshotStore, PostgresSnapshotStore>();
+        services.AddSingleton<SnapshotWriter>();
         services.AddSingleton<GrainDependencies>();
         services.AddSingleton<HoopEventsListener>();
         services.AddSingleton<IHostedService>(sp => sp.GetRequiredService<HoopEventsListener>());

@@ -1,3 +1,5 @@
+using System.Globalization;
+using System.Text.Json.Serialization;
 using Hoop.Contracts.Events;
 using Hoop.Contracts.EventStore;
 using Hoop.Contracts.Grains;
@@ -30,9 +32,8 @@ public sealed partial class IdentityGrain(GrainDependencies dependencies, Policy
     Task IIdentityGrain.SeenAsync(IReadOnlyList<string> groups, CancellationToken cancellationToken) =>
         RunAsync(ct => SeenAsync(groups, ct), cancellationToken);
 
-    // Reads the tail first: a revocation, or a request admitted on another silo, counts at once.
     Task<Admission> IIdentityGrain.AdmitAsync(AdmitRequest request, CancellationToken cancellationToken) =>
-        RunAsync(ct => AdmitAsync(request, ct), cancellationToken, catchUp: true);
+        RunAsync(ct => AdmitAsync(request, ct), cancellationToken);
 
     Task IIdentityGrain.RecordUsageAsync(string exchangeId, TokenUsage usage, CancellationToken cancellationToken) =>
         RunAsync(ct => RecordUsageAsync(exchangeId, usage, ct), cancellationToken);
@@ -41,17 +42,16 @@ public sealed partial class IdentityGrain(GrainDependencies dependencies, Policy
         RunAsync(ct => AccessDeniedAsync(connection, reason, ct), cancellationToken);
 
     Task IIdentityGrain.RevokeAsync(string reason, string by, CancellationToken cancellationToken) =>
-        RunAsync(ct => RevokeAsync(reason, by, ct), cancellationToken, catchUp: true);
+        RunAsync(ct => RevokeAsync(reason, by, ct), cancellationToken);
 
     Task IIdentityGrain.RestoreAsync(string reason, string by, CancellationToken cancellationToken) =>
-        RunAsync(ct => RestoreAsync(reason, by, ct), cancellationToken, catchUp: true);
+        RunAsync(ct => RestoreAsync(reason, by, ct), cancellationToken);
 
     Task<string> IIdentityGrain.AssignSessionAsync(string connection, string? replacing, CancellationToken cancellationToken) =>
         RunAsync(ct => AssignSessionAsync(connection, replacing, ct), cancellationToken);
 
-    // Always reads the tail first: a revocation on another silo must count at once.
     Task<IdentitySnapshot> IIdentityGrain.GetAsync(CancellationToken cancellationToken) =>
-        RunAsync(GetAsync, cancellationToken, catchUp: true);
+        RunAsync(GetAsync, cancellationToken);
 
     public static readonly TimeSpan SeenRecordInterval = TimeSpan.FromHours(1);
     public static readonly TimeSpan RateWindow = TimeSpan.FromMinutes(1);
@@ -82,14 +82,21 @@ public sealed partial class IdentityGrain(GrainDependencies dependencies, Policy
         public DateTimeOffset? RestoredAt { get; set; }
         public long Requests { get; set; }
         public int AccessDenials { get; set; }
+        [JsonObjectCreationHandling(JsonObjectCreationHandling.Populate)]
         public Dictionary<string, string> Sessions { get; } = new(StringComparer.Ordinal);
 
         // Kept only as far back as the controls look (see Retention).
+        [JsonObjectCreationHandling(JsonObjectCreationHandling.Populate)]
         public List<Admitted> Admitted { get; } = [];
+        [JsonObjectCreationHandling(JsonObjectCreationHandling.Populate)]
         public HashSet<string> AdmittedIds { get; } = new(StringComparer.Ordinal);
+        [JsonObjectCreationHandling(JsonObjectCreationHandling.Populate)]
         public List<Used> Usage { get; } = [];
+        [JsonObjectCreationHandling(JsonObjectCreationHandling.Populate)]
         public HashSet<string> UsageIds { get; } = new(StringComparer.Ordinal);
+        [JsonObjectCreationHandling(JsonObjectCreationHandling.Populate)]
         public List<Raised> Signals { get; } = [];
+        [JsonObjectCreationHandling(JsonObjectCreationHandling.Populate)]
         public Dictionary<string, DateTimeOffset> LastRaised { get; } = new(StringComparer.Ordinal);
     }
 
@@ -97,7 +104,26 @@ public sealed partial class IdentityGrain(GrainDependencies dependencies, Policy
 
     protected override IdentityState InitialState => new();
 
-    protected override IdentityState Apply(IdentityState state, object @event, DateTimeOffset at)
+    /// <summary>
+    /// Bump the number when <see cref="IdentityState"/> or <see cref="Fold"/> changes: older snapshots are then ignored.
+    /// The retention windows are part of the fold (what was pruned depends on them).
+    /// </summary>
+    protected override SnapshotFormat<IdentityState> SnapshotFormat => _snapshots ??= SnapshotsFor(Controls);
+
+    private SnapshotFormat<IdentityState>? _snapshots;
+
+    internal static SnapshotFormat<IdentityState> SnapshotsFor(IdentityControls controls) => new(
+        string.Create(CultureInfo.InvariantCulture, $"identity/1;admitted={RetentionOf(controls):c};usage={UsageRetentionOf(controls):c}"),
+        GrainStateJsonContext.Default.IdentityState);
+
+    protected override IdentityState Apply(IdentityState state, object @event, DateTimeOffset at) =>
+        Fold(state, @event, at, RetentionOf(Controls), UsageRetentionOf(Controls), Masked);
+
+    /// <summary>
+    /// The identity's fold: <paramref name="state"/> after <paramref name="event"/> (recorded at <paramref name="at"/>), keeping
+    /// admitted requests for <paramref name="retention"/> and usage for <paramref name="usageRetention"/>, revoke reasons masked by <paramref name="mask"/>.
+    /// </summary>
+    internal static IdentityState Fold(IdentityState state, object @event, DateTimeOffset at, TimeSpan retention, TimeSpan usageRetention, Func<string, string> mask)
     {
         switch (@event)
         {
@@ -114,7 +140,7 @@ public sealed partial class IdentityGrain(GrainDependencies dependencies, Policy
                 state.Revoked = true;
                 // Masked again on load: a reason recorded before reasons were masked must not spread
                 // into new events (blocked requests quote it) or answers.
-                state.RevokedReason = Masked(revoked.Reason);
+                state.RevokedReason = mask(revoked.Reason);
                 state.RevokedBy = revoked.By;
                 break;
             case SessionAssigned assigned:
@@ -129,12 +155,12 @@ public sealed partial class IdentityGrain(GrainDependencies dependencies, Policy
             case RequestAdmitted admitted:
                 state.Admitted.Add(new Admitted(at, admitted.ExchangeId, admitted.Connection, admitted.Source, admitted.Extraction ?? []));
                 state.AdmittedIds.Add(admitted.ExchangeId);
-                Prune(state.Admitted, state.AdmittedIds, a => a.At, a => a.ExchangeId, at - Retention);
+                Prune(state.Admitted, state.AdmittedIds, a => a.At, a => a.ExchangeId, at - retention);
                 break;
             case TokensUsed used:
                 state.Usage.Add(new Used(at, used.ExchangeId, used.InputTokens + used.OutputTokens));
                 state.UsageIds.Add(used.ExchangeId);
-                Prune(state.Usage, state.UsageIds, u => u.At, u => u.ExchangeId, at - UsageRetention);
+                Prune(state.Usage, state.UsageIds, u => u.At, u => u.ExchangeId, at - usageRetention);
                 break;
             case RiskSignalRaised raised:
                 state.Signals.Add(new Raised(at, raised));
@@ -157,24 +183,21 @@ public sealed partial class IdentityGrain(GrainDependencies dependencies, Policy
     }
 
     /// <summary>How far back admitted requests are kept: the longest any limit or signal looks.</summary>
-    private TimeSpan Retention
+    internal static TimeSpan RetentionOf(IdentityControls controls)
     {
-        get
-        {
-            var signals = Controls.Signals;
-            var longest = RateWindow;
-            if (signals.RateSpike is { } spike && spike.Window + spike.Baseline > longest)
-                longest = spike.Window + spike.Baseline;
-            if (signals.Extraction is { } extraction && extraction.Window > longest)
-                longest = extraction.Window;
-            if (signals.Sprawl is { } sprawl && sprawl.Window > longest)
-                longest = sprawl.Window;
-            return longest;
-        }
+        var signals = controls.Signals;
+        var longest = RateWindow;
+        if (signals.RateSpike is { } spike && spike.Window + spike.Baseline > longest)
+            longest = spike.Window + spike.Baseline;
+        if (signals.Extraction is { } extraction && extraction.Window > longest)
+            longest = extraction.Window;
+        if (signals.Sprawl is { } sprawl && sprawl.Window > longest)
+            longest = sprawl.Window;
+        return longest;
     }
 
-    private TimeSpan UsageRetention =>
-        Controls.Signals.RateSpike is { } spike && spike.Window + spike.Baseline > TimeSpan.FromDays(1)
+    internal static TimeSpan UsageRetentionOf(IdentityControls controls) =>
+        controls.Signals.RateSpike is { } spike && spike.Window + spike.Baseline > TimeSpan.FromDays(1)
             ? spike.Window + spike.Baseline
             : TimeSpan.FromDays(1);
 

@@ -1,5 +1,6 @@
 using System.Security.Cryptography;
 using System.Text;
+using System.Text.Json.Serialization;
 using Hoop.Contracts.Events;
 using Hoop.Contracts.EventStore;
 using Hoop.Contracts.Grains;
@@ -48,7 +49,7 @@ public sealed class SessionGrain(GrainDependencies dependencies, IPolicyEngine p
         RunAsync(ct => CloseAsync(reason, ct), cancellationToken);
 
     Task<SessionSnapshot?> ISessionGrain.GetAsync(CancellationToken cancellationToken) =>
-        RunAsync(GetAsync, cancellationToken, catchUp: true);
+        RunAsync(GetAsync, cancellationToken);
 
     public enum Stage
     {
@@ -78,6 +79,8 @@ public sealed class SessionGrain(GrainDependencies dependencies, IPolicyEngine p
         public DateTimeOffset OpenedAt { get; set; }
         public DateTimeOffset LastActivity { get; set; }
         public bool Closed { get; set; }
+
+        [JsonObjectCreationHandling(JsonObjectCreationHandling.Populate)]
         public Dictionary<string, ExchangeState> Exchanges { get; } = new(StringComparer.Ordinal);
     }
 
@@ -85,7 +88,15 @@ public sealed class SessionGrain(GrainDependencies dependencies, IPolicyEngine p
 
     protected override SessionState InitialState => new();
 
-    protected override SessionState Apply(SessionState state, object @event, DateTimeOffset at)
+    /// <summary>Bump when <see cref="SessionState"/> or <see cref="Fold"/> changes: older snapshots are then ignored.</summary>
+    internal static readonly SnapshotFormat<SessionState> Snapshots = new("session/1", GrainStateJsonContext.Default.SessionState);
+
+    protected override SnapshotFormat<SessionState> SnapshotFormat => Snapshots;
+
+    protected override SessionState Apply(SessionState state, object @event, DateTimeOffset at) => Fold(state, @event, at);
+
+    /// <summary>The session's fold: <paramref name="state"/> after <paramref name="event"/> (recorded at <paramref name="at"/>).</summary>
+    internal static SessionState Fold(SessionState state, object @event, DateTimeOffset at)
     {
         state.LastActivity = at;
         switch (@event)

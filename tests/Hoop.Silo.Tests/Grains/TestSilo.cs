@@ -38,7 +38,9 @@ internal sealed class TestSilo : IAsyncDisposable
     public IEventStore Store => Services.GetRequiredService<IEventStore>();
 
 
-    public static async Task<TestSilo> StartAsync(string connectionString, IDictionary<string, string?>? settings = null, TimeProvider? time = null)
+    /// <summary>Starts a silo; <paramref name="services"/> may replace what the silo registered (a store decorator, say).</summary>
+    public static async Task<TestSilo> StartAsync(string connectionString, IDictionary<string, string?>? settings = null, TimeProvider? time = null,
+        Action<IServiceCollection>? services = null)
     {
         var builder = Host.CreateApplicationBuilder(new HostApplicationBuilderSettings { DisableDefaults = true });
         builder.Logging.SetMinimumLevel(LogLevel.Warning);
@@ -54,6 +56,7 @@ internal sealed class TestSilo : IAsyncDisposable
         builder.Services.AddHoopEventStore(builder.Configuration);
         builder.Services.AddHoopPolicy(builder.Configuration);
         builder.Services.AddHoopGrains(builder.Configuration);
+        services?.Invoke(builder.Services);
 
         var host = builder.Build();
         await host.StartAsync();

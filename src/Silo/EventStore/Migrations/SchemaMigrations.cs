@@ -168,6 +168,19 @@ public static class SchemaMigrations
             -- expires when next decided on or waited for (both check the deadline).
             DROP TABLE hoop.reminders;
             """),
+        new(6, "grain snapshots", """
+            -- The folded state of a session or identity grain after a version of its stream
+            -- (src/Silo/Actors/Snapshots): an activation reads it plus the tail after it. A cache, not
+            -- evidence: deleting rows only makes the next activations fold more events. fold names the
+            -- state's shape and settings; a snapshot of another fold is ignored and replaced.
+            CREATE TABLE hoop.snapshots (
+                stream_id  text        PRIMARY KEY,
+                version    bigint      NOT NULL,
+                fold       text        NOT NULL,
+                state      bytea       NOT NULL,
+                taken_at   timestamptz NOT NULL
+            );
+            """),
     ];
 
     public static int Latest => All[^1].Version;

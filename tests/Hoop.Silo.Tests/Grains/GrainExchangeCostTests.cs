@@ -1,0 +1,155 @@
+using System.Diagnostics;
+using System.Globalization;
+using Hoop.Contracts.Events;
+using Hoop.Contracts.EventStore;
+using Hoop.Contracts.Grains;
+using Hoop.Silo.Actors;
+using Hoop.Silo.Actors.Snapshots;
+using Hoop.Silo.EventStore;
+using Microsoft.Extensions.Logging;
+using Hoop.Silo.Tests.EventStore;
+using Microsoft.Extensions.DependencyInjection;
+using Xunit;
+using Xunit.Abstractions;
+
+namespace Hoop.Silo.Tests.Grains;
+
+/// <summary>What an exchange costs once its session and identity grains are active: store reads, time, CPU.</summary>
+public sealed class GrainExchangeCostTests(EventStoreFixture db, ITestOutputHelper output) : IClassFixture<EventStoreFixture>
+{
+    private static string NewId() => Guid.NewGuid().ToString("N");
+
+    [Fact]
+    public async Task An_exchange_on_active_grains_reads_nothing_from_the_store()
+    {
+        var store = new CountingStore();
+        await using var silo = await StartAsync(store);
+        var sub = "cost-" + NewId()[..8];
+        var session = silo.Grains.Get<ISessionGrain>(NewId());
+        await ExchangeAsync(session, "warm", sub); // activates the session and identity grains
+        var readsBefore = store.Reads;
+
+        for (var i = 0; i < 20; i++)
+            await ExchangeAsync(session, $"x{i}", sub);
+
+        // None, unless the notification connection dropped meanwhile (then each grain reads its tail once); a read per call was 20.
+        Assert.True(store.Reads - readsBefore <= 2, $"{store.Reads - readsBefore} reads: {string.Join(", ", store.ReadStreams.Skip(readsBefore))}");
+        Assert.Equal(21, (await session.GetAsync())!.Exchanges);
+    }
+
+    [Fact]
+    public async Task Exchange_cost_on_active_grains_is_written_to_the_output()
+    {
+        var store = new CountingStore();
+        await using var silo = await StartAsync(store);
+        var sub = "cost-" + NewId()[..8];
+        var session = silo.Grains.Get<ISessionGrain>(NewId());
+        for (var i = 0; i < 50; i++)
+            await ExchangeAsync(session, $"warm{i}", sub);
+
+        const int exchanges = 500;
+        var reads = store.Reads;
+        var backends = await BackendCpuAsync();
+        var cpu = Process.GetCurrentProcess().TotalProcessorTime;
+        var latencies = new List<double>(exchanges);
+        var clock = Stopwatch.StartNew();
+        for (var i = 0; i < exchanges; i++)
+        {
+            var started = clock.Elapsed;
+            await ExchangeAsync(session, $"x{i}", sub);
+            latencies.Add((clock.Elapsed - started).TotalMilliseconds);
+        }
+
+        var siloCpu = (Process.GetCurrentProcess().TotalProcessorTime - cpu).TotalMilliseconds / exchanges;
+        var pgCpu = (await BackendCpuAsync(backends)) / exchanges;
+        latencies.Sort();
+        output.WriteLine(string.Create(CultureInfo.InvariantCulture,
+            $"exchange (begin, forwarded, chunks, complete) on active grains: p50 {latencies[exchanges / 2]:0.00} ms, p99 {latencies[exchanges * 99 / 100]:0.00} ms; "
+            + $"CPU per exchange: test process (silo) {siloCpu:0.00} ms, PostgreSQL backends {pgCpu:0.00} ms; store reads per exchange {(store.Reads - reads) / (double)exchanges:0.00}"));
+    }
+
+    private async Task<TestSilo> StartAsync(CountingStore store) =>
+        // Only the grains' reads are counted (background readers such as the identity change feed keep the plain store).
+        await TestSilo.StartAsync(db.ConnectionString, services: s => s.AddSingleton(sp =>
+        {
+            store.Inner = sp.GetRequiredService<PostgresEventStore>();
+            return new GrainDependencies(store, sp.GetRequiredService<StreamChanges>(), sp.GetRequiredService<TimeProvider>(),
+                sp.GetRequiredService<ActorRuntimeOptions>(), sp.GetRequiredService<ILoggerFactory>(), sp.GetRequiredService<SnapshotWriter>());
+        }));
+
+    private static async Task ExchangeAsync(ISessionGrain session, string exchange, string sub)
+    {
+        var decision = await session.BeginExchangeAsync(TestSilo.Request(exchange, "hello", sub));
+        Assert.Equal(DecisionKind.Allow, decision.Kind);
+        await session.RecordForwardedAsync(exchange, "https://upstream.example");
+        await session.RecordResponseChunksAsync(exchange, [new ResponseChunk(0, "Hi there", 3)]);
+        await session.CompleteExchangeAsync(exchange, 200, new TokenUsage(3, 2), 10, null);
+    }
+
+    /// <summary>CPU time (ms) of this database's backends, minus <paramref name="before"/> (pid → ms).</summary>
+    private async Task<double> BackendCpuAsync(Dictionary<int, double> before)
+    {
+        var now = await BackendCpuAsync();
+        return now.Sum(p => p.Value - before.GetValueOrDefault(p.Key));
+    }
+
+    private async Task<Dictionary<int, double>> BackendCpuAsync()
+    {
+        var cpu = new Dictionary<int, double>();
+        await using var command = db.DataSource.CreateCommand("SELECT pid FROM pg_stat_activity WHERE datname = current_database()");
+        await using var reader = await command.ExecuteReaderAsync();
+        while (await reader.ReadAsync())
+        {
+            var pid = reader.GetInt32(0);
+            try
+            {
+                // /proc/PID/stat: utime and stime are fields 14 and 15 (clock ticks, 100 a second), after the ")" of the name.
+                var stat = await File.ReadAllTextAsync($"/proc/{pid}/stat");
+                var fields = stat[(stat.LastIndexOf(')') + 2)..].Split(' ');
+                cpu[pid] = (long.Parse(fields[11], CultureInfo.InvariantCulture) + long.Parse(fields[12], CultureInfo.InvariantCulture)) * 10.0;
+            }
+            catch (IOException)
+            {
+                // gone meanwhile
+            }
+        }
+
+        return cpu;
+    }
+
+    /// <summary>The silo's event store, counting stream reads (a tail read per call is what this is about).</summary>
+    private sealed class CountingStore : IEventStore
+    {
+        private readonly System.Collections.Concurrent.ConcurrentQueue<string> _streams = new();
+        private int _reads;
+
+        public IEventStore Inner { get; set; } = null!;
+
+        public int Reads => Volatile.Read(ref _reads);
+
+        public IEnumerable<string> ReadStreams => _streams;
+
+        public Task<AppendResult> AppendAsync(string streamId, long expectedVersion, IReadOnlyList<object> events, EventMetadata metadata, CancellationToken cancellationToken = default) =>
+            Inner.AppendAsync(streamId, expectedVersion, events, metadata, cancellationToken);
+
+        public IAsyncEnumerable<RecordedEvent> ReadStreamAsync(string streamId, long fromVersion = 1, CancellationToken cancellationToken = default)
+        {
+            _streams.Enqueue($"{streamId}@{fromVersion}");
+            Interlocked.Increment(ref _reads);
+            return Inner.ReadStreamAsync(streamId, fromVersion, cancellationToken);
+        }
+
+        public Task<ReadAllPage> ReadAllAsync(GlobalPosition after, int maxCount, CancellationToken cancellationToken = default) =>
+            Inner.ReadAllAsync(after, maxCount, cancellationToken);
+
+        public Task<long> GetStreamVersionAsync(string streamId, CancellationToken cancellationToken = default)
+        {
+            _streams.Enqueue($"{streamId} version");
+            Interlocked.Increment(ref _reads);
+            return Inner.GetStreamVersionAsync(streamId, cancellationToken);
+        }
+
+        public Task<VerificationResult> VerifyAsync(IProgress<VerificationProgress>? progress = null, CancellationToken cancellationToken = default) =>
+            Inner.VerifyAsync(progress, cancellationToken);
+    }
+}
