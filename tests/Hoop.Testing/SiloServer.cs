@@ -51,7 +51,7 @@ public sealed class SiloServer : IAsyncDisposable
     /// cluster client: calls grains as a gateway does, with its refusals (4xx) and failures (503).
     /// </summary>
     public Hoop.Gateway.Cluster.ISiloClient Gateway() =>
-        new Hoop.Gateway.Cluster.OrleansSiloClient(Grains, _app.Services.GetRequiredService<IClusterClient>());
+        new Hoop.Gateway.Cluster.OrleansSiloClient(Grains, _app.Services.GetRequiredService<IClusterClient>(), new Hoop.Gateway.Cluster.GatewayConnectionLoss());
 
     /// <summary>A client for /api calls with <paramref name="token"/> (none when null).</summary>
     public HttpClient Api(string? token)
