@@ -8,6 +8,8 @@ using Hoop.Gateway.Revocation;
 using Hoop.Gateway.Routing;
 using Hoop.Gateway.Cluster;
 using Hoop.Gateway.SiloClient;
+using Hoop.Gateway.Telemetry;
+using Hoop.Hosting.Telemetry;
 using Hoop.Hosting.Auth;
 using Hoop.Hosting.Background;
 using Hoop.Hosting.Logging;
@@ -41,6 +43,9 @@ public static class GatewayHost
         var policy = PolicyConfiguration.Load(configuration);
         var credentials = new UpstreamCredentials(policy);
 
+        builder.AddHoopTelemetry("hoop-gateway", gatewayId, [GatewayMetrics.MeterName, HoopTelemetry.OrleansApplicationSource],
+            [GatewayMetrics.MeterName, HoopTelemetry.OrleansMeter]);
+        builder.Services.AddSingleton<GatewayMetrics>();
         builder.Services.AddProblemDetails();
         builder.Services.AddHoopSupervision(configuration);
         builder.Services.AddHoopGatewayAuth(configuration);
@@ -65,7 +70,7 @@ public static class GatewayHost
         builder.Services.AddSingleton(sp => new AgentProxy(policy, sp.GetRequiredService<ISiloClient>(), sp.GetRequiredService<QuietForwarder>().Forwarder,
             sp.GetRequiredService<UpstreamClient>(), sp.GetRequiredService<UpstreamDestinations>(),
             credentials, masks, options, gatewayId, sp.GetRequiredService<ILogger<AgentProxy>>(), sp.GetRequiredService<RevokedIdentities>(),
-            sp.GetRequiredService<PendingOutcomes>(), sp.GetRequiredService<TimeProvider>()));
+            sp.GetRequiredService<PendingOutcomes>(), sp.GetRequiredService<TimeProvider>(), sp.GetRequiredService<GatewayMetrics>()));
         builder.Services.AddSingleton<PendingOutcomes>();
         builder.Services.AddHostedService(sp => sp.GetRequiredService<PendingOutcomes>());
         // Bodies are limited by Hoop:Gateway:MaxBodyBytes with a 413 problem. Kestrel's own limit
@@ -76,6 +81,7 @@ public static class GatewayHost
         var app = builder.Build();
         app.UseExceptionHandler();
         app.UseStatusCodePages();
+        app.MapHoopMetrics();
         app.UseHoopGatewayAuth();
 
         app.MapGet("/healthz", () => Results.Text("ok"));

@@ -23,6 +23,7 @@ public sealed class StackHarness : IAsyncDisposable
     private readonly TempDirectory _dir;
     private readonly List<WebApplication> _silos = [];
     private readonly List<WebApplication> _gateways = [];
+    private Action<WebApplicationBuilder>? _configure;
 
     private StackHarness(TempDirectory dir, TokenFactory tokens, FakeUpstream upstream, FakeSlack slack)
     {
@@ -109,11 +110,12 @@ public sealed class StackHarness : IAsyncDisposable
     /// </summary>
     /// <remarks>
     /// With <paramref name="orleansClients"/> (the default) the gateways are Orleans clients of the silos' cluster (gateway list
-    /// from the database); without it they call the silos' <c>/internal</c> API.
+    /// from the database); without it they call the silos' <c>/internal</c> API. <paramref name="configure"/> runs on every
+    /// silo's and gateway's builder last (e.g. to add an in-memory telemetry exporter).
     /// </remarks>
     public static async Task<StackHarness> StartAsync(string connectionString, int silos = 1, int gateways = 1, string? identityControls = null,
         IReadOnlyDictionary<string, string?>? moreSettings = null, Func<Uri, string, string>? moreConnections = null,
-        bool orleansClients = true)
+        bool orleansClients = true, Action<WebApplicationBuilder>? configure = null)
     {
         var dir = new TempDirectory("hoop-stack-");
         var tokens = new TokenFactory();
@@ -123,7 +125,7 @@ public sealed class StackHarness : IAsyncDisposable
             BotToken = SlackBotToken,
             Users = new Dictionary<string, string> { ["U0SECURITY"] = "sam@hoop.local", ["U0ERIN"] = "erin@hoop.local" },
         });
-        var harness = new StackHarness(dir, tokens, upstream, slack);
+        var harness = new StackHarness(dir, tokens, upstream, slack) { _configure = configure };
         try
         {
             var credentialFile = dir.File("claude-api-key");
@@ -168,12 +170,19 @@ public sealed class StackHarness : IAsyncDisposable
         Logs.AddTo(builder.Logging);
         builder.Configuration.AddInMemoryCollection(settings);
         builder.Configuration.AddInMemoryCollection(extra.Select(e => new KeyValuePair<string, string?>(e.Key, e.Value)));
+        _configure?.Invoke(builder);
     }
 
     /// <summary>An agent's client on gateway <paramref name="gateway"/>, its JWT in <c>Authorization</c> (or <c>x-api-key</c>).</summary>
     public HttpClient Agent(string sub = "alice", string[]? groups = null, int gateway = 0, bool asApiKey = false)
     {
-        var client = new HttpClient { BaseAddress = GatewayUrls[gateway], Timeout = TimeSpan.FromSeconds(60) };
+        // Like an agent that does not trace: the test process's own HttpClient spans (telemetry of the in-process
+        // hosts listens to them) must not replace a traceparent a test sets, nor start the gateway's trace.
+        var client = new HttpClient(new SocketsHttpHandler { ActivityHeadersPropagator = null })
+        {
+            BaseAddress = GatewayUrls[gateway],
+            Timeout = TimeSpan.FromSeconds(60),
+        };
         var token = Tokens.Mint(sub, groups ?? ["agents"]);
         if (asApiKey)
             client.DefaultRequestHeaders.Add("x-api-key", token);

@@ -39,6 +39,8 @@ public static class OrleansClientServiceCollectionExtensions
             // A call stuck on a silo that died fails (and is retried once) instead of waiting Orleans' default 30 s.
             client.Configure<ClientMessagingOptions>(o => o.ResponseTimeout = OrleansSiloClient.ResponseTimeout);
             client.Services.AddSingleton<IGatewayListProvider, PostgresGatewayListProvider>();
+            // Grain calls carry the W3C trace context: the silo's spans join the agent request's trace.
+            client.AddActivityPropagation();
             if (ClusterCertificates.Load(configuration) is { } certificates)
             {
                 client.UseTls(tls =>

@@ -1,12 +1,15 @@
 using Hoop.Contracts.Grains;
 using Hoop.Contracts.EventStore;
+using System.Diagnostics;
+using Hoop.Silo.Telemetry;
 using Microsoft.Extensions.Logging;
 using Orleans;
 
 namespace Hoop.Silo.Actors;
 
 /// <summary>What every event-sourced grain is given (constructor injection).</summary>
-public sealed record GrainDependencies(IEventStore Store, StreamChanges Changes, TimeProvider Time, ActorRuntimeOptions Options, ILoggerFactory Logging);
+public sealed record GrainDependencies(IEventStore Store, StreamChanges Changes, TimeProvider Time, ActorRuntimeOptions Options, ILoggerFactory Logging,
+    SiloMetrics? Metrics = null);
 
 /// <summary>
 /// An Orleans grain whose state is a fold over its event stream (<c>{prefix}-{key}</c>). State changes only
@@ -144,7 +147,23 @@ public abstract partial class EventSourcedGrain<TState>(GrainDependencies depend
     /// <summary>Appends <paramref name="events"/> at the current version, then applies them.</summary>
     protected async Task RaiseAsync(IReadOnlyList<object> events, EventMetadata metadata, CancellationToken cancellationToken)
     {
-        var result = await Dependencies.Store.AppendAsync(StreamId, Version, events, metadata with { SiloId = Dependencies.Changes.SiloId }, cancellationToken);
+        // The events carry the W3C trace id of the call that appends them (the agent's request, through the grain call).
+        var traceId = metadata.TraceId ?? (Activity.Current is { IdFormat: ActivityIdFormat.W3C } current ? current.TraceId.ToHexString() : null);
+        using var span = SiloMetrics.StartAppend(Prefix, events.Count);
+        var started = Stopwatch.GetTimestamp();
+        AppendResult result;
+        try
+        {
+            result = await Dependencies.Store.AppendAsync(StreamId, Version, events, metadata with { SiloId = Dependencies.Changes.SiloId, TraceId = traceId }, cancellationToken);
+        }
+        catch (Exception e)
+        {
+            span?.SetStatus(ActivityStatusCode.Error, e.GetType().Name);
+            Dependencies.Metrics?.Appended(Prefix, events.Count, Stopwatch.GetElapsedTime(started), e.GetType().Name);
+            throw;
+        }
+
+        Dependencies.Metrics?.Appended(Prefix, events.Count, Stopwatch.GetElapsedTime(started), null);
         foreach (var @event in events)
             State = Apply(State, @event, result.At);
         Version = result.NextExpectedVersion;
