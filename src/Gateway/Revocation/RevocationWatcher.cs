@@ -77,9 +77,9 @@ public sealed partial class RevocationWatcher(
         }
     }
 
-    [LoggerMessage(EventId = 4101, Level = LogLevel.Information, Message = "Identity {Subject} revoked={Revoked} (from {Silo})")]
+    [LoggerMessage(EventId = 4121, Level = LogLevel.Information, Message = "Identity {Subject} revoked={Revoked} (from {Silo})")]
     private static partial void LogApplied(ILogger logger, string subject, bool revoked, Uri silo);
 
-    [LoggerMessage(EventId = 4102, Level = LogLevel.Debug, Message = "Revocation feed of {Silo} unavailable: {Reason}; retrying")]
+    [LoggerMessage(EventId = 4122, Level = LogLevel.Debug, Message = "Revocation feed of {Silo} unavailable: {Reason}; retrying")]
     private static partial void LogWatchFailed(ILogger logger, Uri silo, string reason);
 }
