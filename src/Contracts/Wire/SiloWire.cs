@@ -10,7 +10,7 @@ public sealed record ForwardedRequest(string Upstream);
 
 public sealed record ChunksRequest(IReadOnlyList<ResponseChunk> Chunks);
 
-public sealed record CompleteRequest(int Status, TokenUsage? Usage, double DurationMs, IReadOnlyList<MaskCount>? Masks = null);
+public sealed record CompleteRequest(int Status, TokenUsage? Usage, double DurationMs, IReadOnlyList<MaskCount>? Masks = null, double? AddedMs = null);
 
 public sealed record AbortRequest(string? Reason, IReadOnlyList<MaskCount>? Masks = null);
 

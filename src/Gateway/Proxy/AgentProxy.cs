@@ -67,7 +67,7 @@ public sealed partial class AgentProxy(
             metrics.Request(connection, measure.Decision, http.Response.StatusCode);
             if (measure.ForwardStarted is { } forwarded)
             {
-                metrics.AddedLatency(connection, Stopwatch.GetElapsedTime(measure.Arrived, forwarded) - measure.Held);
+                metrics.AddedLatency(connection, measure.Added!.Value);
                 if (measure.ResponseStarted is { } started && started > forwarded)
                     metrics.TimeToFirstByte(connection, Stopwatch.GetElapsedTime(measure.Arrived, started) - measure.Held);
             }
@@ -87,6 +87,9 @@ public sealed partial class AgentProxy(
         public TimeSpan Held { get; set; }
 
         public long? ForwardStarted { get; set; }
+
+        /// <summary>What the gateway added before calling the upstream: arrival to forwarding, the hold excluded.</summary>
+        public TimeSpan? Added => ForwardStarted is { } forwarded ? Stopwatch.GetElapsedTime(Arrived, forwarded) - Held : null;
 
         public long? ResponseStarted { get; set; }
     }
@@ -529,6 +532,7 @@ public sealed partial class AgentProxy(
         }
 
         var duration = Math.Round(clock.Elapsed.TotalMilliseconds, 3);
+        var addedMs = measure.Added is { } added ? added.TotalMilliseconds : (double?)null;
         metrics.Masked(connection.Name, "response", MaskEngines.Counts(relay.Tally));
         try
         {
@@ -544,7 +548,7 @@ public sealed partial class AgentProxy(
         }
 
         Task Complete(CancellationToken ct) =>
-            silo.CompleteExchangeAsync(sessionId, exchangeId, status, usage, duration, MaskEngines.Counts(relay.Tally), ct);
+            silo.CompleteExchangeAsync(sessionId, exchangeId, status, usage, duration, MaskEngines.Counts(relay.Tally), addedMs, ct);
     }
 
     // A connection that was never made (refused, DNS, TLS, connect timeout): the request did not reach the destination.

@@ -117,9 +117,9 @@ public sealed class SiloClient : ISiloClient, IDisposable
             JsonSerializer.SerializeToUtf8Bytes(new ChunksRequest(chunks), Json.ChunksRequest)), cancellationToken);
     }
 
-    public Task CompleteExchangeAsync(string sessionId, string exchangeId, int status, TokenUsage? usage, double durationMs, IReadOnlyList<MaskCount>? masks = null, CancellationToken cancellationToken = default) =>
+    public Task CompleteExchangeAsync(string sessionId, string exchangeId, int status, TokenUsage? usage, double durationMs, IReadOnlyList<MaskCount>? masks = null, double? addedMs = null, CancellationToken cancellationToken = default) =>
         SendAsync(ExchangeCall("CompleteExchange", sessionId, exchangeId, "complete",
-            JsonSerializer.SerializeToUtf8Bytes(new CompleteRequest(status, usage, durationMs, masks), Json.CompleteRequest)), cancellationToken);
+            JsonSerializer.SerializeToUtf8Bytes(new CompleteRequest(status, usage, durationMs, masks, addedMs), Json.CompleteRequest)), cancellationToken);
 
     public Task AbortExchangeAsync(string sessionId, string exchangeId, string reason, IReadOnlyList<MaskCount>? masks = null, CancellationToken cancellationToken = default) =>
         SendAsync(ExchangeCall("AbortExchange", sessionId, exchangeId, "abort",

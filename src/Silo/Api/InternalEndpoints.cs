@@ -33,7 +33,7 @@ public static class InternalEndpoints
         });
         sessions.MapPost("/exchanges/{exchangeId}/complete", async (string sessionId, string exchangeId, CompleteRequest request, IGrainFactory grains, CancellationToken ct) =>
         {
-            await grains.Get<ISessionGrain>(sessionId).CompleteExchangeAsync(exchangeId, request.Status, request.Usage, request.DurationMs, request.Masks, ct);
+            await grains.Get<ISessionGrain>(sessionId).CompleteExchangeAsync(exchangeId, request.Status, request.Usage, request.DurationMs, request.Masks, request.AddedMs, ct);
             return Results.NoContent();
         });
         sessions.MapPost("/exchanges/{exchangeId}/abort", async (string sessionId, string exchangeId, AbortRequest request, IGrainFactory grains, CancellationToken ct) =>

@@ -37,6 +37,7 @@ public static class SiloHost
             [SiloMetrics.MeterName, HoopTelemetry.OrleansMeter]);
         builder.Services.AddSingleton<SiloMetrics>();
         builder.Services.AddSingleton<ProjectionLagGauge>();
+        builder.Services.AddSingleton<OverviewReader>();
         builder.Services.AddHostedService(sp => sp.GetRequiredService<ProjectionLagGauge>());
         builder.Services.AddHoopSupervision(builder.Configuration);
         builder.Services.AddHoopEventStore(builder.Configuration);
@@ -68,6 +69,7 @@ public static class SiloHost
         app.MapInternalEndpoints();
         app.MapApiEndpoints();
         app.MapProjectionEndpoints();
+        app.MapOverviewEndpoints();
         app.MapLiveEndpoints();
         app.MapConsole();
         return app;

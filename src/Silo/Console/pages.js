@@ -14,7 +14,7 @@ export function signin(main) {
     if (!box.value.trim()) return;
     setToken(box.value);
     if (!claims()) { setToken(null); say("That is not a JWT."); return; }
-    location.hash = "#/sessions";
+    location.hash = "#/overview";
   } }, field("Token", box), h("div", { class: "row" }, h("button", { type: "submit" }, "Sign in")));
   const sso = h("div", { "aria-live": "polite" });
   put(main, h("h2", {}, "Sign in"),
@@ -30,7 +30,7 @@ export function signin(main) {
     const host = new URL(config.oidc.authority).host;
     const button = h("button", { type: "button", onclick: async () => {
       button.disabled = true;
-      try { await beginSignIn(config.oidc, "#/sessions"); }
+      try { await beginSignIn(config.oidc, "#/overview"); }
       catch (e) { button.disabled = false; sso.append(h("p", { class: "error", role: "alert" }, `Cannot start the sign-in: ${e.message}`)); }
     } }, "Sign in with single sign-on");
     sso.replaceChildren(h("p", {}, button, ` at ${host}`), h("p", {}, "Or:"));
