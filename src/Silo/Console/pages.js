@@ -118,6 +118,8 @@ export function session(main, id) {
         { label: "At", cell: e => time(e.at) },
         { label: "Event", cell: e => [e.type, kind(e.type) ? [" ", h("span", { class: `tag ${kind(e.type)}` }, kind(e.type))] : null] },
         { label: "Data", cell: e => h("pre", { class: "data" }, JSON.stringify(e.data, null, 1)) },
+        // The W3C trace id of the request that appended it: search the tracing backend for it.
+        { label: "Trace", cell: e => e.traceId ? h("code", { class: "trace-id", title: `trace ${e.traceId}` }, e.traceId) : "" },
       ], entries, e => kind(e.type)));
     } catch (e) { timelineBox.replaceChildren(errorBox(e)); }
   }
