@@ -5,14 +5,16 @@
 #
 #   deploy/bench.sh                 full run (about 4 minutes of measurement, plus micro-benchmarks)
 #   deploy/bench.sh --quick         short run (seconds per scenario), no micro-benchmarks
-#   deploy/bench.sh --only gateway  only that section: append, silo, projections, mask, gateway or
-#                                   failover (repeatable)
+#   deploy/bench.sh --only gateway  only that section: append, silo, projections, mask, gateway failover or
+#                                   telemetry (repeatable)
 #
 # Event store and silo: its own PostgreSQL with default (durable) settings in .data/bench-pg
 # on 127.0.0.1:5545, fresh each run, stopped at the end.
 # Gateway and failover: the local stack (HOOP_SILOS=2 HOOP_GATEWAYS=2 deploy/up.sh --detach unless
 # set otherwise; stopped at the end, unless it was already up: then it is used and left running,
-# except for the silo the failover section kills), and Debian's nginx (installed with apt-get when
+# except for the silo the failover section kills), Telemetry: the gateway's headline figures on a stack
+# started with telemetry on (as up.sh runs it) and on one started with it off, same sitting (needs
+# to restart the stack: skipped when it was up before the run). And Debian's nginx (installed with apt-get when
 # missing, as root) as a plain reverse proxy to the fake upstream on 127.0.0.1:5690, config,
 # pid and logs in .data/bench-nginx/, stopped at the end. Full output: .data/logs/bench.log
 set -euo pipefail
@@ -27,7 +29,7 @@ while (($# > 0)); do
     case "$1" in
         --quick) quick=true ;;
         --only)
-            [[ $# -ge 2 && "$2" =~ ^(append|silo|projections|mask|gateway|failover)$ ]] || hoop_die "--only needs append, silo, projections, mask, gateway or failover"
+            [[ $# -ge 2 && "$2" =~ ^(append|silo|projections|mask|gateway|telemetry|failover)$ ]] || hoop_die "--only needs append, silo, projections, mask, gateway, telemetry or failover"
             only+=("$2")
             shift
             ;;
@@ -268,6 +270,47 @@ if wanted gateway; then
         fi
     else
         hoop_warn "no pid file for the gateway (.data/run/gateway-0.pid): skipping gateway_rss_mb_${streams}_streams"
+    fi
+fi
+
+# --- telemetry: what traces, metrics and /metrics cost the gateway -----------------------------
+# The same load on a freshly started stack with telemetry on (up.sh's defaults: traces, metrics,
+# Prometheus /metrics) and off (Hoop__Telemetry__Tracing/Metrics/Prometheus=false). Figures end
+# in _telemetry_on / _telemetry_off; gateway_telemetry_rps_ratio is on / off (target >= 0.9).
+if wanted telemetry; then
+    hoop_ensure_curl
+    if ! $started_stack && http_ok http://127.0.0.1:5600/healthz; then
+        hoop_warn "telemetry: the local stack was up before this run and stays as it is: skipping the telemetry on/off figures (deploy/down.sh, then deploy/bench.sh --only telemetry)"
+    else
+        telemetry_seconds=10
+        telemetry_sequential=300
+        $quick && telemetry_seconds=3 && telemetry_sequential=150
+        telemetry_out="$HOOP_ROOT/.data/logs/bench-telemetry.txt"
+        : >"$telemetry_out"
+        for mode in on off; do
+            deploy/down.sh >>"$log" 2>&1 || true
+            started_stack=true
+            hoop_info "Telemetry $mode: starting the local stack (deploy/up.sh --detach)"
+            if [[ "$mode" == off ]]; then
+                Hoop__Telemetry__Tracing=false Hoop__Telemetry__Metrics=false Hoop__Telemetry__Prometheus=false \
+                    HOOP_SILOS="${HOOP_SILOS:-2}" HOOP_GATEWAYS="${HOOP_GATEWAYS:-2}" deploy/up.sh --detach >>"$log" 2>&1 || hoop_die "deploy/up.sh --detach (telemetry off) failed; see $log"
+            else
+                HOOP_SILOS="${HOOP_SILOS:-2}" HOOP_GATEWAYS="${HOOP_GATEWAYS:-2}" deploy/up.sh --detach >>"$log" 2>&1 ||
+                    hoop_die "deploy/up.sh --detach (telemetry on) failed; see $log"
+            fi
+            token="$(deploy/dev-token.sh --sub "bench-telemetry-$mode-$(date +%s)" --groups agents --ttl 3600)"
+            hoop_info "Telemetry $mode: the gateway at 32 connections (${telemetry_seconds}s), one at a time, streaming"
+            if ! dotnet "$BENCH_DLL" gateway --direct http://127.0.0.1:5601 --gateway http://127.0.0.1:5600/claude --spread \
+                --agent-token "$token" --upstream-key "$(cat .data/dev/claude-api-key)" --seconds "$telemetry_seconds" \
+                --connections 32 --sequential "$telemetry_sequential" --streams "$telemetry_sequential" >"$telemetry_out.$mode" 2>&1; then
+                hoop_warn "the telemetry-$mode gateway run reported failed requests (see $log): its figures do not count"
+            fi
+            cat "$telemetry_out.$mode" >>"$log"
+            awk -v mode="$mode" '$1 ~ /^(gateway_spread_rps|gateway_p50_added_ms|gateway_p99_added_ms|gateway_c1_p50_added_ms|stream_ttfb_added_ms)$/ {
+                print $1 "_telemetry_" mode, $2, $3 }' "$telemetry_out.$mode" | tee -a "$log" "$telemetry_out"
+        done
+        awk '$1 == "gateway_spread_rps_telemetry_on" { on = $2 } $1 == "gateway_spread_rps_telemetry_off" { off = $2 }
+            END { if (on > 0 && off > 0) printf "gateway_telemetry_rps_ratio %.3f\n", on / off }' "$telemetry_out" | tee -a "$log"
     fi
 fi
 

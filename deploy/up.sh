@@ -176,6 +176,10 @@ export Hoop__Auth__KeyFile="$DEV_DIR/jwt-public.pem"
 export Hoop__Auth__Issuer="hoop-dev"
 export Hoop__Auth__Audience="hoop"
 
+# --- telemetry: Prometheus /metrics on every silo and gateway (unauthenticated, loopback callers
+# only); traces go out over OTLP when OTEL_EXPORTER_OTLP_ENDPOINT is set (docs/OPERATIONS.md) --------
+export Hoop__Telemetry__Prometheus="${Hoop__Telemetry__Prometheus:-true}"
+
 # --- policy (connections, rules, approver groups, Slack): checked in, DESIGN §15 ---------
 export Hoop__PolicyFile="$HOOP_ROOT/deploy/config/policy.json"
 
@@ -284,6 +288,7 @@ echo "Approvals from Slack: a prompt with 'export all customers' is held and pos
 echo "  (curl -s http://127.0.0.1:$SLACK_PORT/_fake/calls); approve it with"
 echo "  deploy/slack-click.sh approve APPROVAL_ID --as U0SECURITY"
 echo "The console: ${silo_urls[0]}/console/ (Sign in with single sign-on, as sam, audrey or alice)"
+echo "Metrics (Prometheus text, loopback only): ${silo_urls[0]}/metrics  ${gateway_urls[0]}/metrics"
 echo
 
 if $detach; then

@@ -7,6 +7,8 @@ using Hoop.Gateway.Recording;
 using Hoop.Gateway.Revocation;
 using Hoop.Gateway.Routing;
 using Hoop.Gateway.Cluster;
+using Hoop.Gateway.Telemetry;
+using Hoop.Hosting.Telemetry;
 using Hoop.Hosting.Auth;
 using Hoop.Hosting.Background;
 using Hoop.Hosting.Logging;
@@ -40,6 +42,9 @@ public static class GatewayHost
         var policy = PolicyConfiguration.Load(configuration);
         var credentials = new UpstreamCredentials(policy);
 
+        builder.AddHoopTelemetry("hoop-gateway", gatewayId, [GatewayMetrics.MeterName, HoopTelemetry.OrleansApplicationSource],
+            [GatewayMetrics.MeterName, HoopTelemetry.OrleansMeter]);
+        builder.Services.AddSingleton<GatewayMetrics>();
         builder.Services.AddProblemDetails();
         builder.Services.AddHoopSupervision(configuration);
         builder.Services.AddHoopGatewayAuth(configuration);
@@ -61,7 +66,7 @@ public static class GatewayHost
         builder.Services.AddSingleton(sp => new AgentProxy(policy, sp.GetRequiredService<ISiloClient>(), sp.GetRequiredService<QuietForwarder>().Forwarder,
             sp.GetRequiredService<UpstreamClient>(), sp.GetRequiredService<UpstreamDestinations>(),
             credentials, masks, options, gatewayId, sp.GetRequiredService<ILogger<AgentProxy>>(), sp.GetRequiredService<RevokedIdentities>(),
-            sp.GetRequiredService<PendingOutcomes>(), sp.GetRequiredService<TimeProvider>()));
+            sp.GetRequiredService<PendingOutcomes>(), sp.GetRequiredService<TimeProvider>(), sp.GetRequiredService<GatewayMetrics>()));
         builder.Services.AddSingleton<PendingOutcomes>();
         builder.Services.AddHostedService(sp => sp.GetRequiredService<PendingOutcomes>());
         // Bodies are limited by Hoop:Gateway:MaxBodyBytes with a 413 problem. Kestrel's own limit
@@ -72,6 +77,7 @@ public static class GatewayHost
         var app = builder.Build();
         app.UseExceptionHandler();
         app.UseStatusCodePages();
+        app.MapHoopMetrics();
         app.UseHoopGatewayAuth();
 
         app.MapGet("/healthz", () => Results.Text("ok"));

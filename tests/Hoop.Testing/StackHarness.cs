@@ -25,6 +25,7 @@ public sealed class StackHarness : IAsyncDisposable
     private readonly List<WebApplication> _gateways = [];
     private readonly HashSet<WebApplication> _stopped = [];
     private readonly List<Uri> _siloUrls = [];
+    private Action<WebApplicationBuilder>? _configure;
 
     private StackHarness(TempDirectory dir, TokenFactory tokens, FakeUpstream upstream, FakeSlack slack)
     {
@@ -109,9 +110,13 @@ public sealed class StackHarness : IAsyncDisposable
     /// <paramref name="moreSettings"/> are added to every silo's and gateway's configuration;
     /// <paramref name="moreConnections"/> gives more policy connections (JSON objects, comma-separated) from the fake upstream's address and the credential file.
     /// </summary>
-    /// <remarks>The gateways are Orleans clients of the silos' cluster (gateway list from the database).</remarks>
+    /// <remarks>
+    /// The gateways are Orleans clients of the silos' cluster (gateway list from the database). <paramref name="configure"/>
+    /// runs on every silo's and gateway's builder last (e.g. to add an in-memory telemetry exporter).
+    /// </remarks>
     public static async Task<StackHarness> StartAsync(string connectionString, int silos = 1, int gateways = 1, string? identityControls = null,
-        IReadOnlyDictionary<string, string?>? moreSettings = null, Func<Uri, string, string>? moreConnections = null)
+        IReadOnlyDictionary<string, string?>? moreSettings = null, Func<Uri, string, string>? moreConnections = null,
+        Action<WebApplicationBuilder>? configure = null)
     {
         var dir = new TempDirectory("hoop-stack-");
         var tokens = new TokenFactory();
@@ -121,7 +126,7 @@ public sealed class StackHarness : IAsyncDisposable
             BotToken = SlackBotToken,
             Users = new Dictionary<string, string> { ["U0SECURITY"] = "sam@hoop.local", ["U0ERIN"] = "erin@hoop.local" },
         });
-        var harness = new StackHarness(dir, tokens, upstream, slack);
+        var harness = new StackHarness(dir, tokens, upstream, slack) { _configure = configure };
         try
         {
             var credentialFile = dir.File("claude-api-key");
@@ -166,6 +171,7 @@ public sealed class StackHarness : IAsyncDisposable
         Logs.AddTo(builder.Logging);
         builder.Configuration.AddInMemoryCollection(settings);
         builder.Configuration.AddInMemoryCollection(extra.Select(e => new KeyValuePair<string, string?>(e.Key, e.Value)));
+        _configure?.Invoke(builder);
     }
 
     /// <summary>Stops silo <paramref name="index"/> (a normal stop: it leaves the cluster); its place in <see cref="Silos"/> stays.</summary>
@@ -188,7 +194,13 @@ public sealed class StackHarness : IAsyncDisposable
     /// <summary>An agent's client on gateway <paramref name="gateway"/>, its JWT in <c>Authorization</c> (or <c>x-api-key</c>).</summary>
     public HttpClient Agent(string sub = "alice", string[]? groups = null, int gateway = 0, bool asApiKey = false)
     {
-        var client = new HttpClient { BaseAddress = GatewayUrls[gateway], Timeout = TimeSpan.FromSeconds(60) };
+        // Like an agent that does not trace: the test process's own HttpClient spans (telemetry of the in-process
+        // hosts listens to them) must not replace a traceparent a test sets, nor start the gateway's trace.
+        var client = new HttpClient(new SocketsHttpHandler { ActivityHeadersPropagator = null })
+        {
+            BaseAddress = GatewayUrls[gateway],
+            Timeout = TimeSpan.FromSeconds(60),
+        };
         var token = Tokens.Mint(sub, groups ?? ["agents"]);
         if (asApiKey)
             client.DefaultRequestHeaders.Add("x-api-key", token);

@@ -43,7 +43,7 @@ async function signedIn(token, width = 1280) {
   await page.goto(`${silo}/console/#/signin`);
   await page.getByLabel("Token").fill(token);
   await page.getByRole("button", { name: "Sign in" }).click();
-  await page.waitForURL(/#\/sessions/);
+  await page.waitForURL(/#\/overview/);
   return { context, page };
 }
 

@@ -55,7 +55,7 @@ async function signInAs(page, sub) {
   await atProvider(page);
   await page.getByLabel("User").selectOption(sub);
   await page.getByRole("button", { name: "Continue" }).click();
-  await page.waitForURL(url => url.toString().startsWith(`${silo}/console/`) && url.hash === "#/sessions");
+  await page.waitForURL(url => url.toString().startsWith(`${silo}/console/`) && url.hash === "#/overview");
   await page.locator("#who", { hasText: `${sub} (sign out)` }).waitFor({ timeout: 10000 });
 }
 
@@ -75,11 +75,11 @@ await scenario("single sign-on with PKCE: the provider's token is accepted by th
   await page.screenshot({ path: join(shots, "signin-provider.png"), fullPage: true });
   await page.getByLabel("User").selectOption("sam");
   await page.getByRole("button", { name: "Continue" }).click();
-  await page.waitForURL(url => url.toString().startsWith(`${silo}/console/`) && url.hash === "#/sessions");
+  await page.waitForURL(url => url.toString().startsWith(`${silo}/console/`) && url.hash === "#/overview");
   await page.locator("#who", { hasText: "sam (sign out)" }).waitFor({ timeout: 10000 });
   assert(new URL(page.url()).search === "", `the code is still in the address bar: ${page.url()}`);
   assert(callbackOfSam, "never came back with a code");
-  // The silo validated the token (JWKS from the provider's discovery): the sessions search answers.
+  // The silo validated the token (JWKS from the provider's discovery): the overview (first page after sign-in) answers.
   await page.locator("main table, main p:has-text('No sessions')").first().waitFor({ timeout: 10000 });
   assert(await page.locator("main [role=alert]").count() === 0, `an error is shown: ${await page.locator("main").innerText()}`);
   const stored = await page.evaluate(() => ({ pending: sessionStorage.getItem("hoop.oidc.pending"), token: sessionStorage.getItem("hoop.token") }));

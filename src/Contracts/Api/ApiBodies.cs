@@ -13,8 +13,9 @@ public sealed record ReasonRequest(string? Reason);
 /// One event of a session timeline, in stream order; <see cref="Data"/> is the stored JSON. The
 /// decisions on the session's approvals are woven in by global order, with their
 /// <see cref="Stream"/> (<c>approval-{id}</c>) and version there; the session's own events have no <see cref="Stream"/>.
+/// <see cref="TraceId"/> is the W3C trace id of the call that appended the event (open the trace with it), null when untraced.
 /// </summary>
-public sealed record TimelineEntry(long Seq, long Version, DateTimeOffset At, string Type, JsonElement Data, string? Stream = null);
+public sealed record TimelineEntry(long Seq, long Version, DateTimeOffset At, string Type, JsonElement Data, string? Stream = null, string? TraceId = null);
 
 /// <summary>A session's conversation rebuilt from its events.</summary>
 public sealed record SessionReplay(

@@ -47,8 +47,11 @@ public sealed record ResponseChunk(long Offset, string Text, double ElapsedMs, s
 /// <summary>A detector masked <see cref="Count"/> values; never carries the raw value.</summary>
 public sealed record MaskApplied(string ExchangeId, string Detector, int Count, string Where);
 
-/// <summary>The upstream answered in full.</summary>
-public sealed record ExchangeCompleted(string ExchangeId, int Status, TokenUsage? Usage, double DurationMs);
+/// <summary>
+/// The upstream answered in full. <see cref="AddedMs"/> is what the gateway added before calling the upstream
+/// (auth, body, masking, the recorded verdict; approval holds excluded), null in events recorded before it existed.
+/// </summary>
+public sealed record ExchangeCompleted(string ExchangeId, int Status, TokenUsage? Usage, double DurationMs, double? AddedMs = null);
 
 /// <summary>Token counts reported by an LLM upstream.</summary>
 [Orleans.GenerateSerializer, Orleans.Immutable]

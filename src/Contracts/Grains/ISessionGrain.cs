@@ -18,7 +18,7 @@ public interface ISessionGrain : IGrainWithStringKey
     Task RecordForwardedAsync(string exchangeId, string upstream, CancellationToken cancellationToken = default);
 
     /// <summary>Records the end of the exchange, after what the response masking did (<paramref name="masks"/>, one MaskApplied each).</summary>
-    Task CompleteExchangeAsync(string exchangeId, int status, TokenUsage? usage, double durationMs, IReadOnlyList<MaskCount>? masks = null, CancellationToken cancellationToken = default);
+    Task CompleteExchangeAsync(string exchangeId, int status, TokenUsage? usage, double durationMs, IReadOnlyList<MaskCount>? masks = null, double? addedMs = null, CancellationToken cancellationToken = default);
 
     Task AbortExchangeAsync(string exchangeId, string reason, IReadOnlyList<MaskCount>? masks = null, CancellationToken cancellationToken = default);
 

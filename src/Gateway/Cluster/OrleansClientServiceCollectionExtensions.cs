@@ -43,6 +43,8 @@ public static class OrleansClientServiceCollectionExtensions
             client.Services.AddSingleton<IGatewayListProvider, PostgresGatewayListProvider>();
             client.Services.AddSingleton<GatewayConnectionLoss>();
             client.Services.AddSingleton<IClusterConnectionStatusObserver>(sp => sp.GetRequiredService<GatewayConnectionLoss>());
+            // Grain calls carry the W3C trace context: the silo's spans join the agent request's trace.
+            client.AddActivityPropagation();
             if (ClusterCertificates.Load(configuration) is { } certificates)
             {
                 client.UseTls(tls =>

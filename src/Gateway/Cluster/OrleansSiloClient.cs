@@ -54,8 +54,8 @@ public sealed class OrleansSiloClient(IGrainFactory grains, IClusterClient clien
         return Call(() => Session(sessionId).RecordResponseChunksAsync(Required(exchangeId, "exchangeId"), chunks, cancellationToken), cancellationToken);
     }
 
-    public Task CompleteExchangeAsync(string sessionId, string exchangeId, int status, TokenUsage? usage, double durationMs, IReadOnlyList<MaskCount>? masks = null, CancellationToken cancellationToken = default) =>
-        Call(() => Session(sessionId).CompleteExchangeAsync(Required(exchangeId, "exchangeId"), status, usage, durationMs, masks, cancellationToken), cancellationToken);
+    public Task CompleteExchangeAsync(string sessionId, string exchangeId, int status, TokenUsage? usage, double durationMs, IReadOnlyList<MaskCount>? masks = null, double? addedMs = null, CancellationToken cancellationToken = default) =>
+        Call(() => Session(sessionId).CompleteExchangeAsync(Required(exchangeId, "exchangeId"), status, usage, durationMs, masks, addedMs, cancellationToken), cancellationToken);
 
     public Task AbortExchangeAsync(string sessionId, string exchangeId, string reason, IReadOnlyList<MaskCount>? masks = null, CancellationToken cancellationToken = default) =>
         Call(() => Session(sessionId).AbortExchangeAsync(Required(exchangeId, "exchangeId"), Required(reason, "reason"), masks, cancellationToken), cancellationToken);

@@ -42,15 +42,13 @@ public sealed class ExchangeTransformer(
         if (request.Host.HasValue)
             proxyRequest.Headers.TryAddWithoutValidation("X-Forwarded-Host", request.Host.Value);
 
-        // W3C trace context: this request's activity when there is one (a child of the caller's
-        // trace), else the caller's headers as they came.
-        if (Activity.Current is { IdFormat: ActivityIdFormat.W3C } activity)
+        // W3C trace context: with this request traced (a child of the caller's trace, if any), the
+        // caller's headers give way to the upstream client span's, which the handler injects
+        // (UpstreamClient); untraced, the caller's headers go on as they came.
+        if (Activity.Current is { IdFormat: ActivityIdFormat.W3C })
         {
             proxyRequest.Headers.Remove("traceparent");
             proxyRequest.Headers.Remove("tracestate");
-            proxyRequest.Headers.TryAddWithoutValidation("traceparent", activity.Id);
-            if (activity.TraceStateString is { Length: > 0 } state)
-                proxyRequest.Headers.TryAddWithoutValidation("tracestate", state);
         }
 
         if (credentialHeader is not null && credentialValue is not null)

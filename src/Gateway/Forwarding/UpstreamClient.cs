@@ -22,8 +22,9 @@ public sealed class UpstreamClient : IDisposable
             ConnectTimeout = options.UpstreamConnectTimeout,
             PooledConnectionIdleTimeout = TimeSpan.FromMinutes(1),
             EnableMultipleHttp2Connections = true,
-            // The trace context is set by the transformer (the caller's, or this request's activity).
-            ActivityHeadersPropagator = null,
+            // W3C trace context: the handler's client span (a child of this request's span) goes in
+            // traceparent, so the upstream's spans join the agent request's trace.
+            ActivityHeadersPropagator = System.Diagnostics.DistributedContextPropagator.CreateW3CPropagator(),
         });
 
         // ActivityTimeout bounds the wait for the response headers (504 past it). The answer is

@@ -11,6 +11,7 @@ using Hoop.Hosting.Masking;
 using Hoop.Gateway.Recording;
 using Hoop.Gateway.Revocation;
 using Hoop.Gateway.Routing;
+using Hoop.Gateway.Telemetry;
 using Hoop.Hosting.Auth;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Http.Features;
@@ -39,13 +40,61 @@ public sealed partial class AgentProxy(
     ILogger<AgentProxy> logger,
     RevokedIdentities revocations,
     PendingOutcomes pending,
-    TimeProvider time)
+    TimeProvider time,
+    GatewayMetrics metrics)
 {
     public const string SessionHeader = "X-Hoop-Session";
     public const string ExchangeHeader = "X-Hoop-Exchange";
     public const string ApprovalHeader = "X-Hoop-Approval";
 
     public async Task HandleAsync(HttpContext http, string connectionName, string? path)
+    {
+        var measure = new RequestMeasure(Stopwatch.GetTimestamp());
+        http.Response.OnStarting(static state =>
+        {
+            var m = (RequestMeasure)state;
+            m.ResponseStarted = Stopwatch.GetTimestamp();
+            return Task.CompletedTask;
+        }, measure);
+        try
+        {
+            await HandleCoreAsync(http, connectionName, path, measure);
+        }
+        finally
+        {
+            // An unknown connection's name came from the URL: counted under "unknown", never as sent.
+            var connection = policy.FindConnection(connectionName) is { } known ? known.Name : "unknown";
+            metrics.Request(connection, measure.Decision, http.Response.StatusCode);
+            if (measure.ForwardStarted is { } forwarded)
+            {
+                metrics.AddedLatency(connection, measure.Added!.Value);
+                if (measure.ResponseStarted is { } started && started > forwarded)
+                    metrics.TimeToFirstByte(connection, Stopwatch.GetElapsedTime(measure.Arrived, started) - measure.Held);
+            }
+
+            Activity.Current?.SetTag("hoop.decision", measure.Decision);
+        }
+    }
+
+    /// <summary>What one request's metrics need: when it arrived, the verdict, how long it was held, when it was forwarded and answered.</summary>
+    private sealed class RequestMeasure(long arrived)
+    {
+        public long Arrived { get; } = arrived;
+
+        /// <summary><c>none</c> (refused before a verdict), <c>allow</c>, <c>block</c>, <c>rate_limited</c>, <c>approval_mismatch</c>, <c>approval</c>.</summary>
+        public string Decision { get; set; } = "none";
+
+        public TimeSpan Held { get; set; }
+
+        public long? ForwardStarted { get; set; }
+
+        /// <summary>What the gateway added before calling the upstream: arrival to forwarding, the hold excluded.</summary>
+        public TimeSpan? Added => ForwardStarted is { } forwarded ? Stopwatch.GetElapsedTime(Arrived, forwarded) - Held : null;
+
+        public long? ResponseStarted { get; set; }
+    }
+
+    private async Task HandleCoreAsync(HttpContext http, string connectionName, string? path, RequestMeasure measure)
     {
         var caller = http.GetCaller();
         var aborted = http.RequestAborted;
@@ -166,6 +215,17 @@ public sealed partial class AgentProxy(
 
         http.Response.Headers[SessionHeader] = decision.SessionId;
         http.Response.Headers[ExchangeHeader] = exchangeId;
+        measure.Decision = decision.Kind switch
+        {
+            DecisionKind.Allow => "allow",
+            DecisionKind.RequireApproval => "approval",
+            _ when decision.RetryAfterSeconds is not null => "rate_limited",
+            _ when decision.Rule == PolicyRuleIds.ApprovalMismatch => "approval_mismatch",
+            _ => "block",
+        };
+        metrics.Masked(connection.Name, "request", begin.Masks);
+        Activity.Current?.SetTag("hoop.connection", connection.Name);
+        Activity.Current?.SetTag("hoop.exchange.id", exchangeId);
 
         if (maskingFailed is not null && decision.Kind != DecisionKind.Block)
         {
@@ -203,7 +263,23 @@ public sealed partial class AgentProxy(
                 }, aborted);
                 return;
             case DecisionKind.RequireApproval:
-                if (!await HoldAsync(http, decision, revocation.Token, aborted))
+                var holdStarted = Stopwatch.GetTimestamp();
+                metrics.HoldStarted(connection.Name);
+                bool released;
+                using (GatewayMetrics.Source.StartActivity("hoop.gateway.hold"))
+                {
+                    try
+                    {
+                        released = await HoldAsync(http, decision, revocation.Token, aborted);
+                    }
+                    finally
+                    {
+                        metrics.HoldEnded(connection.Name);
+                        measure.Held = Stopwatch.GetElapsedTime(holdStarted);
+                    }
+                }
+
+                if (!released)
                     return;
                 break;
         }
@@ -215,7 +291,7 @@ public sealed partial class AgentProxy(
         }
 
         await ForwardAsync(http, connection, decision.SessionId, exchangeId, upstreamPath, body,
-            options.RevokeInFlight == RevokeInFlight.Cut ? revocation.Token : CancellationToken.None);
+            options.RevokeInFlight == RevokeInFlight.Cut ? revocation.Token : CancellationToken.None, measure);
     }
 
     /// <summary>Begins the exchange in the requested session, or the identity's current one (the silo starts the next when it closed).</summary>
@@ -304,7 +380,8 @@ public sealed partial class AgentProxy(
     /// (a destination that cannot be connected to is failed over; once an answer starts, never),
     /// and streams the answer back through the relay while it is recorded.
     /// </summary>
-    private async Task ForwardAsync(HttpContext http, ConnectionPolicy connection, string sessionId, string exchangeId, string path, byte[] body, CancellationToken revoked)
+    private async Task ForwardAsync(HttpContext http, ConnectionPolicy connection, string sessionId, string exchangeId, string path, byte[] body, CancellationToken revoked,
+        RequestMeasure measure)
     {
         var clientAborted = http.RequestAborted;
         // Cut on revocation (Hoop:Gateway:RevokeInFlight=cut): the upstream call and the relay stop together.
@@ -329,6 +406,8 @@ public sealed partial class AgentProxy(
         var transformer = new ExchangeTransformer(path + http.Request.QueryString, hasCredential ? header : null, hasCredential ? secret : null, async response =>
         {
             status = (int)response.StatusCode;
+            if (measure.ForwardStarted is { } sent)
+                metrics.UpstreamLatency(connection.Name, Stopwatch.GetElapsedTime(sent));
             try
             {
                 await recorder.RecordForwardedAsync(destination!.Name, aborted);
@@ -355,6 +434,7 @@ public sealed partial class AgentProxy(
             destination = candidate;
             http.Request.Body = new MemoryStream(body, writable: false);
             http.Response.StatusCode = StatusCodes.Status200OK;
+            measure.ForwardStarted ??= Stopwatch.GetTimestamp();
             error = await httpForwarder.SendAsync(http, candidate.Prefix, upstream.Invoker, upstream.RequestConfig, transformer, revoked);
             if (transformer.Answered)
             {
@@ -463,6 +543,8 @@ public sealed partial class AgentProxy(
         }
 
         var duration = Math.Round(clock.Elapsed.TotalMilliseconds, 3);
+        var addedMs = measure.Added is { } added ? added.TotalMilliseconds : (double?)null;
+        metrics.Masked(connection.Name, "response", MaskEngines.Counts(relay.Tally));
         try
         {
             // Everything the client got is recorded: end its response first, then note completion.
@@ -477,7 +559,7 @@ public sealed partial class AgentProxy(
         }
 
         Task Complete(CancellationToken ct) =>
-            silo.CompleteExchangeAsync(sessionId, exchangeId, status, usage, duration, MaskEngines.Counts(relay.Tally), ct);
+            silo.CompleteExchangeAsync(sessionId, exchangeId, status, usage, duration, MaskEngines.Counts(relay.Tally), addedMs, ct);
     }
 
     // A connection that was never made (refused, DNS, TLS, connect timeout): the request did not reach the destination.

@@ -3,6 +3,8 @@ using System.Text.Json.Serialization.Metadata;
 using Hoop.Contracts.Grains;
 using Hoop.Contracts.EventStore;
 using Hoop.Silo.Actors.Snapshots;
+using System.Diagnostics;
+using Hoop.Silo.Telemetry;
 using Microsoft.Extensions.Logging;
 using Orleans;
 
@@ -10,7 +12,8 @@ namespace Hoop.Silo.Actors;
 
 /// <summary>What every event-sourced grain is given (constructor injection).</summary>
 public sealed record GrainDependencies(
-    IEventStore Store, StreamChanges Changes, TimeProvider Time, ActorRuntimeOptions Options, ILoggerFactory Logging, SnapshotWriter Snapshots);
+    IEventStore Store, StreamChanges Changes, TimeProvider Time, ActorRuntimeOptions Options, ILoggerFactory Logging, SnapshotWriter Snapshots,
+    SiloMetrics? Metrics = null);
 
 /// <summary>
 /// How a grain's state goes into a snapshot: <paramref name="Fold"/> names the state's shape and every setting
@@ -262,7 +265,23 @@ public abstract partial class EventSourcedGrain<TState>(GrainDependencies depend
     /// <summary>Appends <paramref name="events"/> at the current version, then applies them.</summary>
     protected async Task RaiseAsync(IReadOnlyList<object> events, EventMetadata metadata, CancellationToken cancellationToken)
     {
-        var result = await Dependencies.Store.AppendAsync(StreamId, Version, events, metadata with { SiloId = Dependencies.Changes.SiloId }, cancellationToken);
+        // The events carry the W3C trace id of the call that appends them (the agent's request, through the grain call).
+        var traceId = metadata.TraceId ?? (Activity.Current is { IdFormat: ActivityIdFormat.W3C } current ? current.TraceId.ToHexString() : null);
+        using var span = SiloMetrics.StartAppend(Prefix, events.Count);
+        var started = Stopwatch.GetTimestamp();
+        AppendResult result;
+        try
+        {
+            result = await Dependencies.Store.AppendAsync(StreamId, Version, events, metadata with { SiloId = Dependencies.Changes.SiloId, TraceId = traceId }, cancellationToken);
+        }
+        catch (Exception e)
+        {
+            span?.SetStatus(ActivityStatusCode.Error, e.GetType().Name);
+            Dependencies.Metrics?.Appended(Prefix, events.Count, Stopwatch.GetElapsedTime(started), e.GetType().Name);
+            throw;
+        }
+
+        Dependencies.Metrics?.Appended(Prefix, events.Count, Stopwatch.GetElapsedTime(started), null);
         foreach (var @event in events)
             State = Apply(State, @event, result.At);
         Version = result.NextExpectedVersion;

@@ -38,7 +38,7 @@ public static class ApiEndpoints
             await foreach (var e in store.ReadStreamAsync($"{SessionGrain.StreamPrefix}-{sessionId}", fromVersion ?? 1, ct))
             {
                 using var data = JsonDocument.Parse(e.Json);
-                entries.Add(new TimelineEntry(e.Seq, e.Version, e.At, e.Type, data.RootElement.Clone()));
+                entries.Add(new TimelineEntry(e.Seq, e.Version, e.At, e.Type, data.RootElement.Clone(), TraceId: e.Metadata.TraceId));
                 if (entries.Count >= max)
                     break;
             }
@@ -148,7 +148,7 @@ public static class ApiEndpoints
                 if (!DecisionTypes.Contains(e.Type))
                     continue;
                 using var data = JsonDocument.Parse(e.Json);
-                entries.Add(new TimelineEntry(e.Seq, e.Version, e.At, e.Type, data.RootElement.Clone(), stream));
+                entries.Add(new TimelineEntry(e.Seq, e.Version, e.At, e.Type, data.RootElement.Clone(), stream, e.Metadata.TraceId));
             }
         }
     }

@@ -68,7 +68,7 @@ public static class LiveEndpoints
                     await foreach (var e in store.ReadStreamAsync(streamId, next, ct))
                     {
                         using var data = JsonDocument.Parse(e.Json);
-                        var entry = new TimelineEntry(e.Seq, e.Version, e.At, e.Type, data.RootElement.Clone());
+                        var entry = new TimelineEntry(e.Seq, e.Version, e.At, e.Type, data.RootElement.Clone(), TraceId: e.Metadata.TraceId);
                         await sse.WriteAsync(e.Version.ToString(CultureInfo.InvariantCulture), e.Type,
                             JsonSerializer.Serialize(entry, json.Value.SerializerOptions), ct);
                         next = e.Version + 1;

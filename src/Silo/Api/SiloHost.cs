@@ -10,6 +10,8 @@ using Hoop.Silo.Grains;
 using Hoop.Silo.Policy;
 using Hoop.Silo.Projections;
 using Hoop.Silo.EventStore;
+using Hoop.Silo.Telemetry;
+using Hoop.Hosting.Telemetry;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.DependencyInjection;
@@ -30,6 +32,13 @@ public static class SiloHost
         builder.Logging.AddFilter("Microsoft.AspNetCore", LogLevel.Warning);
         builder.Logging.KeepRequestLinesOut(); // a URL may carry a secret
         configure?.Invoke(builder);
+        builder.AddHoopTelemetry("hoop-silo", $"silo-{Environment.MachineName}-{Environment.ProcessId}",
+            [SiloMetrics.MeterName, HoopTelemetry.OrleansApplicationSource, HoopTelemetry.NpgsqlSource],
+            [SiloMetrics.MeterName, HoopTelemetry.OrleansMeter]);
+        builder.Services.AddSingleton<SiloMetrics>();
+        builder.Services.AddSingleton<ProjectionLagGauge>();
+        builder.Services.AddSingleton<OverviewReader>();
+        builder.Services.AddHostedService(sp => sp.GetRequiredService<ProjectionLagGauge>());
         builder.Services.AddHoopSupervision(builder.Configuration);
         builder.Services.AddHoopEventStore(builder.Configuration);
         builder.Services.AddHoopPolicy(builder.Configuration);
@@ -53,11 +62,13 @@ public static class SiloHost
         var app = builder.Build();
         app.UseExceptionHandler();
         app.UseStatusCodePages();
+        app.MapHoopMetrics();
         app.UseHoopSiloAuth();
         MapHealth(app);
         app.MapSlackInteractions();
         app.MapApiEndpoints();
         app.MapProjectionEndpoints();
+        app.MapOverviewEndpoints();
         app.MapLiveEndpoints();
         app.MapConsole();
         return app;

@@ -1,7 +1,8 @@
-// Hash router: #/sessions, #/session/{id}, #/approvals, #/identities[/{sub}], #/projections, #/signin.
+// Hash router: #/overview (first page after sign-in), #/sessions, #/session/{id}, #/approvals, #/identities[/{sub}], #/projections, #/signin.
 import { claims, setToken, token } from "./api.js";
 import { h, put } from "./dom.js";
 import * as pages from "./pages.js";
+import { overview } from "./overview.js";
 import { completeSignIn, noteSignInProblem } from "./signin.js";
 
 let cleanup = null;
@@ -14,7 +15,7 @@ function route() {
   const params = new URLSearchParams(query);
   const main = document.getElementById("main");
   main.replaceChildren();
-  let page = parts[0] || "sessions";
+  let page = parts[0] || "overview";
   const exp = claims()?.exp;
   if (token() && typeof exp === "number" && exp * 1000 <= Date.now()) {
     setToken(null);
@@ -23,6 +24,7 @@ function route() {
   if (!token() && page !== "signin") page = "signin";
   const render = {
     signin: () => pages.signin(main),
+    overview: () => overview(main, params),
     sessions: () => pages.sessions(main, params),
     session: () => pages.session(main, parts[1]),
     approvals: () => pages.approvals(main),

@@ -14,7 +14,7 @@ export function signin(main) {
     if (!box.value.trim()) return;
     setToken(box.value);
     if (!claims()) { setToken(null); say("That is not a JWT."); return; }
-    location.hash = "#/sessions";
+    location.hash = "#/overview";
   } }, field("Token", box), h("div", { class: "row" }, h("button", { type: "submit" }, "Sign in")));
   const sso = h("div", { "aria-live": "polite" });
   put(main, h("h2", {}, "Sign in"),
@@ -30,7 +30,7 @@ export function signin(main) {
     const host = new URL(config.oidc.authority).host;
     const button = h("button", { type: "button", onclick: async () => {
       button.disabled = true;
-      try { await beginSignIn(config.oidc, "#/sessions"); }
+      try { await beginSignIn(config.oidc, "#/overview"); }
       catch (e) { button.disabled = false; sso.append(h("p", { class: "error", role: "alert" }, `Cannot start the sign-in: ${e.message}`)); }
     } }, "Sign in with single sign-on");
     sso.replaceChildren(h("p", {}, button, ` at ${host}`), h("p", {}, "Or:"));
@@ -118,6 +118,8 @@ export function session(main, id) {
         { label: "At", cell: e => time(e.at) },
         { label: "Event", cell: e => [e.type, kind(e.type) ? [" ", h("span", { class: `tag ${kind(e.type)}` }, kind(e.type))] : null] },
         { label: "Data", cell: e => h("pre", { class: "data" }, JSON.stringify(e.data, null, 1)) },
+        // The W3C trace id of the request that appended it: search the tracing backend for it.
+        { label: "Trace", cell: e => e.traceId ? h("code", { class: "trace-id", title: `trace ${e.traceId}` }, e.traceId) : "" },
       ], entries, e => kind(e.type)));
     } catch (e) { timelineBox.replaceChildren(errorBox(e)); }
   }

@@ -44,7 +44,7 @@ export async function beginSignIn(oidc, returnTo) {
   const verifier = random(32);
   const challenge = b64url(await crypto.subtle.digest("SHA-256", new TextEncoder().encode(verifier)));
   const pending = { state: random(16), nonce: random(16), verifier, issuer: doc.issuer, tokenEndpoint: doc.token_endpoint,
-    clientId: oidc.clientId, redirectUri: redirectUri(), returnTo: returnTo || "#/sessions" };
+    clientId: oidc.clientId, redirectUri: redirectUri(), returnTo: returnTo || "#/overview" };
   sessionStorage.setItem(PENDING_KEY, JSON.stringify(pending));
   const url = new URL(doc.authorization_endpoint);
   for (const [k, v] of Object.entries({ response_type: "code", client_id: oidc.clientId, redirect_uri: pending.redirectUri,

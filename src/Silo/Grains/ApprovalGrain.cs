@@ -159,6 +159,7 @@ public sealed class ApprovalGrain(GrainDependencies dependencies, IPolicyEngine 
             Key, request.SessionId, request.ExchangeId, request.Requester, request.Rule, request.ApproverGroup,
             request.ApprovalsRequired, expiresAt, request.PromptExcerpt, request.Connection, request.RequesterGroups,
             request.RequestFingerprint, request.UserTurn, request.Model, request.RequestBytes), new EventMetadata(Identity: request.Requester), cancellationToken);
+        Dependencies.Metrics?.ApprovalRequested(request.Rule);
         return Snapshot()!;
     }
 
@@ -194,7 +195,11 @@ public sealed class ApprovalGrain(GrainDependencies dependencies, IPolicyEngine 
             await RaiseAsync(new ApprovalDenied(decision.Approver, decision.Via, reason), meta, cancellationToken);
 
         if (State.Status != ApprovalStatus.Pending)
+        {
+            Dependencies.Metrics?.ApprovalDecided(State.Status == ApprovalStatus.Approved, Now - State.RequestedAt);
             await ClearExpiryAsync();
+        }
+
         return new DecisionOutcome(true, null, Snapshot());
     }
 
@@ -214,6 +219,7 @@ public sealed class ApprovalGrain(GrainDependencies dependencies, IPolicyEngine 
     private async Task ExpireAsync(CancellationToken cancellationToken)
     {
         await RaiseAsync(new ApprovalExpired(Now), EventMetadata.None, cancellationToken);
+        Dependencies.Metrics?.ApprovalExpired();
         await ClearExpiryAsync();
     }
 

@@ -53,6 +53,8 @@ public static class GrainsServiceCollectionExtensions
             silo.Services.AddSingleton<IMembershipTable, PostgresMembershipTable>();
             // Approval expiry: Orleans reminders in hoop_cluster.reminders. Periods under a minute are for tests.
             silo.AddReminders();
+            // Grain calls carry the W3C trace context (the gateway's request, and grain-to-grain calls).
+            silo.AddActivityPropagation();
             silo.Services.AddSingleton<PostgresReminderTable>();
             silo.Services.AddSingleton<IReminderTable>(sp => sp.GetRequiredService<PostgresReminderTable>());
             silo.Configure<ReminderOptions>(o => o.MinimumReminderPeriod = TimeSpan.FromMinutes(1));

@@ -39,8 +39,8 @@ public sealed class SessionGrain(GrainDependencies dependencies, IPolicyEngine p
     Task ISessionGrain.RecordForwardedAsync(string exchangeId, string upstream, CancellationToken cancellationToken) =>
         RunAsync(ct => RecordForwardedAsync(exchangeId, upstream, ct), cancellationToken);
 
-    Task ISessionGrain.CompleteExchangeAsync(string exchangeId, int status, TokenUsage? usage, double durationMs, IReadOnlyList<MaskCount>? masks, CancellationToken cancellationToken) =>
-        RunAsync(ct => CompleteExchangeAsync(exchangeId, status, usage, durationMs, masks, ct), cancellationToken);
+    Task ISessionGrain.CompleteExchangeAsync(string exchangeId, int status, TokenUsage? usage, double durationMs, IReadOnlyList<MaskCount>? masks, double? addedMs, CancellationToken cancellationToken) =>
+        RunAsync(ct => CompleteExchangeAsync(exchangeId, status, usage, durationMs, masks, addedMs, ct), cancellationToken);
 
     Task ISessionGrain.AbortExchangeAsync(string exchangeId, string reason, IReadOnlyList<MaskCount>? masks, CancellationToken cancellationToken) =>
         RunAsync(ct => AbortExchangeAsync(exchangeId, reason, masks, ct), cancellationToken);
@@ -329,7 +329,7 @@ public sealed class SessionGrain(GrainDependencies dependencies, IPolicyEngine p
         return true;
     }
 
-    private async Task<bool> CompleteExchangeAsync(string exchangeId, int status, TokenUsage? usage, double durationMs, IReadOnlyList<MaskCount>? masks, CancellationToken cancellationToken)
+    private async Task<bool> CompleteExchangeAsync(string exchangeId, int status, TokenUsage? usage, double durationMs, IReadOnlyList<MaskCount>? masks, double? addedMs, CancellationToken cancellationToken)
     {
         var exchange = Exchange(exchangeId);
         if (exchange.Stage is Stage.Completed)
@@ -344,7 +344,7 @@ public sealed class SessionGrain(GrainDependencies dependencies, IPolicyEngine p
             throw new GrainRefusedException($"Exchange '{exchangeId}' was never forwarded ({exchange.Stage}).");
         var events = new List<object>();
         AddMasks(events, exchangeId, masks, "response");
-        events.Add(new ExchangeCompleted(exchangeId, status, usage, durationMs));
+        events.Add(new ExchangeCompleted(exchangeId, status, usage, durationMs, addedMs is >= 0 ? Math.Round(addedMs.Value, 3) : null));
         await RaiseAsync(events, Meta(), cancellationToken);
         await RecordUsageAsync(exchangeId, usage, cancellationToken);
         return true;
