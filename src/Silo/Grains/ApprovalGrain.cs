@@ -25,7 +25,11 @@ public sealed class ApprovalGrain(GrainDependencies dependencies, IPolicyEngine 
     /// <summary>Orleans' grain type name of approvals (reminder rows are keyed <c>approval/{id}</c>).</summary>
     public const string GrainType = "approval";
 
-    private static readonly TimeSpan ExpiryRetryPeriod = TimeSpan.FromMinutes(1);
+    /// <summary>
+    /// The expiry reminder's period: a reminder loaded by a silo after its due time (the silo that held it died
+    /// across it) fires at the next boundary of its period, so this bounds how late such an approval expires.
+    /// </summary>
+    public static readonly TimeSpan ExpiryRetryPeriod = TimeSpan.FromSeconds(10);
 
     Task IRemindable.ReceiveReminder(string reminderName, TickStatus status) =>
         reminderName == ExpiryReminder ? RunAsync(ExpireIfDueAsync, CancellationToken.None) : Task.CompletedTask;

@@ -57,7 +57,12 @@ public static class GrainsServiceCollectionExtensions
             silo.AddActivityPropagation();
             silo.Services.AddSingleton<PostgresReminderTable>();
             silo.Services.AddSingleton<IReminderTable>(sp => sp.GetRequiredService<PostgresReminderTable>());
-            silo.Configure<ReminderOptions>(o => o.MinimumReminderPeriod = TimeSpan.FromMinutes(1));
+            // An expiry reminder loaded after its due time (its silo died across it) fires at the next period
+            // boundary: the period bounds how late an overdue approval nobody waits on expires after a failover.
+            silo.Configure<ReminderOptions>(o => o.MinimumReminderPeriod = ApprovalGrain.ExpiryRetryPeriod);
+            // Orleans warns at every start that periods under a minute load the reminder table; ours ticks only while an
+            // overdue approval is still pending (it is removed on the first decision or expiry), so the warning is noise.
+            silo.Services.AddLogging(logging => logging.AddFilter("Orleans.Hosting.ReminderOptionsValidator", LogLevel.Error));
             silo.Configure<ClusterMembershipOptions>(cluster.Tune);
             // Mutual TLS on the cluster channel when configured: silos and gateways must present a
             // certificate issued by the cluster CA, or the connection is dropped before any message.
