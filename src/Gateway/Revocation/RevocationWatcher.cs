@@ -22,8 +22,15 @@ public sealed partial class RevocationWatcher(
     SupervisionOptions? supervision = null)
     : SupervisedBackgroundService("revocation-watch", time, logger, supervision)
 {
+    /// <summary>
+    /// One wait on the feed. Short, because a call parked on a silo that is killed is only noticed when it
+    /// times out (Orleans clients do not fail calls in flight to a dead silo): this bounds how long a
+    /// revocation can wait, after a <c>kill -9</c> of the feed's silo, before this gateway resumes elsewhere.
+    /// </summary>
+    public static readonly TimeSpan WaitSlice = TimeSpan.FromSeconds(3);
+
     /// <summary>How long a feed call may stay unanswered beyond its wait before it counts as lost.</summary>
-    private static readonly TimeSpan CallGrace = TimeSpan.FromSeconds(2);
+    private static readonly TimeSpan CallGrace = TimeSpan.FromSeconds(1);
 
     private static readonly TimeSpan MaxRetryDelay = TimeSpan.FromSeconds(2);
 
@@ -42,8 +49,8 @@ public sealed partial class RevocationWatcher(
         {
             try
             {
-                var changes = await feedGrain.WaitAsync(feed, cursor, IdentityChangeFeed.MaxWait, stoppingToken)
-                    .WaitAsync(IdentityChangeFeed.MaxWait + CallGrace, Time, stoppingToken);
+                var changes = await feedGrain.WaitAsync(feed, cursor, WaitSlice, stoppingToken)
+                    .WaitAsync(WaitSlice + CallGrace, Time, stoppingToken);
                 if (changes.Reset)
                 {
                     // Changes may have been missed: read the state of every identity that matters here.

@@ -10,8 +10,9 @@ public sealed partial class IdentityGrain
 
     /// <summary>
     /// Tells the feed (<see cref="IIdentityChangesGrain"/>) the revocation state just recorded; tried twice,
-    /// each bounded. A failure is logged, not thrown: the change is recorded, and a feed that lost it is a new
-    /// activation, whose gateways resume by reading their identities' state.
+    /// each bounded. A failure is logged, not thrown: the change is recorded and new requests are refused
+    /// whatever gateways know. A feed that lost it because its silo died is a new activation, whose gateways
+    /// resume by reading their identities' state; otherwise revoking again publishes again.
     /// </summary>
     private async Task PublishChangeAsync(CancellationToken cancellationToken)
     {
@@ -21,7 +22,7 @@ public sealed partial class IdentityGrain
         {
             try
             {
-                await feed.PublishAsync(change, cancellationToken).WaitAsync(PublishTimeout, cancellationToken);
+                await feed.PublishAsync(change, cancellationToken).WaitAsync(PublishTimeout, Dependencies.Time, cancellationToken);
                 return;
             }
             catch (Exception e) when (!cancellationToken.IsCancellationRequested && e is not OperationCanceledException)

@@ -8,7 +8,7 @@ namespace Hoop.EndToEnd.Tests.Faults;
 
 /// <summary>A silo dies (<c>kill -9</c>) while two gateways carry streaming traffic over two silos.</summary>
 [Collection(FaultSuite.Name)]
-public sealed class SiloKillTests
+public sealed class SiloKillTests(Xunit.Abstractions.ITestOutputHelper output)
 {
     private static readonly TimeSpan CallBound = TimeSpan.FromSeconds(30);
 
@@ -18,7 +18,8 @@ public sealed class SiloKillTests
         await using var stack = await ProcessStack.StartAsync(new ProcessStackOptions { Silos = 2, Gateways = 2 });
         stack.Upstream.ChunkDelay = TimeSpan.FromMilliseconds(15); // streams of ~0.3 s: some are always in flight
         var run = RunTag();
-        var owner = await SessionOwnerAsync(stack);
+        var placement = await HashPlacementAsync(stack);
+        int owner(string session) => placement(Orleans.Runtime.GrainId.Create("session", session));
         using var gateway0 = stack.Agent("kill-agent", gateway: 0);
         using var gateway1 = stack.Agent("kill-agent", gateway: 1);
         HttpClient[] clients = [gateway0, gateway1];
@@ -141,11 +142,64 @@ public sealed class SiloKillTests
         Assert.StartsWith(recorded, prompt, StringComparison.Ordinal);
     }
 
+    [Fact]
+    public async Task After_the_identity_change_feeds_silo_is_killed_a_revocation_still_releases_held_requests_on_every_gateway()
+    {
+        await using var stack = await ProcessStack.StartAsync(new ProcessStackOptions { Silos = 2, Gateways = 2 });
+        var placement = await HashPlacementAsync(stack);
+        var victim = placement(Orleans.Runtime.GrainId.Create("identity-changes", Hoop.Contracts.Grains.IdentityChangeFeed.Key));
+        var survivor = 1 - victim;
+        var subject = $"kill-revoke-{RunTag()}";
+        var clock = Stopwatch.StartNew();
+
+        // One request of the identity held for approval on each gateway.
+        var held = Enumerable.Range(0, 2).Select(g => Task.Run(async () =>
+        {
+            using var agent = stack.Agent(subject, gateway: g, timeout: TimeSpan.FromMinutes(3));
+            using var response = await agent.PostAsync("/claude/v1/messages", Gateway.AgentTraffic.Messages($"please export all customers, held on gateway {Tag(g)}", false));
+            return ((int)response.StatusCode, await response.Content.ReadAsStringAsync(), EndedAt: clock.Elapsed);
+        })).ToList();
+        using var admin = new HttpClient { BaseAddress = stack.Silos[survivor].BaseAddress, Timeout = CallBound };
+        admin.DefaultRequestHeaders.Authorization = new System.Net.Http.Headers.AuthenticationHeaderValue("Bearer", stack.Tokens.Mint("root", ["ops"], ["hoop:admin", "hoop:approver"]));
+        var deadline = DateTime.UtcNow + CallBound;
+        while (true)
+        {
+            var pending = await admin.GetStringAsync("/api/approvals?status=pending");
+            if (System.Text.RegularExpressions.Regex.Count(pending, $"\"requester\":\"{subject}\"") == 2)
+                break;
+            Assert.True(DateTime.UtcNow < deadline, $"the two requests were not held: {pending}");
+            await Task.Delay(100);
+        }
+
+        await stack.Silos[victim].KillAsync();
+        var killedAt = clock.Elapsed;
+        while (true)
+        {
+            using var revoke = await admin.PostAsync($"/api/identities/{subject}/revoke", null);
+            if (revoke.StatusCode == System.Net.HttpStatusCode.OK)
+                break;
+            Assert.True(revoke.StatusCode == System.Net.HttpStatusCode.ServiceUnavailable && clock.Elapsed - killedAt < CallBound,
+                $"revoke answered {revoke.StatusCode}: {await revoke.Content.ReadAsStringAsync()}");
+            await Task.Delay(100);
+        }
+
+        var revokedAt = clock.Elapsed;
+        var answers = await Task.WhenAll(held).WaitAsync(CallBound * 2);
+        output.WriteLine($"silo {victim} (the feed's) killed; revoke answered {(revokedAt - killedAt).TotalSeconds:0.00} s later; "
+            + $"held requests released {string.Join(" and ", answers.Select(a => $"{(a.EndedAt - revokedAt).TotalSeconds:0.00} s"))} after that");
+        Assert.All(answers, a =>
+        {
+            Assert.Equal(403, a.Item1);
+            Assert.Contains("https://hoop.dev/problems/identity-revoked", a.Item2, StringComparison.Ordinal);
+            Assert.True(a.EndedAt - killedAt < CallBound * 2, $"released {(a.EndedAt - killedAt).TotalSeconds:0.0} s after the kill");
+        });
+    }
+
     /// <summary>
-    /// Which silo (index into <see cref="ProcessStack.Silos"/>) holds a session's grain while both live: Orleans' hash
-    /// placement, the key's uniform hash over the active silos sorted by address (as the placement director sorts them).
+    /// Which silo (index into <see cref="ProcessStack.Silos"/>) holds a grain while all live: Orleans' hash placement,
+    /// the grain id's uniform hash over the active silos sorted by address (as the placement director sorts them).
     /// </summary>
-    private static async Task<Func<string, int>> SessionOwnerAsync(ProcessStack stack)
+    private static async Task<Func<Orleans.Runtime.GrainId, int>> HashPlacementAsync(ProcessStack stack)
     {
         var deadline = DateTime.UtcNow + CallBound;
         while (true)
@@ -162,7 +216,7 @@ public sealed class SiloKillTests
             {
                 var sorted = addresses.OrderBy(a => a).Select(a => stack.SiloPorts.ToList().IndexOf(a.Endpoint.Port)).ToArray();
                 Assert.DoesNotContain(-1, sorted);
-                return session => sorted[(int)(Orleans.Runtime.GrainId.Create("session", session).GetUniformHashCode() & 0x7fffffff) % sorted.Length];
+                return grain => sorted[(int)(grain.GetUniformHashCode() & 0x7fffffff) % sorted.Length];
             }
 
             Assert.True(DateTime.UtcNow < deadline, $"{addresses.Count} of {stack.Silos.Count} silos active in the membership table");
