@@ -23,6 +23,11 @@ public sealed class OrleansSiloClient(IGrainFactory grains, IClusterClient clien
 
     private static readonly TimeSpan MaxWait = TimeSpan.FromMinutes(15);
 
+    /// <summary>How long a held request keeps asking a cluster that lost its approval (a silo failover takes about 2 s).</summary>
+    private static readonly TimeSpan HoldFailover = TimeSpan.FromSeconds(10);
+
+    private static readonly TimeSpan FailoverPoll = TimeSpan.FromMilliseconds(250);
+
     public Task<ExchangeDecision> BeginExchangeAsync(string sessionId, BeginExchange request, CancellationToken cancellationToken = default) =>
         Call(() => Session(sessionId).BeginExchangeAsync(request.Checked(), cancellationToken), cancellationToken);
 
@@ -78,20 +83,38 @@ public sealed class OrleansSiloClient(IGrainFactory grains, IClusterClient clien
     public Task<IdentitySnapshot> GetIdentityAsync(string subject, CancellationToken cancellationToken = default) =>
         Call(() => Identity(subject).GetAsync(cancellationToken), cancellationToken);
 
-    public Task<ApprovalSnapshot?> WaitForApprovalAsync(string approvalId, TimeSpan timeout, CancellationToken cancellationToken = default) =>
-        Call(async () =>
+    /// <summary>
+    /// Waits for the approval's decision as a series of bounded, interleaved grain waits (a long hold holds no grain).
+    /// A held request outlives a silo: a slice the cluster lost (the approval's silo died, a connection closed) is
+    /// asked again until the approval answers from its new activation, for at most <see cref="HoldFailover"/> of
+    /// failures in a row; only then is the hold given up as unavailable.
+    /// </summary>
+    public async Task<ApprovalSnapshot?> WaitForApprovalAsync(string approvalId, TimeSpan timeout, CancellationToken cancellationToken = default)
+    {
+        var approval = Approval(approvalId);
+        var deadline = DateTimeOffset.UtcNow + (timeout < TimeSpan.Zero ? TimeSpan.Zero : timeout > MaxWait ? MaxWait : timeout);
+        DateTimeOffset? failingSince = null;
+        while (true)
         {
-            // The grain's wait is interleaved (it holds nothing); a long hold is a series of bounded waits.
-            var approval = Approval(approvalId);
-            var deadline = DateTimeOffset.UtcNow + (timeout < TimeSpan.Zero ? TimeSpan.Zero : timeout > MaxWait ? MaxWait : timeout);
-            while (true)
+            var left = deadline - DateTimeOffset.UtcNow;
+            var slice = left <= TimeSpan.Zero ? TimeSpan.Zero : left < WaitSlice ? left : WaitSlice;
+            try
             {
-                var left = deadline - DateTimeOffset.UtcNow;
-                var snapshot = await approval.WaitForDecisionAsync(left <= TimeSpan.Zero ? TimeSpan.Zero : left < WaitSlice ? left : WaitSlice, cancellationToken);
+                var snapshot = await Call(() => approval.WaitForDecisionAsync(slice, cancellationToken), cancellationToken);
+                failingSince = null;
                 if (snapshot is null || snapshot.Status != ApprovalStatus.Pending || DateTimeOffset.UtcNow >= deadline)
                     return snapshot;
             }
-        }, cancellationToken);
+            catch (ClusterUnavailableException) when (!cancellationToken.IsCancellationRequested)
+            {
+                var now = DateTimeOffset.UtcNow;
+                failingSince ??= now;
+                if (now - failingSince > HoldFailover)
+                    throw;
+                await Task.Delay(FailoverPoll, cancellationToken);
+            }
+        }
+    }
 
     public Task<DecisionOutcome> ConsumeApprovalAsync(string approvalId, string exchangeId, string identity, CancellationToken cancellationToken = default) =>
         Call(async () =>

@@ -19,13 +19,15 @@ public sealed partial class RevocationWatcher(
     RevokedIdentities revoked,
     TimeProvider time,
     ILogger<RevocationWatcher> logger,
-    SupervisionOptions? supervision = null)
+    SupervisionOptions? supervision = null,
+    Hoop.Gateway.Cluster.GatewayConnectionLoss? connectionLoss = null)
     : SupervisedBackgroundService("revocation-watch", time, logger, supervision)
 {
     /// <summary>
-    /// One wait on the feed. Short, because a call parked on a silo that is killed is only noticed when it
-    /// times out (Orleans clients do not fail calls in flight to a dead silo): this bounds how long a
-    /// revocation can wait, after a <c>kill -9</c> of the feed's silo, before this gateway resumes elsewhere.
+    /// One wait on the feed. Short, because a call parked on a silo that is killed is noticed only when it
+    /// times out, unless the gateway sees its connection to that silo close (<see cref="Hoop.Gateway.Cluster.GatewayConnectionLoss"/>,
+    /// which ends the wait at once): this bounds how long a revocation can wait, after a <c>kill -9</c> of the
+    /// feed's silo, before this gateway resumes elsewhere.
     /// </summary>
     public static readonly TimeSpan WaitSlice = TimeSpan.FromSeconds(3);
 
@@ -49,8 +51,10 @@ public sealed partial class RevocationWatcher(
         {
             try
             {
+                // A closed connection to a silo ends the wait at once: the feed may have lived there.
+                using var call = CancellationTokenSource.CreateLinkedTokenSource(stoppingToken, connectionLoss?.Current ?? CancellationToken.None);
                 var changes = await feedGrain.WaitAsync(feed, cursor, WaitSlice, stoppingToken)
-                    .WaitAsync(WaitSlice + CallGrace, Time, stoppingToken);
+                    .WaitAsync(WaitSlice + CallGrace, Time, call.Token);
                 if (changes.Reset)
                 {
                     // Changes may have been missed: read the state of every identity that matters here.
