@@ -139,6 +139,8 @@ public sealed class IdentityChangeFeedTests
 
             public Task<Admission> AdmitAsync(AdmitRequest request, CancellationToken cancellationToken = default) => throw new NotSupportedException();
 
+            public Task CommitAdmissionAsync(AdmitRequest request, CancellationToken cancellationToken = default) => throw new NotSupportedException();
+
             public Task RecordUsageAsync(string exchangeId, TokenUsage usage, CancellationToken cancellationToken = default) => throw new NotSupportedException();
 
             public Task AccessDeniedAsync(string connection, string reason, CancellationToken cancellationToken = default) => throw new NotSupportedException();
