@@ -43,7 +43,7 @@ public interface IIdentityGrain : IGrainWithStringKey
     /// </summary>
     Task<string> AssignSessionAsync(string connection, string? replacing, CancellationToken cancellationToken = default);
 
-    /// <summary>The identity's state, caught up with the store first (a revocation on another silo counts at once).</summary>
+    /// <summary>The identity's state (one activation cluster-wide: a revocation through any silo counts at once).</summary>
     Task<IdentitySnapshot> GetAsync(CancellationToken cancellationToken = default);
 }
 
