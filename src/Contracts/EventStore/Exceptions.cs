@@ -37,7 +37,7 @@ public sealed class UnknownEventTypeException(string typeName)
 /// behind as the inner exception of the silo-side instance only; see <see cref="ForWire"/>.
 /// </summary>
 [GenerateSerializer]
-public sealed class EventStoreUnavailableException : Exception
+public class EventStoreUnavailableException : Exception
 {
     public EventStoreUnavailableException(string message, Exception innerException)
         : base(message, innerException)
@@ -50,6 +50,35 @@ public sealed class EventStoreUnavailableException : Exception
     }
 
     /// <summary>The same failure without the driver's inner exception, which Orleans cannot serialize.</summary>
-    public EventStoreUnavailableException ForWire() =>
+    public virtual EventStoreUnavailableException ForWire() =>
         InnerException is null ? this : new EventStoreUnavailableException(Message);
+}
+
+/// <summary>
+/// The store failed after an append was sent (say, the connection was lost while the database committed):
+/// the events may or may not be recorded. Never report this as "nothing recorded": read the stream to learn
+/// the outcome, or repeat the call (grain calls are idempotent). An <see cref="EventStoreUnavailableException"/>,
+/// so whoever only knows that one still fails closed.
+/// </summary>
+[GenerateSerializer]
+public sealed class AppendOutcomeUnknownException : EventStoreUnavailableException
+{
+    public AppendOutcomeUnknownException(string streamId, string message, Exception innerException)
+        : base(message, innerException)
+    {
+        StreamId = streamId;
+    }
+
+    public AppendOutcomeUnknownException(string streamId, string message)
+        : base(message)
+    {
+        StreamId = streamId;
+    }
+
+    /// <summary>The stream whose append has an unknown outcome.</summary>
+    [Id(0)]
+    public string StreamId { get; private set; }
+
+    public override EventStoreUnavailableException ForWire() =>
+        InnerException is null ? this : new AppendOutcomeUnknownException(StreamId, Message);
 }

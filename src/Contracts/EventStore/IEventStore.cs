@@ -14,6 +14,8 @@ public interface IEventStore
     /// </summary>
     /// <exception cref="ConcurrencyException">The stream is not at <paramref name="expectedVersion"/>.</exception>
     /// <exception cref="ArgumentException">Empty batch, bad stream id, oversized or unregistered event.</exception>
+    /// <exception cref="AppendOutcomeUnknownException">The store failed after the append was sent: it may or may not be recorded.</exception>
+    /// <exception cref="EventStoreUnavailableException">The store could not be reached before anything was sent: nothing was recorded.</exception>
     Task<AppendResult> AppendAsync(
         string streamId,
         long expectedVersion,

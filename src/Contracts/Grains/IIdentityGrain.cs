@@ -12,10 +12,19 @@ public interface IIdentityGrain : IGrainWithStringKey
 
     /// <summary>
     /// Decides, for the identity, whether a request may go on: revoked, an active risk response,
-    /// the requests-per-minute and tokens-per-day budgets; records the admitted request and raises
-    /// any risk signal it completes. Idempotent per exchange id.
+    /// the requests-per-minute and tokens-per-day budgets, and any risk signal the request completes.
+    /// Records nothing: the admission is held (and counted by the next decisions) until
+    /// <see cref="CommitAdmissionAsync"/>, which the session calls once it has recorded the request;
+    /// one never committed stops counting after a while. Idempotent per exchange id.
     /// </summary>
     Task<Admission> AdmitAsync(AdmitRequest request, CancellationToken cancellationToken = default);
+
+    /// <summary>
+    /// Records the admission <see cref="AdmitAsync"/> decided for <paramref name="request"/> (the admitted
+    /// request, the risk signals it raised, the identity's sighting): called after the session recorded the
+    /// request. Idempotent per exchange id; decides again if the held admission was lost (a new activation).
+    /// </summary>
+    Task CommitAdmissionAsync(AdmitRequest request, CancellationToken cancellationToken = default);
 
     /// <summary>Counts the tokens an exchange used against the daily budget (once per exchange id).</summary>
     Task RecordUsageAsync(string exchangeId, TokenUsage usage, CancellationToken cancellationToken = default);
@@ -34,7 +43,7 @@ public interface IIdentityGrain : IGrainWithStringKey
     /// </summary>
     Task<string> AssignSessionAsync(string connection, string? replacing, CancellationToken cancellationToken = default);
 
-    /// <summary>The identity's state, caught up with the store first (a revocation on another silo counts at once).</summary>
+    /// <summary>The identity's state (one activation cluster-wide: a revocation through any silo counts at once).</summary>
     Task<IdentitySnapshot> GetAsync(CancellationToken cancellationToken = default);
 }
 

@@ -3,6 +3,7 @@ using System.Text;
 using System.Text.Json;
 using Hoop.Gateway.Cluster;
 using Hoop.Contracts.Events;
+using Hoop.Contracts.EventStore;
 using Hoop.Contracts.Grains;
 using Hoop.Contracts.Policy;
 using Hoop.Gateway.Forwarding;
@@ -198,6 +199,18 @@ public sealed partial class AgentProxy(
         try
         {
             decision = await BeginAsync(caller.Subject, requestedSession, begin, aborted);
+        }
+        catch (ClusterUnavailableException e) when (e.InnerException is AppendOutcomeUnknownException unknown)
+        {
+            // The store failed mid-append: the exchange may be recorded. Never forwarded, so once the store is back
+            // its end is recorded as such (a silo that never recorded it refuses the abort, which settles it too).
+            LogOutcomeUnknown(logger, exchangeId, unknown.StreamId, e);
+            var sessionId = requestedSession ?? (unknown.StreamId.StartsWith("session-", StringComparison.Ordinal) ? unknown.StreamId["session-".Length..] : null);
+            if (sessionId is not null)
+                pending.Add(exchangeId, "abort", ct => silo.AbortExchangeAsync(sessionId, exchangeId, OutcomeUnknownReason, null, ct));
+            await GatewayProblems.WriteAsync(http, 503, GatewayProblems.AppendOutcomeUnknown, "Outcome unknown",
+                "The audit store failed while recording the request: it may or may not have been recorded. It was not forwarded; send it again.");
+            return;
         }
         catch (ClusterUnavailableException e)
         {
@@ -784,6 +797,12 @@ public sealed partial class AgentProxy(
 
         Task Abort(CancellationToken ct) => silo.AbortExchangeAsync(sessionId, exchangeId, reason, masksApplied, ct);
     }
+
+    /// <summary>The reason recorded for an exchange whose beginning had an unknown outcome and that was never forwarded.</summary>
+    public const string OutcomeUnknownReason = "append outcome unknown: not forwarded";
+
+    [LoggerMessage(EventId = 4020, Level = LogLevel.Warning, Message = "Exchange {ExchangeId}: the append to {StreamId} has an unknown outcome; answered 503 and not forwarded")]
+    private static partial void LogOutcomeUnknown(ILogger logger, string exchangeId, string streamId, Exception exception);
 
     [LoggerMessage(EventId = 4001, Level = LogLevel.Warning, Message = "Audit store unavailable for {Subject}: failing closed")]
     private static partial void LogAuditUnavailable(ILogger logger, string subject, Exception exception);

@@ -17,6 +17,7 @@ public static class GatewayProblems
     public const string UpstreamUnreachable = ProblemTypes.UpstreamUnreachable;
     public const string UpstreamTimeout = ProblemTypes.UpstreamTimeout;
     public const string AuditUnavailable = ProblemTypes.AuditUnavailable;
+    public const string AppendOutcomeUnknown = ProblemTypes.AppendOutcomeUnknown;
     public const string Conflict = ProblemTypes.Conflict;
     public const string MaskingFailed = ProblemTypes.MaskingFailed;
     public const string RateLimited = ProblemTypes.RateLimited;

@@ -31,6 +31,9 @@ public static class ProblemTypes
     public const string MaskingFailed = Base + "masking-failed";
     public const string AuditUnavailable = Base + "audit-unavailable";
     public const string StoreUnavailable = Base + "store-unavailable";
+
+    /// <summary>The store failed while recording: the change may or may not be recorded (never reported as "nothing recorded").</summary>
+    public const string AppendOutcomeUnknown = Base + "append-outcome-unknown";
     public const string Busy = Base + "busy";
     public const string UpstreamTimeout = Base + "upstream-timeout";
 
@@ -58,6 +61,7 @@ public static class ProblemTypes
         [MaskingFailed] = 502,
         [AuditUnavailable] = 503,
         [StoreUnavailable] = 503,
+        [AppendOutcomeUnknown] = 503,
         [Busy] = 503,
         [UpstreamTimeout] = 504,
     }.ToFrozenDictionary(StringComparer.Ordinal);

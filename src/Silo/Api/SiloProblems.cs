@@ -17,6 +17,7 @@ public static class SiloProblemTypes
     public const string Forbidden = ProblemTypes.Forbidden;
     public const string BadRequest = ProblemTypes.BadRequest;
     public const string StoreUnavailable = ProblemTypes.StoreUnavailable;
+    public const string AppendOutcomeUnknown = ProblemTypes.AppendOutcomeUnknown;
     public const string Busy = ProblemTypes.Busy;
     public const string TooLarge = ProblemTypes.TooLarge;
 
@@ -49,6 +50,8 @@ public sealed partial class SiloExceptionHandler(ILogger<SiloExceptionHandler> l
             GrainRefusedException e => (e.StatusCode, ProblemTypes.For(e.StatusCode), "Refused", e.Message),
             BadHttpRequestException e => (e.StatusCode, ProblemTypes.For(e.StatusCode), e.StatusCode == 408 ? "Request timeout" : "Bad request", Describe(e)),
             ArgumentException e => (400, SiloProblemTypes.BadRequest, "Bad request", WithoutParameterName(e)),
+            AppendOutcomeUnknownException => (503, SiloProblemTypes.AppendOutcomeUnknown, "Outcome unknown",
+                "The audit store failed while recording this; it may or may not have been recorded. Read it back, or repeat the request."),
             EventStoreUnavailableException or NpgsqlException or TimeoutException =>
                 (503, SiloProblemTypes.StoreUnavailable, "Event store unavailable", "The audit store cannot record right now; nothing was recorded."),
             GrainContentionException => (503, SiloProblemTypes.Busy, "Busy",

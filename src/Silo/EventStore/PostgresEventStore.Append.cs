@@ -77,6 +77,11 @@ public sealed partial class PostgresEventStore
                     throw new ConcurrencyException(streamId, expectedVersion, actual.Version);
             }
         }
+        catch (AppendOutcomeUnknownException)
+        {
+            ForgetHead(streamId);
+            throw;
+        }
         catch (PostgresException e) when (e.SqlState == PostgresErrorCodes.UniqueViolation)
         {
             ForgetHead(streamId);
@@ -158,7 +163,9 @@ public sealed partial class PostgresEventStore
         var (hashes, last) = Chain(streamId, head, batch);
         var next = head.Version + batch.Types.Length;
 
-        await using var command = _dataSource.CreateCommand(head.Version == 0 ? AppendToNew : AppendToExisting);
+        // Opened first: a failure to connect sent nothing; a failure once the statement is sent has an unknown outcome.
+        await using var connection = await _dataSource.OpenConnectionAsync(cancellationToken);
+        await using var command = new NpgsqlCommand(head.Version == 0 ? AppendToNew : AppendToExisting, connection);
         AddHeadParameters(command, streamId, head, next, last, batch);
         command.Parameters.Add(new NpgsqlParameter<string[]> { TypedValue = batch.Types, NpgsqlDbType = NpgsqlDbType.Array | NpgsqlDbType.Text });
         command.Parameters.Add(new NpgsqlParameter<string[]> { TypedValue = batch.Data, NpgsqlDbType = NpgsqlDbType.Array | NpgsqlDbType.Text });
@@ -166,13 +173,23 @@ public sealed partial class PostgresEventStore
         if (head.Version != 0)
             command.Parameters.Add(new NpgsqlParameter { Value = (object?)head.Hash ?? DBNull.Value, NpgsqlDbType = NpgsqlDbType.Bytea });
 
-        await using var reader = await command.ExecuteReaderAsync(cancellationToken);
-        await reader.ReadAsync(cancellationToken);
-        if (reader.IsDBNull(1))
-            return null;
+        long firstSeq, lastSeq;
+        try
+        {
+            await using var reader = await command.ExecuteReaderAsync(cancellationToken);
+            await reader.ReadAsync(cancellationToken);
+            if (reader.IsDBNull(1))
+                return null;
+            (firstSeq, lastSeq) = (reader.GetInt64(0), reader.GetInt64(1));
+        }
+        catch (NpgsqlException e) when (e is not PostgresException && IsUnavailable(e))
+        {
+            // The statement (its own transaction) was sent and no answer came back: it may have committed.
+            throw OutcomeUnknown(streamId, e);
+        }
 
         RememberHead(streamId, next, last);
-        var result = new AppendResult(next, reader.GetInt64(0), reader.GetInt64(1), batch.At);
+        var result = new AppendResult(next, firstSeq, lastSeq, batch.At);
         _notifier.Announce(streamId, next, result.LastSeq);
         return result;
     }
@@ -241,7 +258,16 @@ public sealed partial class PostgresEventStore
             lastSeq = reader.GetInt64(1);
         }
 
-        await transaction.CommitAsync(cancellationToken);
+        try
+        {
+            await transaction.CommitAsync(cancellationToken);
+        }
+        catch (NpgsqlException e) when (e is not PostgresException && IsUnavailable(e))
+        {
+            // COMMIT was sent and no answer came back: it may have committed.
+            throw OutcomeUnknown(streamId, e);
+        }
+
         RememberHead(streamId, next, last);
         _notifier.Announce(streamId, next, lastSeq);
         return new AppendResult(next, firstSeq, lastSeq, batch.At);

@@ -65,4 +65,7 @@ public sealed partial class PostgresEventStore : IEventStore
 
     private static EventStoreUnavailableException Unavailable(Exception exception) =>
         new($"The event store is unavailable: {exception.Message}", exception);
+
+    private static AppendOutcomeUnknownException OutcomeUnknown(string streamId, Exception exception) =>
+        new(streamId, $"The event store failed while appending to '{streamId}'; the append may or may not be recorded: {exception.Message}", exception);
 }

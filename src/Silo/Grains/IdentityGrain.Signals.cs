@@ -35,11 +35,24 @@ public sealed partial class IdentityGrain
     }
 
     private bool CoolingDown(string signal, TimeSpan window, DateTimeOffset now) =>
-        State.LastRaised.TryGetValue(signal, out var last) && now - last < window
+        LastRaised(signal) is { } last && now - last < window
         && (State.RestoredAt is not { } restored || last > restored);
 
     private IEnumerable<Admitted> Window(Admitted current, DateTimeOffset since) =>
-        State.Admitted.Where(a => a.At > since).Append(current);
+        AdmittedSoFar.Where(a => a.At > since).Append(current);
+
+    /// <summary>When <paramref name="signal"/> was last raised, recorded or held.</summary>
+    private DateTimeOffset? LastRaised(string signal)
+    {
+        DateTimeOffset? last = State.LastRaised.TryGetValue(signal, out var recorded) ? recorded : null;
+        foreach (var held in SignalsSoFar.Skip(State.Signals.Count))
+        {
+            if (held.Signal.Signal == signal && (last is null || held.At > last))
+                last = held.At;
+        }
+
+        return last;
+    }
 
     private static RiskSignalRaised Signal(string kind, string detail, IEnumerable<string> evidence, RiskResponseSettings response, DateTimeOffset now) =>
         new(kind, detail, evidence.TakeLast(MaxEvidence).ToList(), response.Response.ToString().ToLowerInvariant(),
@@ -55,7 +68,7 @@ public sealed partial class IdentityGrain
             return null;
         var windowStart = now - spike.Window;
         var recent = Window(current, windowStart).ToList();
-        var baseline = State.Admitted.Count(a => a.At > windowStart - spike.Baseline && a.At <= windowStart);
+        var baseline = AdmittedSoFar.Count(a => a.At > windowStart - spike.Baseline && a.At <= windowStart);
         var perWindow = baseline * (spike.Window / spike.Baseline);
         if (recent.Count < spike.MinRequests || recent.Count <= spike.Factor * perWindow)
             return null;
@@ -103,7 +116,7 @@ public sealed partial class IdentityGrain
         if (current.Extraction.Count == 0)
             return null;
         var since = now - extraction.Window;
-        if (State.LastRaised.TryGetValue(ExtractionKind, out var last) && last > since)
+        if (LastRaised(ExtractionKind) is { } last && last > since)
             since = last;
         var matching = Window(current, since).Where(a => a.Extraction.Count > 0).ToList();
         if (matching.Count < extraction.Count)

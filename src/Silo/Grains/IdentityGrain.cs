@@ -14,10 +14,11 @@ namespace Hoop.Silo.Grains;
 /// as <see cref="IdentitySeen"/> only on first sight, when the groups change, hourly, and on
 /// deactivation, so the gateway's hot path does not write per request. When the policy has
 /// <c>identityControls</c>, the grain is also the single writer of the identity's budgets and
-/// risk signals: every admitted request is a <see cref="RequestAdmitted"/> (so two silos
-/// admitting at once conflict on the stream version, and the loser re-decides on the winner's
-/// state: limits hold exactly), tokens are <see cref="TokensUsed"/>, and signals are
-/// <see cref="RiskSignalRaised"/> with their evidence and response.
+/// risk signals: every admitted request is a <see cref="RequestAdmitted"/>, tokens are
+/// <see cref="TokensUsed"/>, and signals are <see cref="RiskSignalRaised"/> with their evidence and
+/// response. An admission is decided in one turn and held (counted by the next decisions, so limits
+/// hold exactly in the one activation) until the session has recorded its request and commits it:
+/// the admission is recorded only after the session's own append succeeded.
 /// </summary>
 [GrainType(StreamPrefix)]
 // Placement by key hash: grains spread evenly over the silos whoever calls first (a client, or a silo's API).
@@ -33,7 +34,10 @@ public sealed partial class IdentityGrain(GrainDependencies dependencies, Policy
         RunAsync(ct => SeenAsync(groups, ct), cancellationToken);
 
     Task<Admission> IIdentityGrain.AdmitAsync(AdmitRequest request, CancellationToken cancellationToken) =>
-        RunAsync(ct => AdmitAsync(request, ct), cancellationToken);
+        RunAsync(_ => Task.FromResult(Admit(request)), cancellationToken);
+
+    Task IIdentityGrain.CommitAdmissionAsync(AdmitRequest request, CancellationToken cancellationToken) =>
+        RunAsync(ct => CommitAdmissionAsync(request, ct), cancellationToken);
 
     Task IIdentityGrain.RecordUsageAsync(string exchangeId, TokenUsage usage, CancellationToken cancellationToken) =>
         RunAsync(ct => RecordUsageAsync(exchangeId, usage, ct), cancellationToken);
@@ -63,7 +67,6 @@ public sealed partial class IdentityGrain(GrainDependencies dependencies, Policy
     private const int MaxEvidence = 20;
 
     private long _unrecordedRequests;
-    private string? _lastCounted; // a call re-run after a lost append race counts its request once
 
     public sealed record Admitted(DateTimeOffset At, string ExchangeId, string Connection, string? Source, IReadOnlyList<string> Extraction);
 
@@ -227,35 +230,72 @@ public sealed partial class IdentityGrain(GrainDependencies dependencies, Policy
         _unrecordedRequests -= count;
     }
 
-    private async Task<Admission> AdmitAsync(AdmitRequest request, CancellationToken cancellationToken)
+    /// <summary>
+    /// An admission decided and not recorded yet: what <see cref="CommitAdmissionAsync"/> will record. Until then
+    /// (or until <see cref="HeldAdmissionTimeout"/> passes) its request and signals count in every decision.
+    /// </summary>
+    private sealed record HeldAdmission(DateTimeOffset At, Admission? Block, IReadOnlyList<string> Groups,
+        List<RiskSignalRaised> Raised, RequestAdmitted? Event, Admitted? Record);
+
+    /// <summary>A held admission whose session never recorded its request (its append failed) stops counting after this.</summary>
+    public static readonly TimeSpan HeldAdmissionTimeout = TimeSpan.FromSeconds(30);
+
+    private readonly Dictionary<string, HeldAdmission> _held = new(StringComparer.Ordinal);
+
+    /// <summary>Admitted requests, recorded and held, oldest first.</summary>
+    private IEnumerable<Admitted> AdmittedSoFar =>
+        _held.Count == 0 ? State.Admitted : State.Admitted.Concat(_held.Values.Where(h => h.Record is not null).Select(h => h.Record!).OrderBy(a => a.At));
+
+    /// <summary>Risk signals, recorded and held.</summary>
+    private IEnumerable<Raised> SignalsSoFar =>
+        _held.Count == 0 ? State.Signals : State.Signals.Concat(_held.Values.SelectMany(h => h.Raised.Select(r => new Raised(h.At, r))));
+
+    private Admission Admit(AdmitRequest request)
     {
-        var controls = Controls;
         var now = Now;
         if (State.AdmittedIds.Contains(request.ExchangeId))
             return Restricted(now) ?? Admission.Allow; // a re-run of a request already let through
+        foreach (var id in _held.Where(h => now - h.Value.At > HeldAdmissionTimeout).Select(h => h.Key).ToList())
+            _held.Remove(id);
+        if (!_held.TryGetValue(request.ExchangeId, out var held))
+            _held[request.ExchangeId] = held = Decide(request, now);
+        return held.Block ?? Restricted(now) ?? Admission.Allow;
+    }
 
+    /// <summary>Budgets, restrictions and the signals <paramref name="request"/> completes, as of <paramref name="now"/>.</summary>
+    private HeldAdmission Decide(AdmitRequest request, DateTimeOffset now)
+    {
+        var controls = Controls;
+        SeenDue(request.Groups, out var groups);
+        var block = Restricted(now) is { Kind: AdmissionKind.Block } blocked ? blocked : null;
+        block ??= controls.Any ? OverBudget(controls.For(groups), now) : null;
+        if (block is not null || !controls.Any)
+            return new HeldAdmission(now, block, groups, [], null, null);
+
+        var extraction = controls.Signals.Extraction is null
+            ? []
+            : riskPatterns.Categories(request.PromptText);
+        var admitted = new Admitted(now, request.ExchangeId, request.Connection, request.Source, extraction);
+        var raised = RaiseSignals(controls.Signals, admitted, now);
+        // A signal that blocks refuses the request that raised it: it is not admitted.
+        return raised.Any(r => r.Response == "block")
+            ? new HeldAdmission(now, null, groups, raised, null, null)
+            : new HeldAdmission(now, null, groups, raised, new RequestAdmitted(request.ExchangeId, request.SessionId, request.Connection, request.Source,
+                extraction.Count == 0 ? null : extraction), admitted);
+    }
+
+    private async Task<bool> CommitAdmissionAsync(AdmitRequest request, CancellationToken cancellationToken)
+    {
+        if (State.AdmittedIds.Contains(request.ExchangeId))
+            return true;
+        // Held since the decision; or decided again when it was lost (another activation decided it).
+        var held = _held.TryGetValue(request.ExchangeId, out var kept) ? kept : Decide(request, Now);
         var events = new List<object>(3);
-        var repeat = string.Equals(_lastCounted, request.ExchangeId, StringComparison.Ordinal);
-        _lastCounted = request.ExchangeId;
-        if (SeenDue(request.Groups, out var groups, count: !repeat))
+        if (SeenDue(held.Groups, out var groups, count: false))
             events.Add(new IdentitySeen(Key, groups, _unrecordedRequests));
-
-        var verdict = Restricted(now) is { Kind: AdmissionKind.Block } blocked ? blocked : null;
-        verdict ??= controls.Any ? OverBudget(controls.For(groups), now) : null;
-        if (verdict is null && controls.Any)
-        {
-            var extraction = controls.Signals.Extraction is null
-                ? []
-                : riskPatterns.Categories(request.PromptText);
-            var admitted = new Admitted(now, request.ExchangeId, request.Connection, request.Source, extraction);
-            var raised = RaiseSignals(controls.Signals, admitted, now);
-            events.AddRange(raised);
-            // A signal that blocks refuses the request that raised it: it is not admitted.
-            if (!raised.Any(r => r.Response == "block"))
-                events.Add(new RequestAdmitted(request.ExchangeId, request.SessionId, request.Connection, request.Source,
-                    extraction.Count == 0 ? null : extraction));
-        }
-
+        events.AddRange(held.Raised);
+        if (held.Event is { } admitted)
+            events.Add(admitted);
         if (events.Count > 0)
         {
             await RaiseAsync(events, Meta(), cancellationToken);
@@ -263,7 +303,8 @@ public sealed partial class IdentityGrain(GrainDependencies dependencies, Policy
                 _unrecordedRequests -= seen.Requests;
         }
 
-        return verdict ?? Restricted(now) ?? Admission.Allow;
+        _held.Remove(request.ExchangeId);
+        return true;
     }
 
     /// <summary>The risk response in force now, as a verdict: the strictest unexpired approve or block raised since the last restore.</summary>
@@ -285,7 +326,7 @@ public sealed partial class IdentityGrain(GrainDependencies dependencies, Policy
     private Raised? ActiveRestriction(DateTimeOffset now)
     {
         Raised? strictest = null;
-        foreach (var raised in State.Signals)
+        foreach (var raised in SignalsSoFar)
         {
             if (raised.Signal.Until is not { } until || until <= now || raised.Signal.Response is not ("block" or "approve"))
                 continue;
@@ -317,7 +358,7 @@ public sealed partial class IdentityGrain(GrainDependencies dependencies, Policy
         if (limits.RequestsPerMinute is { } perMinute)
         {
             var since = now - RateWindow;
-            var inWindow = State.Admitted.Where(a => a.At > since).ToList();
+            var inWindow = AdmittedSoFar.Where(a => a.At > since).ToList();
             if (inWindow.Count >= perMinute)
             {
                 // Free again when enough of the oldest leave the window.

@@ -144,40 +144,32 @@ public sealed class SessionGrain(GrainDependencies dependencies, IPolicyEngine p
     private async Task<ExchangeDecision> BeginExchangeAsync(BeginExchange request, CancellationToken cancellationToken)
     {
         if (State.Exchanges.TryGetValue(request.ExchangeId, out var known))
-            return await DecisionOfAsync(request.ExchangeId, known, cancellationToken);
+            return await DecisionOfAsync(request, known, cancellationToken);
 
         await RefuseUnlessUsableAsync(request.Identity, request.Connection, cancellationToken);
 
-        var admission = await GrainFactory.Get<IIdentityGrain>(request.Identity).AdmitAsync(new AdmitRequest(
-            request.ExchangeId, Key, request.Groups, request.Connection, request.PromptText, request.SourceAddress), cancellationToken);
-
-        var verdict = admission.Kind == AdmissionKind.Block
-            ? new PolicyDecision(PolicyAction.Block, admission.Rule, admission.Reason)
-            : policy.Evaluate(new PolicyRequest(request.Connection, request.Method, request.Path, request.PromptText));
-        if (admission is { Kind: AdmissionKind.RequireApproval } && verdict.Action != PolicyAction.Block)
-        {
-            // A risk response: the identity's requests need approval whatever the rules say.
-            verdict = new PolicyDecision(PolicyAction.RequireApproval, admission.Rule, admission.Reason, admission.ApproverGroup,
-                document.FindApproverGroup(admission.ApproverGroup!)?.ApprovalsRequired ?? 1, admission.Timeout ?? TimeSpan.FromMinutes(2));
-        }
+        var identity = GrainFactory.Get<IIdentityGrain>(request.Identity);
+        var admit = AdmitRequestOf(request);
+        var admission = await identity.AdmitAsync(admit, cancellationToken);
+        var verdict = VerdictOf(request, admission);
 
         var events = new List<object>(3);
         if (State.Opened is null)
             events.Add(new SessionOpened(Key, request.Identity, request.Connection));
-        var model = request.Model is { } asked ? TextExcerpt.HeadAndTail(asked, ModelChars) : null;
         events.Add(new ExchangeStarted(request.ExchangeId, request.Method, request.Path, request.PromptText, request.RequestBytes, request.ContentType,
-            request.RequestFingerprint, model));
+            request.RequestFingerprint, ModelOf(request)));
         AddMasks(events, request.ExchangeId, request.Masks, "request");
 
-        DateTimeOffset? expiresAt = null;
         string? approvalId = null;
+        var openApproval = false;
         switch (verdict.Action)
         {
             case PolicyAction.Block:
                 events.Add(new RequestBlocked(request.ExchangeId, verdict.Rule!, verdict.Reason ?? "blocked by policy"));
                 break;
             case PolicyAction.RequireApproval when request.ApprovalId is { } granted:
-                // A repeat of a held request (async mode) carrying its approval: use it up now.
+                // A repeat of a held request (async mode) carrying its approval: use it up now. Spending it is
+                // part of the decision (a used or mismatched approval blocks), so it comes before the append.
                 approvalId = granted;
                 var refused = await SpendApprovalAsync(granted, request, verdict, cancellationToken);
                 if (refused is null)
@@ -196,17 +188,18 @@ public sealed class SessionGrain(GrainDependencies dependencies, IPolicyEngine p
                 break;
             case PolicyAction.RequireApproval:
                 approvalId = ApprovalIdFor(Key, request.ExchangeId);
-                var approval = await GrainFactory.Get<IApprovalGrain>(approvalId).RequestAsync(new RequestApproval(
-                    Key, request.ExchangeId, request.Identity, verdict.Rule!, verdict.ApproverGroup!, verdict.ApprovalsRequired,
-                    verdict.Timeout, TextExcerpt.HeadAndTail(request.PromptText, PromptExcerptChars), request.Connection, request.Groups,
-                    request.RequestFingerprint, request.UserTurn is { } turn ? TextExcerpt.HeadAndTail(turn, UserTurnChars) : null,
-                    model, request.RequestBytes), cancellationToken);
-                expiresAt = approval.ExpiresAt;
                 events.Add(new ApprovalRequired(request.ExchangeId, approvalId, verdict.Rule!));
+                openApproval = true;
                 break;
         }
 
         await RaiseAsync(events, Meta(request.Identity, request.CorrelationId, request.GatewayId), cancellationToken);
+
+        // Side effects, now that the request is recorded: the admission is counted, the approval opened (its
+        // id is derived from the exchange, so a re-run after a failure here opens the same one, see DecisionOfAsync).
+        await identity.CommitAdmissionAsync(admit, cancellationToken);
+        var expiresAt = openApproval ? (await OpenApprovalAsync(approvalId!, request, verdict, cancellationToken)).ExpiresAt : (DateTimeOffset?)null;
+
         // The same fields a repeated call rebuilds from the events (blocks keep their reason).
         var reason = verdict.Action == PolicyAction.Block ? verdict.Reason ?? "blocked by policy" : null;
         var retryAfter = admission.RetryAfter is { } wait && verdict.Action == PolicyAction.Block
@@ -214,6 +207,35 @@ public sealed class SessionGrain(GrainDependencies dependencies, IPolicyEngine p
             : null;
         return new ExchangeDecision(ToKind(verdict.Action), Key, request.ExchangeId, verdict.Rule, reason, approvalId, expiresAt, retryAfter);
     }
+
+    private AdmitRequest AdmitRequestOf(BeginExchange request) =>
+        new(request.ExchangeId, Key, request.Groups, request.Connection, request.PromptText, request.SourceAddress);
+
+    private static string? ModelOf(BeginExchange request) => request.Model is { } asked ? TextExcerpt.HeadAndTail(asked, ModelChars) : null;
+
+    /// <summary>The identity's verdict, else the policy's; a risk response that asks for approval overrides an allow.</summary>
+    private PolicyDecision VerdictOf(BeginExchange request, Admission admission)
+    {
+        var verdict = admission.Kind == AdmissionKind.Block
+            ? new PolicyDecision(PolicyAction.Block, admission.Rule, admission.Reason)
+            : policy.Evaluate(new PolicyRequest(request.Connection, request.Method, request.Path, request.PromptText));
+        if (admission is { Kind: AdmissionKind.RequireApproval } && verdict.Action != PolicyAction.Block)
+        {
+            // A risk response: the identity's requests need approval whatever the rules say.
+            verdict = new PolicyDecision(PolicyAction.RequireApproval, admission.Rule, admission.Reason, admission.ApproverGroup,
+                document.FindApproverGroup(admission.ApproverGroup!)?.ApprovalsRequired ?? 1, admission.Timeout ?? TimeSpan.FromMinutes(2));
+        }
+
+        return verdict;
+    }
+
+    /// <summary>Opens approval <paramref name="approvalId"/> for the recorded request (idempotent: the same exchange finds the same approval).</summary>
+    private Task<ApprovalSnapshot> OpenApprovalAsync(string approvalId, BeginExchange request, PolicyDecision verdict, CancellationToken cancellationToken) =>
+        GrainFactory.Get<IApprovalGrain>(approvalId).RequestAsync(new RequestApproval(
+            Key, request.ExchangeId, request.Identity, verdict.Rule!, verdict.ApproverGroup!, verdict.ApprovalsRequired,
+            verdict.Timeout, TextExcerpt.HeadAndTail(request.PromptText, PromptExcerptChars), request.Connection, request.Groups,
+            request.RequestFingerprint, request.UserTurn is { } turn ? TextExcerpt.HeadAndTail(turn, UserTurnChars) : null,
+            ModelOf(request), request.RequestBytes), cancellationToken);
 
     /// <summary>Why an approval was not spent; <see cref="Mismatch"/> when it was granted for a different request.</summary>
     private sealed record SpendRefusal(string Reason, bool Mismatch);
@@ -274,17 +296,35 @@ public sealed class SessionGrain(GrainDependencies dependencies, IPolicyEngine p
         }
     }
 
-    private async Task<ExchangeDecision> DecisionOfAsync(string exchangeId, ExchangeState exchange, CancellationToken cancellationToken)
+    /// <summary>
+    /// The decision recorded for a repeated call of <paramref name="request"/>'s exchange. A call that failed after the
+    /// append (the identity or the approval grain could not be reached) finishes its side effects here: the admission
+    /// is committed (idempotent), and an approval the exchange waits for but that was never opened is opened.
+    /// </summary>
+    private async Task<ExchangeDecision> DecisionOfAsync(BeginExchange request, ExchangeState exchange, CancellationToken cancellationToken)
     {
+        var exchangeId = request.ExchangeId;
         if (exchange.Stage == Stage.Blocked)
         {
             // A repeated call over a budget: the wait is not recorded, so ask for a retry in a second (the next call re-decides).
             int? retryAfter = exchange.Rule is PolicyRuleIds.RateLimit or PolicyRuleIds.TokenBudget ? 1 : null;
             return new ExchangeDecision(DecisionKind.Block, Key, exchangeId, exchange.Rule, exchange.Reason, exchange.ApprovalId, RetryAfterSeconds: retryAfter);
         }
+
+        var identity = GrainFactory.Get<IIdentityGrain>(request.Identity);
+        if (string.Equals(State.Opened?.Identity, request.Identity, StringComparison.Ordinal))
+            await identity.CommitAdmissionAsync(AdmitRequestOf(request), cancellationToken);
         if (exchange.ApprovalId is { } approvalId)
         {
             var approval = await GrainFactory.Get<IApprovalGrain>(approvalId).GetAsync(cancellationToken);
+            if (approval is null && exchange.Stage == Stage.AwaitingApproval && approvalId == ApprovalIdFor(Key, exchangeId)
+                && string.Equals(State.Opened?.Identity, request.Identity, StringComparison.Ordinal))
+            {
+                var verdict = VerdictOf(request, await identity.AdmitAsync(AdmitRequestOf(request), cancellationToken));
+                if (verdict.Action == PolicyAction.RequireApproval)
+                    approval = await OpenApprovalAsync(approvalId, request, verdict, cancellationToken);
+            }
+
             var usedHere = approval is { Status: ApprovalStatus.Consumed, ExchangeId: var held } && held != exchangeId;
             return usedHere
                 ? new ExchangeDecision(DecisionKind.Allow, Key, exchangeId, exchange.Rule, null, approvalId)

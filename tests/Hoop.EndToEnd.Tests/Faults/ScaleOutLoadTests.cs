@@ -1,5 +1,10 @@
 using System.Diagnostics;
+using Hoop.Gateway.Cluster;
 using Hoop.Testing;
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
 using Npgsql;
 using Xunit;
 using static Hoop.EndToEnd.Tests.Faults.FaultTraffic;
@@ -27,6 +32,11 @@ public sealed class ScaleOutLoadTests
         var clock = Stopwatch.StartNew();
         var results = new CallResult[Requests];
 
+        // Meanwhile, as an Orleans client of the cluster, count the activations of every grain key (no membership change here).
+        using var cluster = await ClusterClientAsync(stack.ConnectionString);
+        using var loadDone = new CancellationTokenSource();
+        var activations = CountActivationsAsync(cluster.Services.GetRequiredService<IClusterClient>(), loadDone.Token);
+
         // Request i goes to session i % 100, alternating gateways per round; one in four streams.
         using var bound = new CancellationTokenSource(LoadBound);
         await Parallel.ForEachAsync(Enumerable.Range(0, Requests),
@@ -34,6 +44,12 @@ public sealed class ScaleOutLoadTests
             async (i, _) => results[i] = await SendAsync(clients[i / Sessions % 2], $"load {run} call {Tag(i)}",
                 $"load-{run}-{Tag(i % Sessions)}", stream: i % 4 == 0, CallBound, clock));
         var loadTime = clock.Elapsed;
+        await loadDone.CancelAsync();
+        var (samples, sessionsSeen, twice) = await activations;
+        Assert.True(samples > 0, "no activation count was taken during the load");
+        Assert.True(sessionsSeen > 0, "no session activation was seen during the load");
+        Assert.True(twice.Count == 0, $"keys active on two silos at once: {string.Join("; ", twice.Take(5))}");
+        await cluster.StopAsync(TimeSpan.FromSeconds(5));
 
         var failed = results.Where(r => !r.Completed || r.Text != r.Prompt).ToList();
         Assert.True(failed.Count == 0,
@@ -96,6 +112,57 @@ public sealed class ScaleOutLoadTests
         Assert.True(verify.ExitCode == 0, $"hoop-silo verify: {verify.ExitCode} {verify.Output} {verify.Error}");
         Assert.StartsWith("OK:", verify.Output, StringComparison.Ordinal);
         Assert.True(loadTime < LoadBound, $"10,000 requests took {loadTime}");
+    }
+
+    /// <summary>An Orleans client of the stack's cluster (as a gateway is), to ask the management grain.</summary>
+    private static async Task<IHost> ClusterClientAsync(string connectionString)
+    {
+        var builder = Host.CreateApplicationBuilder(new HostApplicationBuilderSettings { DisableDefaults = true });
+        builder.Logging.SetMinimumLevel(LogLevel.Critical);
+        builder.Configuration.AddInMemoryCollection(new Dictionary<string, string?> { ["ConnectionStrings:Hoop"] = connectionString });
+        builder.Services.AddHoopOrleansClient(builder.Configuration);
+        var host = builder.Build();
+        await host.StartAsync().WaitAsync(TimeSpan.FromSeconds(60));
+        return host;
+    }
+
+    /// <summary>
+    /// Until <paramref name="done"/>: the activations of every session, identity and approval key, per silo, from the
+    /// management grain; how many counts were taken, how many session activations they saw, and the keys seen on two silos.
+    /// </summary>
+    private static async Task<(int Samples, int Sessions, List<string> Twice)> CountActivationsAsync(IClusterClient client, CancellationToken done)
+    {
+        var management = client.GetGrain<IManagementGrain>(0);
+        var (samples, sessions, twice) = (0, 0, new List<string>());
+        while (!done.IsCancellationRequested)
+        {
+            try
+            {
+                var statistics = await management.GetDetailedGrainStatistics().WaitAsync(TimeSpan.FromSeconds(10));
+                foreach (var key in statistics
+                    .Where(s => s.GrainId.Type.ToString() is "session" or "identity" or "approval")
+                    .GroupBy(s => s.GrainId)
+                    .Where(g => g.Select(s => s.SiloAddress).Distinct().Count() > 1))
+                    twice.Add($"{key.Key} on {string.Join(", ", key.Select(s => s.SiloAddress))}");
+                sessions = Math.Max(sessions, statistics.Count(s => s.GrainId.Type.ToString() == "session"));
+                samples++;
+            }
+            catch (Exception e) when (e is OrleansException or TimeoutException)
+            {
+                // A count that did not come back under load: take the next one.
+            }
+
+            try
+            {
+                await Task.Delay(200, done);
+            }
+            catch (OperationCanceledException)
+            {
+                break;
+            }
+        }
+
+        return (samples, sessions, twice);
     }
 
     private static async Task<Dictionary<string, long>> CountsAsync(NpgsqlDataSource dataSource, string streamPattern)

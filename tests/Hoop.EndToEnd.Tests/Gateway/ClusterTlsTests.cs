@@ -41,6 +41,44 @@ public sealed class ClusterTlsTests(MigratedDatabaseFixture db) : IClassFixture<
         Assert.Equal(0, await db.ScalarAsync($"SELECT count(*) FROM hoop.events WHERE stream_id IN ('identity-{stranger}', 'identity-{plain}')"));
     }
 
+    [Fact]
+    public async Task A_silo_without_a_certificate_from_the_cluster_ca_cannot_join()
+    {
+        using var clusterCa = Authority("hoop test cluster CA");
+        using var otherCa = Authority("some other CA");
+        using var tokens = new TokenFactory();
+        var keyFile = tokens.WritePublicKeyPem(_dir.Path);
+        await using var silo = await SiloServer.StartAsync(db.ConnectionString, keyFile, Tls(Issue(clusterCa, "silo")));
+        var activeBefore = await db.ScalarAsync("SELECT count(*) FROM hoop_cluster.members WHERE status = 3");
+
+        var failures = new List<Exception?>();
+        foreach (var settings in new[] { Tls(Issue(otherCa, "stranger-silo")), new Dictionary<string, string?>() })
+        {
+            // It must reach every active silo to join; give up on that after 10 s instead of Orleans' 5 minutes.
+            Exception? failure = null;
+            try
+            {
+                var joined = await SiloServer.StartAsync(db.ConnectionString, keyFile, settings, services =>
+                {
+                    services.Configure<Orleans.Configuration.ClusterMembershipOptions>(o => o.MaxJoinAttemptTime = TimeSpan.FromSeconds(10));
+                    // Declared dead by the cluster, a silo kills its process: here that process is the test's.
+                    services.AddSingleton<Orleans.Runtime.IFatalErrorHandler, RecordingFatalErrors>();
+                }).WaitAsync(TimeSpan.FromSeconds(60));
+                await joined.DisposeAsync();
+            }
+            catch (Exception e)
+            {
+                failure = e;
+            }
+
+            failures.Add(failure);
+        }
+
+        Assert.All(failures, Assert.NotNull);
+        Assert.Equal(activeBefore, await db.ScalarAsync("SELECT count(*) FROM hoop_cluster.members WHERE status = 3"));
+        Assert.Null(await TryCallAsync(Tls(Issue(clusterCa, "gateway")), "tls-after-" + Guid.NewGuid().ToString("N")[..8], TimeSpan.FromSeconds(30)));
+    }
+
     /// <summary>
     /// Starts an Orleans client (as a gateway would) and records a sighting of <paramref name="subject"/>, each step
     /// within <paramref name="patience"/>; the failure (refused, or never connected), or null.
@@ -113,4 +151,14 @@ public sealed class ClusterTlsTests(MigratedDatabaseFixture db) : IClassFixture<
     }
 
     public void Dispose() => _dir.Dispose();
+
+    /// <summary>Lets a silo that was refused by the cluster fail without ending the test run's process.</summary>
+    private sealed class RecordingFatalErrors : Orleans.Runtime.IFatalErrorHandler
+    {
+        public bool IsUnexpected(Exception exception) => true;
+
+        public void OnFatalException(object? sender = null, string? context = null, Exception? exception = null)
+        {
+        }
+    }
 }

@@ -3,12 +3,7 @@ using System.Globalization;
 using Hoop.Contracts.Events;
 using Hoop.Contracts.EventStore;
 using Hoop.Contracts.Grains;
-using Hoop.Silo.Actors;
-using Hoop.Silo.Actors.Snapshots;
-using Hoop.Silo.EventStore;
-using Microsoft.Extensions.Logging;
 using Hoop.Silo.Tests.EventStore;
-using Microsoft.Extensions.DependencyInjection;
 using Xunit;
 using Xunit.Abstractions;
 
@@ -69,12 +64,10 @@ public sealed class GrainExchangeCostTests(EventStoreFixture db, ITestOutputHelp
     }
 
     private async Task<TestSilo> StartAsync(CountingStore store) =>
-        // Only the grains' reads are counted (background readers such as the identity change feed keep the plain store).
-        await TestSilo.StartAsync(db.ConnectionString, services: s => s.AddSingleton(sp =>
+        await TestSilo.StartAsync(db.ConnectionString, services: TestSilo.WithGrainStore(inner =>
         {
-            store.Inner = sp.GetRequiredService<PostgresEventStore>();
-            return new GrainDependencies(store, sp.GetRequiredService<StreamChanges>(), sp.GetRequiredService<TimeProvider>(),
-                sp.GetRequiredService<ActorRuntimeOptions>(), sp.GetRequiredService<ILoggerFactory>(), sp.GetRequiredService<SnapshotWriter>());
+            store.Inner = inner;
+            return store;
         }));
 
     private static async Task ExchangeAsync(ISessionGrain session, string exchange, string sub)

@@ -65,6 +65,16 @@ internal sealed class TestSilo : IAsyncDisposable
     }
 
     /// <summary>
+    /// Services that give the grains (only them: background readers keep the plain store) the event store
+    /// <paramref name="wrap"/> makes of the silo's own: a decorator that counts or fails calls.
+    /// </summary>
+    public static Action<IServiceCollection> WithGrainStore(Func<IEventStore, IEventStore> wrap) =>
+        services => services.AddSingleton(sp => new GrainDependencies(
+            wrap(sp.GetRequiredService<PostgresEventStore>()), sp.GetRequiredService<StreamChanges>(), sp.GetRequiredService<TimeProvider>(),
+            sp.GetRequiredService<ActorRuntimeOptions>(), sp.GetRequiredService<ILoggerFactory>(),
+            sp.GetRequiredService<Hoop.Silo.Actors.Snapshots.SnapshotWriter>()));
+
+    /// <summary>
     /// Deactivates <paramref name="grain"/> (stream <paramref name="streamId"/>) once idle, as Orleans' idle collection
     /// would; true once its activation here is gone (within 30 s).
     /// </summary>

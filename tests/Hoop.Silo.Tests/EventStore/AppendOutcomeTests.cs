@@ -1,0 +1,156 @@
+using System.Net;
+using System.Net.Sockets;
+using Hoop.Contracts.Events;
+using Hoop.Contracts.EventStore;
+using Npgsql;
+using Xunit;
+
+namespace Hoop.Silo.Tests.EventStore;
+
+/// <summary>Issue [K] item 8: an append whose connection is lost after it was sent has an unknown outcome, never "nothing recorded".</summary>
+public sealed class AppendOutcomeTests(EventStoreFixture db) : IClassFixture<EventStoreFixture>
+{
+    [Fact]
+    public async Task An_append_whose_answer_is_lost_after_it_was_sent_reports_an_unknown_outcome_and_may_well_be_recorded()
+    {
+        await using var proxy = await CuttingProxy.StartAsync(new NpgsqlConnectionStringBuilder(db.ConnectionString));
+        var builder = new NpgsqlConnectionStringBuilder(db.ConnectionString) { Host = "127.0.0.1", Port = proxy.Port, MaxPoolSize = 1 };
+        await using var dataSource = NpgsqlDataSource.Create(builder.ConnectionString);
+        var store = db.CreateStore(dataSource: dataSource);
+        var stream = "session-outcome-" + Guid.NewGuid().ToString("N")[..8];
+        await store.AppendAsync(stream, 0, [new SessionOpened("o", "alice", "claude")], EventMetadata.None);
+
+        // On the connection already open (one in the pool): the server gets the append, commits it, and its answer never comes back.
+        proxy.CutNextAnswer = true;
+        var e = await Assert.ThrowsAsync<AppendOutcomeUnknownException>(() =>
+            store.AppendAsync(stream, 1, [new SessionClosed("done")], EventMetadata.None));
+
+        Assert.Equal(stream, e.StreamId);
+        Assert.IsAssignableFrom<EventStoreUnavailableException>(e); // whoever knows only that one still fails closed
+        Assert.Equal(2, await db.CreateStore().GetStreamVersionAsync(stream)); // recorded after all: "nothing recorded" would have been a lie
+    }
+
+    [Fact]
+    public async Task An_append_that_cannot_connect_reports_the_store_unavailable_with_nothing_recorded()
+    {
+        int port;
+        using (var free = new TcpListener(IPAddress.Loopback, 0))
+        {
+            free.Start();
+            port = ((IPEndPoint)free.LocalEndpoint).Port;
+        }
+
+        var builder = new NpgsqlConnectionStringBuilder(db.ConnectionString) { Host = "127.0.0.1", Port = port, Pooling = false, Timeout = 3 };
+        await using var dataSource = NpgsqlDataSource.Create(builder.ConnectionString);
+        var store = db.CreateStore(dataSource: dataSource);
+
+        var e = await Assert.ThrowsAsync<EventStoreUnavailableException>(() =>
+            store.AppendAsync("session-nowhere", 0, [new SessionOpened("n", "alice", "claude")], EventMetadata.None));
+        Assert.IsNotType<AppendOutcomeUnknownException>(e);
+    }
+
+    /// <summary>A TCP proxy to PostgreSQL that, when told, drops the connection instead of passing on the server's next answer.</summary>
+    private sealed class CuttingProxy : IAsyncDisposable
+    {
+        private readonly TcpListener _listener = new(IPAddress.Loopback, 0);
+        private readonly CancellationTokenSource _stop = new();
+        private readonly string _host;
+        private readonly int _port;
+        private volatile bool _cut;
+        private Task _accepting = Task.CompletedTask;
+
+        private CuttingProxy(string host, int port)
+        {
+            _host = host;
+            _port = port;
+        }
+
+        public int Port => ((IPEndPoint)_listener.LocalEndpoint).Port;
+
+        /// <summary>Armed: the next bytes the server sends after the client's next request are not passed on; both sides are closed.</summary>
+        public bool CutNextAnswer
+        {
+            get => _cut;
+            set => _cut = value;
+        }
+
+        public static Task<CuttingProxy> StartAsync(NpgsqlConnectionStringBuilder target)
+        {
+            var proxy = new CuttingProxy(target.Host!, target.Port);
+            proxy._listener.Start();
+            proxy._accepting = proxy.AcceptAsync();
+            return Task.FromResult(proxy);
+        }
+
+        private async Task AcceptAsync()
+        {
+            while (!_stop.IsCancellationRequested)
+            {
+                TcpClient client;
+                try
+                {
+                    client = await _listener.AcceptTcpClientAsync(_stop.Token);
+                }
+                catch (OperationCanceledException)
+                {
+                    return;
+                }
+
+                _ = Task.Run(() => PipeAsync(client));
+            }
+        }
+
+        private async Task PipeAsync(TcpClient client)
+        {
+            using var accepted = client;
+            using var server = new TcpClient();
+            await server.ConnectAsync(_host, _port);
+            var sentSinceArmed = false;
+            using var done = CancellationTokenSource.CreateLinkedTokenSource(_stop.Token);
+            var up = Task.Run(async () =>
+            {
+                var buffer = new byte[16384];
+                int n;
+                while ((n = await client.GetStream().ReadAsync(buffer, done.Token)) > 0)
+                {
+                    await server.GetStream().WriteAsync(buffer.AsMemory(0, n), done.Token);
+                    if (_cut)
+                        sentSinceArmed = true;
+                }
+            });
+            var down = Task.Run(async () =>
+            {
+                var buffer = new byte[16384];
+                int n;
+                while ((n = await server.GetStream().ReadAsync(buffer, done.Token)) > 0)
+                {
+                    if (_cut && sentSinceArmed)
+                    {
+                        _cut = false;
+                        client.Client.Close(); // the client loses the answer; the server has done the work
+                        server.Client.Close();
+                        return;
+                    }
+
+                    await client.GetStream().WriteAsync(buffer.AsMemory(0, n), done.Token);
+                }
+            });
+            try
+            {
+                await Task.WhenAny(up, down);
+            }
+            finally
+            {
+                await done.CancelAsync();
+            }
+        }
+
+        public async ValueTask DisposeAsync()
+        {
+            await _stop.CancelAsync();
+            _listener.Stop();
+            await _accepting;
+            _stop.Dispose();
+        }
+    }
+}
