@@ -9,6 +9,7 @@ using Hoop.Silo.Cli;
 using Hoop.Silo.Grains;
 using Hoop.Silo.Policy;
 using Hoop.Silo.Projections;
+using Hoop.Silo.Retention;
 using Hoop.Silo.EventStore;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
@@ -32,9 +33,11 @@ public static class SiloHost
         configure?.Invoke(builder);
         builder.Services.AddHoopSupervision(builder.Configuration);
         builder.Services.AddHoopEventStore(builder.Configuration);
+        builder.Services.AddHoopRetention(builder.Configuration); // content sealed over the store; key checked before the grains start
         builder.Services.AddHoopPolicy(builder.Configuration);
         builder.Services.AddHoopGrains(builder.Configuration);
         builder.Services.AddHoopProjections(builder.Configuration);
+        builder.Services.AddHoopRetentionProjections();
         builder.Services.AddProblemDetails();
         builder.Services.AddExceptionHandler<SiloExceptionHandler>();
         builder.Services.AddHoopSiloAuth(builder.Configuration);
@@ -58,6 +61,7 @@ public static class SiloHost
         app.MapSlackInteractions();
         app.MapInternalEndpoints();
         app.MapApiEndpoints();
+        app.MapRetentionEndpoints();
         app.MapProjectionEndpoints();
         app.MapLiveEndpoints();
         app.MapConsole();

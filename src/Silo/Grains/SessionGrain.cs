@@ -114,7 +114,7 @@ public sealed class SessionGrain(GrainDependencies dependencies, IPolicyEngine p
                 state.Exchanges[forwarded.ExchangeId].WasForwarded = true;
                 break;
             case ResponseChunksRecorded chunks:
-                state.Exchanges[chunks.ExchangeId].ResponseChars += chunks.Chunks.Sum(c => (long)c.Text.Length);
+                state.Exchanges[chunks.ExchangeId].ResponseChars += chunks.Chunks.Sum(c => (long)c.Length); // Length: also when the text is not readable
                 break;
             case ExchangeCompleted completed:
                 state.Exchanges[completed.ExchangeId].Stage = Stage.Completed;
@@ -185,10 +185,12 @@ public sealed class SessionGrain(GrainDependencies dependencies, IPolicyEngine p
                 break;
             case PolicyAction.RequireApproval:
                 approvalId = ApprovalIdFor(Key, request.ExchangeId);
+                // A content: metadata connection keeps no text, not even in the approval (nor in Slack).
+                var keepsText = document.FindConnection(request.Connection)?.Content != ContentRecording.Metadata;
                 var approval = await GrainFactory.Get<IApprovalGrain>(approvalId).RequestAsync(new RequestApproval(
                     Key, request.ExchangeId, request.Identity, verdict.Rule!, verdict.ApproverGroup!, verdict.ApprovalsRequired,
-                    verdict.Timeout, TextExcerpt.HeadAndTail(request.PromptText, PromptExcerptChars), request.Connection, request.Groups,
-                    request.RequestFingerprint, request.UserTurn is { } turn ? TextExcerpt.HeadAndTail(turn, UserTurnChars) : null,
+                    verdict.Timeout, keepsText ? TextExcerpt.HeadAndTail(request.PromptText, PromptExcerptChars) : "", request.Connection, request.Groups,
+                    request.RequestFingerprint, keepsText && request.UserTurn is { } turn ? TextExcerpt.HeadAndTail(turn, UserTurnChars) : null,
                     model, request.RequestBytes), cancellationToken);
                 expiresAt = approval.ExpiresAt;
                 events.Add(new ApprovalRequired(request.ExchangeId, approvalId, verdict.Rule!));
