@@ -86,15 +86,15 @@ public sealed partial class ContentProtector(DataKeys keys, EventTypeRegistry re
             {
                 ExchangeStarted s => s with
                 {
-                    PromptText = seal(s.PromptText, nameof(ExchangeStarted), "promptText"),
+                    PromptText = seal(s.PromptText, nameof(ExchangeStarted), PromptField(s.ExchangeId)),
                     PromptChars = s.PromptText.Length,
                     PromptHash = mode == ContentRecording.Metadata ? ContentCipher.KeyedHash(s.PromptText, keys.Ring.Current, keys.Ring.CurrentVersion) : null,
                 },
                 ResponseChunksRecorded r => r with
                 {
-                    Chunks = r.Chunks.Select((c, n) => c with
+                    Chunks = r.Chunks.Select(c => c with
                     {
-                        Text = seal(c.Text, nameof(ResponseChunksRecorded), ChunkField(n)),
+                        Text = seal(c.Text, nameof(ResponseChunksRecorded), ChunkField(r.ExchangeId, c.Offset)),
                         Chars = c.Length,
                     }).ToArray(),
                 },
@@ -117,7 +117,7 @@ public sealed partial class ContentProtector(DataKeys keys, EventTypeRegistry re
         {
             case ExchangeStarted s when ContentCipher.IsSealed(s.PromptText):
                 var opener = new Opener(this, e, SessionOf(e.StreamId));
-                return With(e, s with { PromptText = await opener.OpenAsync(s.PromptText, "promptText", cancellationToken) });
+                return With(e, s with { PromptText = await opener.OpenAsync(s.PromptText, PromptField(s.ExchangeId), cancellationToken) });
             case ResponseChunksRecorded r when r.Chunks.Any(c => ContentCipher.IsSealed(c.Text)):
                 var chunks = new ResponseChunk[r.Chunks.Count];
                 var chunkOpener = new Opener(this, e, SessionOf(e.StreamId));
@@ -125,7 +125,7 @@ public sealed partial class ContentProtector(DataKeys keys, EventTypeRegistry re
                 for (var n = 0; n < chunks.Length; n++)
                 {
                     var c = r.Chunks[n];
-                    var text = ContentCipher.IsSealed(c.Text) ? await chunkOpener.OpenAsync(c.Text, ChunkField(n), cancellationToken) : c.Text;
+                    var text = ContentCipher.IsSealed(c.Text) ? await chunkOpener.OpenAsync(c.Text, ChunkField(r.ExchangeId, c.Offset), cancellationToken) : c.Text;
                     // One label per batch, not one per chunk.
                     if (IsLabel(text) && ContentCipher.IsSealed(c.Text))
                     {
@@ -149,7 +149,11 @@ public sealed partial class ContentProtector(DataKeys keys, EventTypeRegistry re
         }
     }
 
-    private static string ChunkField(int index) => string.Create(CultureInfo.InvariantCulture, $"chunks[{index}].text");
+    // The field names bind a text to its event too (its exchange, its offset): a ciphertext copied into another
+    // event of the same stream and type fails its tag as well. An approval stream holds one request.
+    private static string PromptField(string exchangeId) => $"promptText/{exchangeId}";
+
+    private static string ChunkField(string exchangeId, long offset) => string.Create(CultureInfo.InvariantCulture, $"chunks/{exchangeId}/{offset}/text");
 
     private static string? SessionOf(string streamId) =>
         streamId.StartsWith(SessionPrefix, StringComparison.Ordinal) ? streamId[SessionPrefix.Length..] : null;

@@ -210,9 +210,8 @@ public sealed class DataKeys(NpgsqlDataSource dataSource, MasterKeyRing ring, Re
             return null;
 
         await using var db = await dataSource.OpenConnectionAsync(cancellationToken);
-        await using var select = new NpgsqlCommand("SELECT key_version, wrapped FROM hoop.content_keys WHERE key_id = $1 AND session_id = $2", db);
+        await using var select = new NpgsqlCommand("SELECT session_id, key_version, wrapped FROM hoop.content_keys WHERE key_id = $1", db);
         select.Parameters.Add(new NpgsqlParameter<Guid> { TypedValue = keyId });
-        select.Parameters.Add(new NpgsqlParameter<string> { TypedValue = sessionId });
         await using var reader = await select.ExecuteReaderAsync(cancellationToken);
         if (!await reader.ReadAsync(cancellationToken))
         {
@@ -223,10 +222,12 @@ public sealed class DataKeys(NpgsqlDataSource dataSource, MasterKeyRing ring, Re
             return null;
         }
 
-        var version = reader.GetInt32(0);
+        if (!string.Equals(reader.GetString(0), sessionId, StringComparison.Ordinal))
+            throw new CryptographicException($"A text of session '{sessionId}' names the data key of another session.");
+        var version = reader.GetInt32(1);
         if (!ring.TryGet(version, out var master))
             throw new CryptographicException($"The data key of session '{sessionId}' is wrapped with master key version {version}, which is not configured.");
-        var key = ContentCipher.Unwrap(reader.GetFieldValue<byte[]>(1), master, version, keyId, sessionId)
+        var key = ContentCipher.Unwrap(reader.GetFieldValue<byte[]>(2), master, version, keyId, sessionId)
             ?? throw new CryptographicException($"The data key of session '{sessionId}' failed its integrity check (the row was altered or moved).");
         Remember(null, keyId, key);
         return key;

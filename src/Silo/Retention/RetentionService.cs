@@ -29,10 +29,11 @@ public sealed partial class RetentionService(
 {
     public const int MaxReasonChars = 1000;
 
-    /// <summary>Places (<paramref name="hold"/>) or releases a legal hold on <paramref name="streamId"/> (which must exist); idempotent.</summary>
+    /// <summary>Places (<paramref name="hold"/>) or releases a legal hold on <paramref name="streamId"/>; idempotent.</summary>
     public async Task<HoldState> SetHoldAsync(string streamId, bool hold, string reason, string by, CancellationToken cancellationToken)
     {
-        if (await store.GetStreamVersionAsync(streamId, cancellationToken) == 0)
+        // A session must exist; an identity may be held before it is ever seen (a hold in anticipation).
+        if (streamId.StartsWith(ContentProtector.SessionPrefix, StringComparison.Ordinal) && await store.GetStreamVersionAsync(streamId, cancellationToken) == 0)
             throw new GrainRefusedException($"No {streamId[..streamId.IndexOf('-', StringComparison.Ordinal)]} '{streamId[(streamId.IndexOf('-', StringComparison.Ordinal) + 1)..]}'.", 404);
         if (await runner.IsHeldAsync(streamId, cancellationToken) == hold)
             return new HoldState(streamId, hold, Changed: false);
