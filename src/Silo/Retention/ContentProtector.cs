@@ -95,7 +95,7 @@ public sealed partial class ContentProtector(DataKeys keys, EventTypeRegistry re
                     Chunks = r.Chunks.Select(c => c with
                     {
                         Text = seal(c.Text, nameof(ResponseChunksRecorded), ChunkField(r.ExchangeId, c.Offset)),
-                        Chars = c.Length,
+                        Chars = c.Text.Length,
                     }).ToArray(),
                 },
                 ApprovalRequested a => a with

@@ -323,6 +323,38 @@ public sealed class RetentionTests(EventStoreFixture db) : IClassFixture<EventSt
     }
 
     [Fact]
+    public async Task Cli_retention_run_dry_run_changes_nothing_and_the_run_expires_what_the_timeline_then_shows_expired()
+    {
+        var seeded = await SeedAsync("claude");
+        await Task.Delay(TimeSpan.FromSeconds(1.2)); // past the one-second retention
+        string[] settings = [$"--ConnectionStrings:Hoop={db.ConnectionString}", $"--Hoop:Policy={Policy}", $"--Hoop:Retention:MasterKey={TokenFactory.TestMasterKey}"];
+
+        var dry = await CliAsync(["retention", "run", "--dry-run", .. settings]);
+        var timelineBefore = await CliAsync(["timeline", seeded.Session, .. settings]);
+        var run = await CliAsync(["retention", "run", .. settings]);
+        var timelineAfter = await CliAsync(["timeline", seeded.Session, .. settings]);
+        var noKey = await CliAsync(["retention", "run", $"--ConnectionStrings:Hoop={db.ConnectionString}", $"--Hoop:Policy={Policy}"]);
+
+        Assert.Equal(SiloCli.Ok, dry.Code);
+        Assert.Matches(@"DRY RUN: would expire the content of [1-9]\d* ", dry.Out);
+        Assert.Contains(seeded.Prompt, timelineBefore.Out, StringComparison.Ordinal);
+        Assert.Equal(SiloCli.Ok, run.Code);
+        Assert.Matches(@"OK: expired the content of [1-9]\d* ", run.Out);
+        Assert.DoesNotContain(seeded.Prompt, timelineAfter.Out, StringComparison.Ordinal);
+        Assert.True(HasLabel(timelineAfter.Out, "expired"), timelineAfter.Out);
+        Assert.Equal(SiloCli.Unusable, noKey.Code);
+        Assert.Contains("No master key", noKey.Out, StringComparison.Ordinal);
+    }
+
+    private static async Task<(int Code, string Out)> CliAsync(string[] args)
+    {
+        using var stdout = new StringWriter();
+        using var stderr = new StringWriter();
+        var code = await SiloCli.RunAsync(args, stdout, stderr, CancellationToken.None);
+        return (code, stdout.ToString() + stderr);
+    }
+
+    [Fact]
     public async Task Wrong_or_missing_master_key_refuses_to_start()
     {
         var other = "1:" + Convert.ToBase64String(ContentCipher.NewDataKey());
