@@ -172,9 +172,20 @@ public sealed class DataKeys(NpgsqlDataSource dataSource, MasterKeyRing ring, Re
         if (_current.TryGetValue(sessionId, out var current) && Fresh(current.LoadedAt) && await KeyAsync(sessionId, current.KeyId, cancellationToken) is { } cached)
             return (current.KeyId, cached);
 
+        await using var db = await dataSource.OpenConnectionAsync(cancellationToken);
+        // Usually the session has its key already (the cache only went stale): look before making one.
+        await using (var find = new NpgsqlCommand("SELECT key_id FROM hoop.content_keys WHERE session_id = $1", db))
+        {
+            find.Parameters.Add(new NpgsqlParameter<string> { TypedValue = sessionId });
+            if (await find.ExecuteScalarAsync(cancellationToken) is Guid known && await KeyAsync(sessionId, known, cancellationToken) is { } found)
+            {
+                _current[sessionId] = new CachedCurrent(known, time.GetTimestamp());
+                return (known, found);
+            }
+        }
+
         var keyId = Guid.NewGuid();
         var key = ContentCipher.NewDataKey();
-        await using var db = await dataSource.OpenConnectionAsync(cancellationToken);
         await using (var insert = new NpgsqlCommand(
             "INSERT INTO hoop.content_keys (session_id, key_id, key_version, wrapped) VALUES ($1, $2, $3, $4) ON CONFLICT (session_id) DO NOTHING", db))
         {
