@@ -76,7 +76,7 @@ public sealed partial class ContentProtector(DataKeys keys, EventTypeRegistry re
         }
         else
         {
-            var (keyId, key) = await keys.CurrentKeyAsync(sessionId, cancellationToken);
+            var (keyId, key) = await keys.CurrentKeyAsync(sessionId, opening: events.Any(e => e is SessionOpened), cancellationToken);
             seal = (text, type, field) => text.Length == 0 ? text : ContentCipher.Seal(text, keyId, key, streamId, type, field);
         }
 

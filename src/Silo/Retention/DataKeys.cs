@@ -167,15 +167,17 @@ public sealed class DataKeys(NpgsqlDataSource dataSource, MasterKeyRing ring, Re
     // ---- keys ----
 
     /// <summary>The session's current data key, created (and wrapped with the newest master key) when it has none.</summary>
-    public async Task<(Guid KeyId, byte[] Key)> CurrentKeyAsync(string sessionId, CancellationToken cancellationToken)
+    /// <param name="opening">The session is being opened: it has no key yet (unless an approval made one), so look no further than the insert.</param>
+    public async Task<(Guid KeyId, byte[] Key)> CurrentKeyAsync(string sessionId, bool opening, CancellationToken cancellationToken)
     {
         if (_current.TryGetValue(sessionId, out var current) && Fresh(current.LoadedAt) && await KeyAsync(sessionId, current.KeyId, cancellationToken) is { } cached)
             return (current.KeyId, cached);
 
         await using var db = await dataSource.OpenConnectionAsync(cancellationToken);
         // Usually the session has its key already (the cache only went stale): look before making one.
-        await using (var find = new NpgsqlCommand("SELECT key_id FROM hoop.content_keys WHERE session_id = $1", db))
+        if (!opening)
         {
+            await using var find = new NpgsqlCommand("SELECT key_id FROM hoop.content_keys WHERE session_id = $1", db);
             find.Parameters.Add(new NpgsqlParameter<string> { TypedValue = sessionId });
             if (await find.ExecuteScalarAsync(cancellationToken) is Guid known && await KeyAsync(sessionId, known, cancellationToken) is { } found)
             {
