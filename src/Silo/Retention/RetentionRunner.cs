@@ -1,6 +1,9 @@
 using System.Globalization;
 using Hoop.Contracts.Events;
 using Hoop.Contracts.EventStore;
+using Hoop.Contracts.Grains;
+using Orleans;
+using Orleans.Core.Internal;
 using Hoop.Contracts.Policy;
 using Microsoft.Extensions.Logging;
 
@@ -13,7 +16,8 @@ public sealed record RetentionProgress(long Done, long Total);
 public sealed record RetentionRunResult(int Examined, int ContentExpired, int MetadataExpired, int Held, bool DryRun);
 
 /// <summary>What a session's stream says about its retention.</summary>
-internal sealed record SessionFacts(DateTimeOffset? LastActivity, bool Held, bool ContentExpiredRecorded, bool MetadataExpiredRecorded);
+internal sealed record SessionFacts(
+    DateTimeOffset? LastActivity, bool Held, bool ContentExpiredRecorded, bool MetadataExpiredRecorded, IReadOnlyList<string> Approvals);
 
 /// <summary>
 /// One retention pass (the leader's sweep and <c>hoop-silo retention run</c>): for each session idle past its
@@ -22,7 +26,8 @@ internal sealed record SessionFacts(DateTimeOffset? LastActivity, bool Held, boo
 /// <see cref="MetadataExpired"/> (the projections drop the session). Idempotent: a pass interrupted anywhere is
 /// finished by the next. A session's last activity is its last event other than retention's own.
 /// </summary>
-public sealed partial class RetentionRunner(DataKeys keys, IEventStore store, PolicyDocument policy, TimeProvider time, ILogger<RetentionRunner> logger)
+public sealed partial class RetentionRunner(
+    DataKeys keys, IEventStore store, PolicyDocument policy, TimeProvider time, ILogger<RetentionRunner> logger, IGrainFactory? grains = null)
 {
     private IEventStore Stored => store is RetentionEventStore retention ? retention.Inner : store;
 
@@ -70,6 +75,7 @@ public sealed partial class RetentionRunner(DataKeys keys, IEventStore store, Po
                 if (!facts.ContentExpiredRecorded)
                     await store.AppendAsync(streamId, ExpectedVersion.Any, [new ContentExpired(Describe(session.Connection, "content", retention.EffectiveContent!.Value), now)], meta, cancellationToken);
                 await keys.DestroyAsync([session.SessionId], "expired", now, cancellationToken);
+                await ForgetInMemoryAsync(facts.Approvals);
                 destroyed = true;
                 LogExpired(logger, session.SessionId, "content");
             }
@@ -97,8 +103,11 @@ public sealed partial class RetentionRunner(DataKeys keys, IEventStore store, Po
     {
         DateTimeOffset? last = null;
         bool held = false, contentExpired = false, metadataExpired = false;
+        var approvals = new List<string>();
         await foreach (var e in Stored.ReadStreamAsync(streamId, 1, cancellationToken))
         {
+            if (e.Data is ApprovalRequired required)
+                approvals.Add(required.ApprovalId);
             switch (e.Data)
             {
                 case LegalHoldPlaced:
@@ -123,7 +132,19 @@ public sealed partial class RetentionRunner(DataKeys keys, IEventStore store, Po
             }
         }
 
-        return new SessionFacts(last, held, contentExpired, metadataExpired);
+        return new SessionFacts(last, held, contentExpired, metadataExpired, approvals);
+    }
+
+    /// <summary>
+    /// Deactivates the approval grains of a session whose key was just destroyed, so that no activation keeps showing
+    /// its excerpt from memory (the next call reads the stream, and gets the label). Not in the CLI (no grains there).
+    /// </summary>
+    internal async Task ForgetInMemoryAsync(IReadOnlyList<string> approvalIds)
+    {
+        if (grains is null)
+            return;
+        foreach (var approvalId in approvalIds.Distinct(StringComparer.Ordinal))
+            await grains.Get<IApprovalGrain>(approvalId).Cast<IGrainManagementExtension>().DeactivateOnIdle();
     }
 
     /// <summary>Whether a legal hold is in force on stream <paramref name="streamId"/> (a session or an identity).</summary>

@@ -69,6 +69,8 @@ public sealed partial class RetentionService(
         foreach (var sessionId in toErase)
             await store.AppendAsync(ContentProtector.SessionPrefix + sessionId, ExpectedVersion.Any, [new ContentErased(by, now)], meta, cancellationToken);
         await keys.DestroyAsync(toErase, "erased", now, cancellationToken);
+        foreach (var sessionId in toErase)
+            await runner.ForgetInMemoryAsync((await runner.FactsAsync(ContentProtector.SessionPrefix + sessionId, cancellationToken)).Approvals);
         if (toErase.Count > 0 && !await keys.VacuumAsync(cancellationToken))
             LogNoVacuum(logger);
 

@@ -111,6 +111,24 @@ public sealed class RetentionTests(EventStoreFixture db) : IClassFixture<EventSt
         return await response.Content.ReadAsStringAsync();
     }
 
+    /// <summary>The session's live feed from its start until an event of type <paramref name="until"/> came (bounded).</summary>
+    private async Task<string> LiveUntilAsync(string session, string until)
+    {
+        using var auditor = Auditor();
+        using var timeout = new CancellationTokenSource(Timeout);
+        using var response = await auditor.GetAsync($"/api/sessions/{session}/live", HttpCompletionOption.ResponseHeadersRead, timeout.Token);
+        using var reader = new StreamReader(await response.Content.ReadAsStreamAsync(timeout.Token));
+        var text = new System.Text.StringBuilder();
+        while (await reader.ReadLineAsync(timeout.Token) is { } line)
+        {
+            text.AppendLine(line);
+            if (line == $"event: {until}")
+                break;
+        }
+
+        return text.ToString();
+    }
+
     private async Task<RetentionRunResult> RunAfterRetentionAsync()
     {
         await Task.Delay(TimeSpan.FromSeconds(1.2)); // the one-second retention must have passed: this run is meant to expire
@@ -141,17 +159,30 @@ public sealed class RetentionTests(EventStoreFixture db) : IClassFixture<EventSt
     public async Task Content_is_stored_encrypted_and_after_expiry_no_plaintext_remains_and_verify_passes()
     {
         var seeded = await SeedAsync("claude");
+        var asked = $"export all APPROVAL-{NewId()}";
+        var held = await _silo.Grains.Get<ISessionGrain>(seeded.Session).BeginExchangeAsync(new BeginExchange(NewId(), "alice", ["agents"], "claude",
+            "POST", "/v1/messages", asked, asked.Length, UserTurn: asked));
+        using var approver = _silo.Api(_tokens.Mint("sam", ["security"], ["hoop:approver"]));
+        string[] secrets = [.. seeded.Secrets, asked];
 
-        var atRest = await DatabaseSearch.FindAsync(db.ConnectionString, seeded.Secrets);
+        var atRest = await DatabaseSearch.FindAsync(db.ConnectionString, secrets);
         var searchWorks = await DatabaseSearch.FindAsync(db.ConnectionString, [seeded.Exchange]);
         var before = await TimelineAsync(seeded.Session);
         var replayBefore = await ReplayAsync(seeded.Session);
+        var approvalBefore = await approver.GetStringAsync($"/api/approvals/{held.ApprovalId}") + await approver.GetStringAsync($"/api/approvals/{held.ApprovalId}/prompt");
         var result = await RunAfterRetentionAsync();
         var after = await TimelineAsync(seeded.Session);
         var replayAfter = await ReplayAsync(seeded.Session);
-        var afterwards = await DatabaseSearch.FindAsync(db.ConnectionString, seeded.Secrets);
+        var live = await LiveUntilAsync(seeded.Session, nameof(ContentExpired));
+        var approvalAfter = await approver.GetStringAsync($"/api/approvals/{held.ApprovalId}") + await approver.GetStringAsync($"/api/approvals/{held.ApprovalId}/prompt");
+        var afterwards = await DatabaseSearch.FindAsync(db.ConnectionString, secrets);
         var verify = await VerifyAsync();
 
+        Assert.Contains(asked, approvalBefore, StringComparison.Ordinal);
+        Assert.DoesNotContain(asked, approvalAfter, StringComparison.Ordinal); // the approval grain forgot it too
+        Assert.True(HasLabel(approvalAfter, "expired"), approvalAfter);
+        Assert.All(secrets, s => Assert.DoesNotContain(s, live, StringComparison.Ordinal));
+        Assert.True(HasLabel(live, "expired"), live);
         Assert.Empty(atRest); // sealed from the start: the database never held the text
         Assert.NotEmpty(searchWorks);
         Assert.All(seeded.Secrets, s => Assert.Contains(s, before, StringComparison.Ordinal));
