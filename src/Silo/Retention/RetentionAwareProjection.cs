@@ -10,7 +10,7 @@ namespace Hoop.Silo.Retention;
 /// <see cref="IdentityErased"/> shows the identity as its pseudonym. Applied in log order between the wrapped
 /// projection's own batches, so a rebuild from event 0 ends with the same rows.
 /// </summary>
-public sealed class RetentionAwareProjection(IProjection inner) : IProjection
+public class RetentionAwareProjection(IProjection inner) : IProjection
 {
     public string Name => inner.Name;
 
@@ -75,6 +75,10 @@ public sealed class RetentionAwareProjection(IProjection inner) : IProjection
     };
 }
 
+/// <summary>A <see cref="RetentionAwareProjection"/> registered by type (its wrapped projection's type shows in the registration).</summary>
+public sealed class RetentionAwareProjection<T>(T inner) : RetentionAwareProjection(inner)
+    where T : class, IProjection;
+
 public static class RetentionProjectionServiceCollectionExtensions
 {
     /// <summary>Wraps every registered <see cref="IProjection"/> in a <see cref="RetentionAwareProjection"/> (call after AddHoopProjections).</summary>
@@ -85,7 +89,15 @@ public static class RetentionProjectionServiceCollectionExtensions
             var d = services[i];
             if (d.ServiceType != typeof(IProjection) || d.IsKeyedService)
                 continue;
-            services[i] = ServiceDescriptor.Singleton<IProjection>(sp => new RetentionAwareProjection((IProjection)Create(sp, d)));
+            if (d.ImplementationType is { } type)
+            {
+                services[i] = ServiceDescriptor.Singleton(typeof(IProjection), typeof(RetentionAwareProjection<>).MakeGenericType(type));
+                services.Add(ServiceDescriptor.Singleton(type, type));
+            }
+            else
+            {
+                services[i] = ServiceDescriptor.Singleton<IProjection>(sp => new RetentionAwareProjection((IProjection)Create(sp, d)));
+            }
         }
 
         return services;
