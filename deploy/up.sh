@@ -10,6 +10,7 @@
 #   HOOP_SILOS=2 HOOP_GATEWAYS=2 deploy/up.sh   start two silos and two gateways
 #
 # Logs: .data/logs/   pids: .data/run/
+# Dev retention master key (wraps the data keys of session content): .data/dev/retention-master-key
 # Dev JWT keys: .data/dev/jwt-private.pem, jwt-public.pem (tokens: deploy/dev-token.sh)
 # Dev cluster CA and certificates (mutual TLS between silos and gateways): .data/dev/cluster-*.crt|key
 set -euo pipefail
@@ -164,6 +165,18 @@ fi
 hoop_pg_start "$PG_DIR" "$PG_PORT"
 hoop_pg_createdb "$PG_PORT" hoop
 CONN="$(hoop_pg_connstr "$PG_PORT" hoop)"
+
+# --- dev retention master key (created once, reused; it wraps the data keys of session content) ---
+MASTER_KEY_FILE="$DEV_DIR/retention-master-key"
+if [[ ! -s "$MASTER_KEY_FILE" ]]; then
+    (
+        umask 077
+        printf '1:%s\n' "$(head -c 32 /dev/urandom | base64 | tr -d '\n')" >"$MASTER_KEY_FILE"
+    )
+    echo "Created dev retention master key in .data/dev/retention-master-key"
+fi
+chmod 600 "$MASTER_KEY_FILE"
+export Hoop__Retention__MasterKeyFile="$MASTER_KEY_FILE"
 
 # --- dev cluster CA and certificates (created once, reused): the Orleans channel is mutual TLS ---
 # Silos present cluster-silo.*, gateways (Orleans clients, gateway list from PostgreSQL) cluster-gateway.*.

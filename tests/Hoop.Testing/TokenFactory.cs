@@ -105,14 +105,18 @@ public sealed class TokenFactory : IDisposable
     /// <summary>
     /// Configuration for a silo (or gateway) that accepts this factory's tokens from
     /// <paramref name="keyFile"/>: <c>Hoop:Auth:KeyFile</c>, <c>Hoop:Auth:Issuer</c>,
-    /// and <c>Hoop:Auth:Audience</c>.
+    /// <c>Hoop:Auth:Audience</c> and the retention master key <c>Hoop:Retention:MasterKey</c>.
     /// </summary>
     public static Dictionary<string, string?> AuthConfiguration(string keyFile) => new()
     {
         ["Hoop:Auth:KeyFile"] = keyFile,
         ["Hoop:Auth:Issuer"] = DefaultIssuer,
         ["Hoop:Auth:Audience"] = DefaultAudience,
+        ["Hoop:Retention:MasterKey"] = TestMasterKey,
     };
+
+    /// <summary>The retention master key test silos run with (<c>Hoop:Retention:MasterKey</c>, version 1).</summary>
+    public const string TestMasterKey = "1:aG9vcC10ZXN0LW1hc3Rlci1rZXktMzItYnl0ZXMtISE=";
 
     /// <summary>An RS256 token: <c>sub</c>, <c>groups</c> (array, always present), <c>roles</c> (array, when any), <c>iat</c>, <c>nbf</c>, <c>exp</c> (now + ttl, default 10 min), <c>jti</c>.</summary>
     public string Mint(

@@ -9,7 +9,9 @@ public sealed record SessionOpened(string SessionId, string Identity, string Con
 /// A request arrived; <see cref="PromptText"/> is already masked. <see cref="RequestFingerprint"/> is the
 /// SHA-256 (hex) of the request as forwarded (connection, method, path with query, masked body), which an
 /// approval is bound to; <see cref="Model"/> the model the body asks for (masked). Both null in events
-/// recorded before they existed.
+/// recorded before they existed. As stored, <see cref="PromptText"/> is sealed (AES-256-GCM with the session's
+/// data key) and <see cref="PromptChars"/> is its length; on a <c>content: metadata</c> connection the text is
+/// not stored at all (empty) and <see cref="PromptHash"/> is its keyed hash (docs/retention.md).
 /// </summary>
 public sealed record ExchangeStarted(
     string ExchangeId,
@@ -19,7 +21,9 @@ public sealed record ExchangeStarted(
     long RequestBytes,
     string? ContentType = null,
     string? RequestFingerprint = null,
-    string? Model = null);
+    string? Model = null,
+    int? PromptChars = null,
+    string? PromptHash = null);
 
 /// <summary>
 /// The request was not forwarded: it matched a deny rule, or (<see cref="ApprovalId"/> set) it carried an
@@ -40,9 +44,16 @@ public sealed record ResponseChunksRecorded(string ExchangeId, IReadOnlyList<Res
 /// <summary>
 /// One masked piece of a response. <see cref="Block"/> is null for answer text and names any other
 /// kind of text the agent received (<c>thinking</c>); events written before it existed read as answer text.
+/// <see cref="Chars"/> is the text's length as recorded (set by the silo when it seals the text, which may
+/// then be unreadable or, on a <c>content: metadata</c> connection, not stored); null means <c>Text.Length</c>.
 /// </summary>
 [Orleans.GenerateSerializer, Orleans.Immutable]
-public sealed record ResponseChunk(long Offset, string Text, double ElapsedMs, string? Block = null);
+public sealed record ResponseChunk(long Offset, string Text, double ElapsedMs, string? Block = null, int? Chars = null)
+{
+    /// <summary>How many characters of the answer this chunk covers, readable or not.</summary>
+    [System.Text.Json.Serialization.JsonIgnore]
+    public int Length => Chars ?? Text.Length;
+}
 
 /// <summary>A detector masked <see cref="Count"/> values; never carries the raw value.</summary>
 public sealed record MaskApplied(string ExchangeId, string Detector, int Count, string Where);

@@ -27,6 +27,36 @@ public sealed record ConnectionPolicy(
 
     /// <summary>How long an upstream may send nothing once its headers came before the answer is cut (policy <c>"idleTimeout"</c>).</summary>
     public TimeSpan IdleTimeout { get; init; } = DefaultIdleTimeout;
+
+    /// <summary>What of a conversation's text is stored (policy <c>"content"</c>, docs/retention.md).</summary>
+    public ContentRecording Content { get; init; } = ContentRecording.Full;
+
+    /// <summary>How long content and metadata of the connection's sessions are kept (policy <c>"retention"</c>).</summary>
+    public RetentionPolicy Retention { get; init; } = RetentionPolicy.Forever;
+}
+
+/// <summary>What of a conversation's text a connection stores (policy <c>"content"</c>).</summary>
+public enum ContentRecording
+{
+    /// <summary><c>"full"</c> (the default): masked prompts, answers and approval excerpts, encrypted with the session's data key.</summary>
+    Full,
+
+    /// <summary><c>"metadata"</c>: no prompt or answer text at all; only sizes and a keyed hash of the prompt.</summary>
+    Metadata,
+}
+
+/// <summary>
+/// How long a connection's sessions are kept after their last activity (policy <c>"retention"</c>, durations
+/// <c>d.hh:mm:ss</c>): <see cref="Content"/> until the text's data key is destroyed, <see cref="Metadata"/>
+/// until the session leaves the projections. Null keeps it forever. Content never outlives metadata.
+/// </summary>
+public sealed record RetentionPolicy(TimeSpan? Content, TimeSpan? Metadata)
+{
+    /// <summary>Nothing expires (no <c>"retention"</c> in the policy).</summary>
+    public static RetentionPolicy Forever { get; } = new(null, null);
+
+    /// <summary>When the content expires: <see cref="Content"/>, else with the metadata.</summary>
+    public TimeSpan? EffectiveContent => Content ?? Metadata;
 }
 
 /// <summary>When the bytes of a streamed answer may reach the agent (policy <c>"streamRelease"</c>).</summary>

@@ -86,6 +86,8 @@ internal sealed class ConnectionModel
     public List<string?>? AllowedGroups { get; init; }
     public MaskModel? Mask { get; init; }
     public List<string?>? Rules { get; init; }
+    public string? Content { get; init; }
+    public RetentionModel? Retention { get; init; }
 
     [JsonExtensionData]
     public Dictionary<string, JsonElement>? Unknown { get; set; }
@@ -108,6 +110,15 @@ internal sealed class SecretModel
     public string? Env { get; init; }
     public string? File { get; init; }
     public string? Value { get; init; }
+
+    [JsonExtensionData]
+    public Dictionary<string, JsonElement>? Unknown { get; set; }
+}
+
+internal sealed class RetentionModel
+{
+    public string? Content { get; init; }
+    public string? Metadata { get; init; }
 
     [JsonExtensionData]
     public Dictionary<string, JsonElement>? Unknown { get; set; }

@@ -336,7 +336,7 @@ internal sealed partial class PolicyReader
             }
 
             var count = _problems.Count;
-            CheckUnknown(model.Unknown, path, "name, upstream, upstreams, streamRelease, idleTimeout, api, credential, allowedGroups, mask, rules");
+            CheckUnknown(model.Unknown, path, "name, upstream, upstreams, streamRelease, idleTimeout, api, credential, allowedGroups, mask, rules, content, retention");
             var name = RequireName(model.Name, $"{path}.name", "connection");
             if (name is not null && !ConnectionName().IsMatch(name))
             {
@@ -349,6 +349,8 @@ internal sealed partial class PolicyReader
             var streamRelease = ReadStreamRelease(model.StreamRelease, $"{path}.streamRelease");
             var idleTimeout = model.IdleTimeout is null ? ConnectionPolicy.DefaultIdleTimeout : ReadTimeout(model.IdleTimeout, $"{path}.idleTimeout");
             var api = ReadApi(model.Api, $"{path}.api");
+            var content = ReadContentRecording(model.Content, $"{path}.content");
+            var retention = model.Retention is null ? RetentionPolicy.Forever : ReadRetention(model.Retention, $"{path}.retention");
             var credential = model.Credential is null ? null : ReadCredential(model.Credential, $"{path}.credential");
             var allowedGroups = ReadStrings(model.AllowedGroups, $"{path}.allowedGroups", required: true,
                 "list the identity groups (JWT 'groups' claim) allowed to use this connection");
@@ -372,6 +374,8 @@ internal sealed partial class PolicyReader
                     Upstreams = upstreams!,
                     StreamRelease = streamRelease,
                     IdleTimeout = idleTimeout ?? ConnectionPolicy.DefaultIdleTimeout,
+                    Content = content,
+                    Retention = retention,
                 });
         }
 
@@ -407,6 +411,49 @@ internal sealed partial class PolicyReader
         }
 
         return upstreams.Count == model.Upstreams.Count ? upstreams.ToArray() : null;
+    }
+
+    private ContentRecording ReadContentRecording(string? value, string path)
+    {
+        switch (value)
+        {
+            case null or "full":
+                return ContentRecording.Full;
+            case "metadata":
+                return ContentRecording.Metadata;
+            default:
+                Add(path, $"'{value}' is not a content recording; use \"full\" (the default: text stored encrypted) or \"metadata\" (no prompt or answer text stored)");
+                return ContentRecording.Full;
+        }
+    }
+
+    private RetentionPolicy ReadRetention(RetentionModel model, string path)
+    {
+        CheckUnknown(model.Unknown, path, "content, metadata");
+        var content = ReadRetentionPeriod(model.Content, $"{path}.content");
+        var metadata = ReadRetentionPeriod(model.Metadata, $"{path}.metadata");
+        if (content is { } c && metadata is { } m && c > m)
+            Add($"{path}.content", $"must not be longer than {path}.metadata (content cannot outlive the session's metadata); it is \"{model.Content}\", metadata \"{model.Metadata}\"");
+        return new RetentionPolicy(content, metadata);
+    }
+
+    private TimeSpan? ReadRetentionPeriod(string? value, string path)
+    {
+        if (value is null)
+            return null;
+        if (!TimeoutFormat().IsMatch(value) || !TimeSpan.TryParseExact(value, "c", CultureInfo.InvariantCulture, out var period))
+        {
+            Add(path, $"\"{value}\" is not a duration; write \"d.hh:mm:ss\", e.g. \"30.00:00:00\" for thirty days");
+            return null;
+        }
+
+        if (period <= TimeSpan.Zero)
+        {
+            Add(path, $"must be greater than zero; it is \"{value}\" (leave it out to keep forever)");
+            return null;
+        }
+
+        return period;
     }
 
     private StreamRelease ReadStreamRelease(string? value, string path)

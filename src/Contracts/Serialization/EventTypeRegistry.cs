@@ -78,6 +78,12 @@ public sealed class EventTypeRegistry
             (nameof(ApprovalDenied), context.ApprovalDenied),
             (nameof(ApprovalExpired), context.ApprovalExpired),
             (nameof(ApprovalConsumed), context.ApprovalConsumed),
+            (nameof(ContentExpired), context.ContentExpired),
+            (nameof(ContentErased), context.ContentErased),
+            (nameof(MetadataExpired), context.MetadataExpired),
+            (nameof(LegalHoldPlaced), context.LegalHoldPlaced),
+            (nameof(LegalHoldReleased), context.LegalHoldReleased),
+            (nameof(IdentityErased), context.IdentityErased),
         ];
         return new EventTypeRegistry(entries.Concat(extra));
     }

@@ -18,6 +18,7 @@ public static class SessionReplayBuilder
         public string Outcome { get; set; } = "pending";
         public StringBuilder Response { get; } = new();
         public int Chunks { get; set; }
+        public string? LastLabel { get; set; }
         public List<MaskReplay> Masks { get; } = [];
         public int? Status { get; set; }
         public TokenUsage? Usage { get; set; }
@@ -63,7 +64,14 @@ public static class SessionReplayBuilder
                 case ResponseChunksRecorded r when byId.TryGetValue(r.ExchangeId, out var x):
                     // The answer; thinking text (Block "thinking") is recorded beside it but is not the answer.
                     foreach (var chunk in r.Chunks.Where(c => c.Block is null).OrderBy(c => c.Offset))
+                    {
+                        // Unreadable text ([expired 2027-01-05]) is shown once, not once per recorded batch.
+                        if (Hoop.Silo.Retention.ContentProtector.IsLabel(chunk.Text) && x.LastLabel == chunk.Text)
+                            continue;
+                        x.LastLabel = Hoop.Silo.Retention.ContentProtector.IsLabel(chunk.Text) ? chunk.Text : x.LastLabel;
                         x.Response.Append(chunk.Text);
+                    }
+
                     x.Chunks += r.Chunks.Count;
                     break;
                 case MaskApplied m when byId.TryGetValue(m.ExchangeId, out var x):

@@ -9,6 +9,7 @@ using Hoop.Silo.Cli;
 using Hoop.Silo.Grains;
 using Hoop.Silo.Policy;
 using Hoop.Silo.Projections;
+using Hoop.Silo.Retention;
 using Hoop.Silo.EventStore;
 using Hoop.Silo.Telemetry;
 using Hoop.Hosting.Telemetry;
@@ -41,9 +42,11 @@ public static class SiloHost
         builder.Services.AddHostedService(sp => sp.GetRequiredService<ProjectionLagGauge>());
         builder.Services.AddHoopSupervision(builder.Configuration);
         builder.Services.AddHoopEventStore(builder.Configuration);
+        builder.Services.AddHoopRetention(builder.Configuration); // content sealed over the store; key checked before the grains start
         builder.Services.AddHoopPolicy(builder.Configuration);
         builder.Services.AddHoopGrains(builder.Configuration);
         builder.Services.AddHoopProjections(builder.Configuration);
+        builder.Services.AddHoopRetentionProjections();
         builder.Services.AddProblemDetails();
         builder.Services.AddExceptionHandler<SiloExceptionHandler>();
         builder.Services.AddHoopSiloAuth(builder.Configuration);
@@ -67,6 +70,7 @@ public static class SiloHost
         MapHealth(app);
         app.MapSlackInteractions();
         app.MapApiEndpoints();
+        app.MapRetentionEndpoints();
         app.MapProjectionEndpoints();
         app.MapOverviewEndpoints();
         app.MapLiveEndpoints();

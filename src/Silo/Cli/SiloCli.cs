@@ -3,7 +3,9 @@ using Hoop.Contracts.EventStore;
 using Hoop.Silo.Api;
 using Hoop.Silo.EventStore;
 using Hoop.Silo.EventStore.Migrations;
+using Hoop.Silo.Policy;
 using Hoop.Silo.Projections;
+using Hoop.Silo.Retention;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
@@ -30,7 +32,11 @@ public static class SiloCli
           verify           recompute every event hash chain and report the first broken link
           rebuild NAME     rebuild projection NAME from event 0 while the silos keep serving, then swap
                            it in (resumes an interrupted rebuild; --fresh starts over)
-          timeline ID      print session ID's events in order
+          timeline ID      print session ID's events in order (content opened with the master key)
+          retention run [--dry-run]
+                           expire the content and metadata of sessions whose retention passed (once, now;
+                           the silos' leader also does it every Hoop:Retention:SweepInterval), with progress
+          retention rewrap re-wrap every data key with the newest master key version (after adding one)
 
         Configuration comes from appsettings.json, environment variables (ConnectionStrings__Hoop,
         Hoop__Orleans__..., Hoop__Auth__...) and --Key=value options, e.g. --urls http://127.0.0.1:5610.
@@ -56,7 +62,13 @@ public static class SiloCli
                     return await WithServicesAsync(rest[1..].Where(a => a != "--fresh").ToArray(),
                         sp => RebuildAsync(sp, rest[0], fresh, stdout, stderr, cancellationToken));
                 case "timeline" when rest.Length > 0 && !rest[0].StartsWith('-'):
-                    return await WithServicesAsync(rest[1..], sp => TimelineAsync(sp, rest[0], stdout, stderr, cancellationToken));
+                    return await WithServicesAsync(rest[1..], sp => TimelineAsync(sp, rest[0], stdout, stderr, cancellationToken), retention: true);
+                case "retention" when rest.Length > 0 && rest[0] == "run":
+                    var dryRun = rest[1..].Contains("--dry-run");
+                    return await WithServicesAsync(rest[1..].Where(a => a != "--dry-run").ToArray(),
+                        sp => RetentionRunAsync(sp, dryRun, stdout, stderr, cancellationToken), retention: true);
+                case "retention" when rest.Length > 0 && rest[0] == "rewrap":
+                    return await WithServicesAsync(rest[1..], sp => RewrapAsync(sp, stdout, stderr, cancellationToken), retention: true);
                 case "help" or "--help" or "-h":
                     stdout.WriteLine(Usage);
                     return Ok;
@@ -78,13 +90,23 @@ public static class SiloCli
         }
     }
 
-    private static async Task<int> WithServicesAsync(string[] args, Func<IServiceProvider, Task<int>> run)
+    private static async Task<int> WithServicesAsync(string[] args, Func<IServiceProvider, Task<int>> run, bool retention = false)
     {
         var builder = Host.CreateApplicationBuilder(new HostApplicationBuilderSettings { Args = args, DisableDefaults = false });
         builder.Logging.ClearProviders();
         builder.Logging.AddSimpleConsole(o => o.SingleLine = true).SetMinimumLevel(LogLevel.Warning);
         builder.Services.AddHoopEventStore(builder.Configuration);
+        if (retention)
+        {
+            // Sealing and sweeping need the policy; opening content (timeline) only needs the master key.
+            if (builder.Configuration[HoopPolicyServiceCollectionExtensions.PolicyKey] is not null
+                || builder.Configuration[HoopPolicyServiceCollectionExtensions.PolicyFileKey] is not null)
+                builder.Services.AddHoopPolicy(builder.Configuration);
+            builder.Services.AddHoopRetention(builder.Configuration, hosted: false);
+        }
+
         builder.Services.AddHoopProjections(builder.Configuration, runDaemon: false);
+        builder.Services.AddHoopRetentionProjections();
         await using var services = builder.Services.BuildServiceProvider();
         return await run(services);
     }
@@ -156,11 +178,47 @@ public static class SiloCli
         public void Report(T value) => report(value);
     }
 
+    private static async Task<int> RetentionRunAsync(IServiceProvider services, bool dryRun, TextWriter stdout, TextWriter stderr, CancellationToken cancellationToken)
+    {
+        if (await RequireCurrentSchemaAsync(services, stderr, cancellationToken) is { } problem)
+            return problem;
+        if (services.GetService<Hoop.Contracts.Policy.PolicyDocument>() is null)
+        {
+            stderr.WriteLine($"hoop-silo: retention run needs the policy (its connections' retention): set {HoopPolicyServiceCollectionExtensions.PolicyFileKey} or {HoopPolicyServiceCollectionExtensions.PolicyKey}.");
+            return Unusable;
+        }
+
+        await services.GetRequiredService<DataKeys>().CheckMasterKeysAsync(cancellationToken);
+
+        var bar = new ProgressBar(stderr, ProgressBar.IsTerminal(stderr), services.GetRequiredService<TimeProvider>(), dryRun ? "retention (dry run)" : "retention");
+        var result = await services.GetRequiredService<RetentionRunner>().RunAsync(dryRun,
+            new SyncProgress<RetentionProgress>(p => bar.Report(p.Done, p.Total)), cancellationToken);
+        bar.Report(result.Examined, result.Examined, force: true);
+        bar.Finish();
+        stdout.WriteLine(string.Create(CultureInfo.InvariantCulture,
+            $"{(dryRun ? "DRY RUN: would expire" : "OK: expired")} the content of {result.ContentExpired} and the metadata of {result.MetadataExpired} sessions ({result.Examined} idle sessions examined, {result.Held} under a legal hold)."));
+        return Ok;
+    }
+
+    private static async Task<int> RewrapAsync(IServiceProvider services, TextWriter stdout, TextWriter stderr, CancellationToken cancellationToken)
+    {
+        if (await RequireCurrentSchemaAsync(services, stderr, cancellationToken) is { } problem)
+            return problem;
+        var keys = services.GetRequiredService<DataKeys>();
+        await keys.CheckMasterKeysAsync(cancellationToken);
+        var bar = new ProgressBar(stderr, ProgressBar.IsTerminal(stderr), services.GetRequiredService<TimeProvider>(), "rewrap");
+        var done = await keys.RewrapAsync(new SyncProgress<(long Done, long Total)>(p => bar.Report(p.Done, p.Total)), cancellationToken);
+        bar.Finish();
+        stdout.WriteLine($"OK: {done} data keys re-wrapped with master key version {keys.Ring.CurrentVersion}; older versions may now be removed from the key file.");
+        return Ok;
+    }
+
     private static async Task<int> TimelineAsync(
         IServiceProvider services, string sessionId, TextWriter stdout, TextWriter stderr, CancellationToken cancellationToken)
     {
         if (await RequireCurrentSchemaAsync(services, stderr, cancellationToken) is { } problem)
             return problem;
+        await services.GetRequiredService<DataKeys>().CheckMasterKeysAsync(cancellationToken);
 
         var store = services.GetRequiredService<IEventStore>();
         var any = false;

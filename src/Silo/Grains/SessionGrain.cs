@@ -125,7 +125,7 @@ public sealed class SessionGrain(GrainDependencies dependencies, IPolicyEngine p
                 state.Exchanges[forwarded.ExchangeId].WasForwarded = true;
                 break;
             case ResponseChunksRecorded chunks:
-                state.Exchanges[chunks.ExchangeId].ResponseChars += chunks.Chunks.Sum(c => (long)c.Text.Length);
+                state.Exchanges[chunks.ExchangeId].ResponseChars += chunks.Chunks.Sum(c => (long)c.Length); // Length: also when the text is not readable
                 break;
             case ExchangeCompleted completed:
                 state.Exchanges[completed.ExchangeId].Stage = Stage.Completed;
@@ -230,12 +230,16 @@ public sealed class SessionGrain(GrainDependencies dependencies, IPolicyEngine p
     }
 
     /// <summary>Opens approval <paramref name="approvalId"/> for the recorded request (idempotent: the same exchange finds the same approval).</summary>
-    private Task<ApprovalSnapshot> OpenApprovalAsync(string approvalId, BeginExchange request, PolicyDecision verdict, CancellationToken cancellationToken) =>
-        GrainFactory.Get<IApprovalGrain>(approvalId).RequestAsync(new RequestApproval(
+    private Task<ApprovalSnapshot> OpenApprovalAsync(string approvalId, BeginExchange request, PolicyDecision verdict, CancellationToken cancellationToken)
+    {
+        // A content: metadata connection keeps no text, not even in the approval (nor in Slack).
+        var keepsText = document.FindConnection(request.Connection)?.Content != ContentRecording.Metadata;
+        return GrainFactory.Get<IApprovalGrain>(approvalId).RequestAsync(new RequestApproval(
             Key, request.ExchangeId, request.Identity, verdict.Rule!, verdict.ApproverGroup!, verdict.ApprovalsRequired,
-            verdict.Timeout, TextExcerpt.HeadAndTail(request.PromptText, PromptExcerptChars), request.Connection, request.Groups,
-            request.RequestFingerprint, request.UserTurn is { } turn ? TextExcerpt.HeadAndTail(turn, UserTurnChars) : null,
+            verdict.Timeout, keepsText ? TextExcerpt.HeadAndTail(request.PromptText, PromptExcerptChars) : "", request.Connection, request.Groups,
+            request.RequestFingerprint, keepsText && request.UserTurn is { } turn ? TextExcerpt.HeadAndTail(turn, UserTurnChars) : null,
             ModelOf(request), request.RequestBytes), cancellationToken);
+    }
 
     /// <summary>Why an approval was not spent; <see cref="Mismatch"/> when it was granted for a different request.</summary>
     private sealed record SpendRefusal(string Reason, bool Mismatch);

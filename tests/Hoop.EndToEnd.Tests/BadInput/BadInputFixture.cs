@@ -34,47 +34,9 @@ public sealed class BadInputFixture : MigratedDatabaseFixture
         return (reader.GetInt64(0), reader.GetInt64(1));
     }
 
-    /// <summary>
-    /// Which of <paramref name="secrets"/> some row of the stack's database holds: every table of
-    /// every schema (events, projections, reminders, checkpoints, …), every text, character, json
-    /// and jsonb column, found through information_schema. Each hit is named "schema.table.column: secret".
-    /// </summary>
-    public async Task<IReadOnlyList<string>> FindInDatabaseAsync(IReadOnlyCollection<string> secrets)
-    {
-        await using var connection = new NpgsqlConnection(ConnectionString);
-        await connection.OpenAsync();
-        var columns = new List<(string Schema, string Table, string Column)>();
-        await using (var list = new NpgsqlCommand(
-            """
-            SELECT c.table_schema, c.table_name, c.column_name
-            FROM information_schema.columns c
-            JOIN information_schema.tables t ON t.table_schema = c.table_schema AND t.table_name = c.table_name
-            WHERE t.table_type = 'BASE TABLE'
-              AND c.table_schema NOT IN ('pg_catalog', 'information_schema')
-              AND c.data_type IN ('text', 'character varying', 'character', 'json', 'jsonb', 'ARRAY', 'USER-DEFINED')
-            ORDER BY 1, 2, 3
-            """, connection))
-        await using (var reader = await list.ExecuteReaderAsync())
-        {
-            while (await reader.ReadAsync())
-                columns.Add((reader.GetString(0), reader.GetString(1), reader.GetString(2)));
-        }
-
-        if (columns.Count == 0)
-            throw new InvalidOperationException("information_schema lists no text columns: the search would find nothing.");
-        var found = new List<string>();
-        foreach (var (schema, table, column) in columns)
-        {
-            var sql = $"SELECT s FROM unnest(@secrets) AS s WHERE EXISTS (SELECT 1 FROM {Quote(schema)}.{Quote(table)} WHERE position(s IN {Quote(column)}::text) > 0)";
-            await using var search = new NpgsqlCommand(sql, connection);
-            search.Parameters.AddWithValue("secrets", secrets.ToArray());
-            await using var reader = await search.ExecuteReaderAsync();
-            while (await reader.ReadAsync())
-                found.Add($"{schema}.{table}.{column}: {reader.GetString(0)}");
-        }
-
-        return found;
-    }
+    /// <summary>Which of <paramref name="secrets"/> some row of the stack's database holds (<see cref="DatabaseSearch.FindAsync"/>).</summary>
+    public Task<IReadOnlyList<string>> FindInDatabaseAsync(IReadOnlyCollection<string> secrets) =>
+        DatabaseSearch.FindAsync(ConnectionString, secrets);
 
     /// <summary>How many tables <see cref="FindInDatabaseAsync"/> searches (so a test can tell it searched something).</summary>
     public async Task<long> TableCountAsync()
@@ -85,8 +47,6 @@ public sealed class BadInputFixture : MigratedDatabaseFixture
             "SELECT count(*) FROM information_schema.tables WHERE table_type = 'BASE TABLE' AND table_schema NOT IN ('pg_catalog', 'information_schema')", connection);
         return (long)(await command.ExecuteScalarAsync())!;
     }
-
-    private static string Quote(string identifier) => "\"" + identifier.Replace("\"", "\"\"", StringComparison.Ordinal) + "\"";
 
     /// <summary>Every stored event's data and metadata, as text.</summary>
     /// <summary>How many of <paramref name="exchangeIds"/> have their ExchangeCompleted recorded.</summary>

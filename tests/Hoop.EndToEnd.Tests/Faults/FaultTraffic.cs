@@ -142,7 +142,9 @@ internal static class FaultTraffic
         var events = new List<StoredEvent>();
         while (await reader.ReadAsync())
         {
-            using var data = JsonDocument.Parse(reader.GetString(3));
+            // Prompts and answers are stored sealed (docs/retention.md): open them as the silo's API would.
+            var json = await SealedContent.OpenAsync(dataSource, reader.GetString(0), reader.GetInt64(1), reader.GetString(2), reader.GetString(3));
+            using var data = JsonDocument.Parse(json);
             events.Add(new StoredEvent(reader.GetString(0), reader.GetInt64(1), reader.GetString(2), data.RootElement.Clone()));
         }
 

@@ -88,8 +88,10 @@ public sealed class SiloCliTests(PostgresFixture db) : IClassFixture<PostgresFix
         var store = await own.StoreAsync();
         await store.AppendAsync("session-cli1", 0, [new SessionOpened("cli1", "alice", "claude"), new SessionClosed("done")], EventMetadata.None);
         var verify = await Run("verify", connection);
-        var timeline = await Run("timeline", "cli1", connection);
-        var missing = await Run("timeline", "nope", connection);
+        // The timeline opens sealed content, so it needs the master key (docs/retention.md).
+        var masterKey = $"--Hoop:Retention:MasterKey={TokenFactory.TestMasterKey}";
+        var timeline = await Run("timeline", "cli1", connection, masterKey);
+        var missing = await Run("timeline", "nope", connection, masterKey);
 
         Assert.Equal((SiloCli.Ok, SiloCli.Ok), (migrate.Code, again.Code));
         Assert.Contains("Applied migrations 1, 2", migrate.Out, StringComparison.Ordinal);

@@ -145,7 +145,8 @@ public sealed class ProjectionSupervisionTests(ProjectionFixture db) : IClassFix
             ["Hoop:Supervision:MaxRestartDelay"] = "00:00:02",
         }, services =>
         {
-            var audit = services.Single(d => d.ServiceType == typeof(IProjection) && d.ImplementationType == typeof(AuditLogProjection));
+            var audit = services.Single(d => d.ServiceType == typeof(IProjection)
+                && (d.ImplementationType == typeof(AuditLogProjection) || d.ImplementationType == typeof(Hoop.Silo.Retention.RetentionAwareProjection<AuditLogProjection>)));
             services.Remove(audit);
             services.AddSingleton<IProjection>(sp => new FailingOnceProjection(ActivatorUtilities.CreateInstance<AuditLogProjection>(sp)));
         });

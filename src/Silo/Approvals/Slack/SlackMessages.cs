@@ -75,7 +75,10 @@ public static class SlackMessages
         yield return new JsonObject
         {
             ["type"] = "section",
-            ["text"] = Markdown($"*{label}*\n```" + Escape(excerpt.Replace("```", "ʼʼʼ", StringComparison.Ordinal)) + "```"),
+            // A content: metadata connection records no text (docs/retention.md): say so rather than show an empty block.
+            ["text"] = excerpt.Length == 0
+                ? Markdown($"*{label}*\n_not recorded: this connection keeps metadata only_")
+                : Markdown($"*{label}*\n```" + Escape(excerpt.Replace("```", "ʼʼʼ", StringComparison.Ordinal)) + "```"),
         };
     }
 

@@ -181,6 +181,42 @@ public static class SchemaMigrations
                 taken_at   timestamptz NOT NULL
             );
             """),
+        new(7, "retention", """
+            -- Retention (src/Silo/Retention, docs/retention.md). Not append-only: destroying a session's
+            -- content is deleting its data key's row (crypto-shredding); the events keep the ciphertext.
+            -- Master keys themselves never reach the database: only a check value per version, so a
+            -- silo started with a wrong key refuses to start.
+            CREATE TABLE hoop.retention_master_keys (
+                version      integer     PRIMARY KEY,
+                check_value  bytea       NOT NULL,
+                created_at   timestamptz NOT NULL DEFAULT now()
+            );
+
+            -- One data key per session (a new one only if content arrives after the old one was destroyed),
+            -- wrapped (AES-256-GCM) by master key version key_version.
+            CREATE TABLE hoop.content_keys (
+                session_id   text        PRIMARY KEY,
+                key_id       uuid        NOT NULL UNIQUE,
+                key_version  integer     NOT NULL,
+                wrapped      bytea       NOT NULL,
+                created_at   timestamptz NOT NULL DEFAULT now()
+            );
+
+            -- What the sweeps and erasure need to find sessions without reading every stream: who, which
+            -- connection, roughly when last active (touched at most hourly), and what was destroyed when.
+            CREATE TABLE hoop.retention_sessions (
+                session_id           text        PRIMARY KEY,
+                identity             text        NOT NULL,
+                connection           text        NOT NULL,
+                opened_at            timestamptz NOT NULL,
+                touched_at           timestamptz NOT NULL,
+                content_gone_at      timestamptz,
+                content_gone_how     text,
+                metadata_removed_at  timestamptz
+            );
+            CREATE INDEX ON hoop.retention_sessions (identity);
+            CREATE INDEX ON hoop.retention_sessions (touched_at) WHERE metadata_removed_at IS NULL;
+            """),
     ];
 
     public static int Latest => All[^1].Version;
