@@ -34,6 +34,9 @@ public sealed class ClusterMembershipTests(EventStoreFixture db) : IClassFixture
         await using var a = await TestSilo.StartAsync(db.ConnectionString);
         await using var b = await TestSilo.StartAsync(db.ConnectionString);
         var ids = Enumerable.Range(0, 64).Select(_ => NewId()).ToList();
+        // Placement uses each silo's view of the cluster: wait (bounded) until both see both as active,
+        // or a grain placed while A has not yet heard of B lands on A whatever its hash says.
+        await BothSeeBothAsync(a, b);
 
         // Every call through silo A: placement is by the key's hash over the (sorted) silos, not by who asked.
         foreach (var id in ids)
@@ -67,6 +70,17 @@ public sealed class ClusterMembershipTests(EventStoreFixture db) : IClassFixture
         Assert.All(exchanges, e => Assert.Equal(1, e));
         Assert.All(ids, id => Assert.True(a.Changes.IsActive($"session-{id}")));
         Assert.Equal(1, await ActiveMembersAsync());
+    }
+
+    private static async Task BothSeeBothAsync(params TestSilo[] silos)
+    {
+        var deadline = DateTime.UtcNow.AddSeconds(30);
+        while (!silos.All(s => s.Services.GetRequiredService<Orleans.Runtime.IClusterMembershipService>().CurrentSnapshot
+                   .Members.Values.Count(m => m.Status == SiloStatus.Active) == silos.Length))
+        {
+            Assert.True(DateTime.UtcNow < deadline, "the silos did not see each other as active within 30 s");
+            await Task.Delay(100);
+        }
     }
 
     private async Task<long> ActiveMembersAsync()
