@@ -61,8 +61,8 @@ public sealed partial class RetentionSweeper(
     private static partial void LogLeader(ILogger logger);
 
     [LoggerMessage(EventId = 7031, Level = LogLevel.Information,
-        Message = "Retention sweep: {Examined} sessions examined, content of {Content} expired, metadata of {Metadata} expired, {Held} held")]
-    private static partial void LogSwept(ILogger logger, int examined, int content, int metadata, int held);
+        Message = "Retention sweep: {Examined} sessions examined, content of {ExpiredSessions} expired, metadata of {Metadata} expired, {Held} held")]
+    private static partial void LogSwept(ILogger logger, int examined, int expiredSessions, int metadata, int held);
 }
 
 /// <summary>

@@ -27,6 +27,7 @@ public sealed class OverviewStackFixture : MigratedDatabaseFixture
 /// The overview page in chromium (<c>tests/console/overview.test.mjs</c>) with real traffic: its numbers match
 /// <c>GET /api/overview</c> and the gateway's <c>/metrics</c>; screenshot <c>.data/screenshots/overview.png</c>.
 /// </summary>
+[Collection(Hoop.EndToEnd.Tests.Telemetry.TelemetrySuite.Name)]
 public sealed class OverviewBrowserTests(OverviewStackFixture fixture, ITestOutputHelper output) : IClassFixture<OverviewStackFixture>
 {
     private static readonly TimeSpan Budget = TimeSpan.FromMinutes(3);

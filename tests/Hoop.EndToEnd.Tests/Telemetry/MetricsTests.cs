@@ -7,7 +7,7 @@ using Xunit;
 namespace Hoop.EndToEnd.Tests.Telemetry;
 
 /// <summary>Issue [O]: <c>/metrics</c> on the gateway and the silo, scraped as Prometheus would.</summary>
-[Collection(nameof(MetricsTests))]
+[Collection(TelemetrySuite.Name)]
 public sealed class MetricsTests(TelemetryStackFixture fixture) : IClassFixture<TelemetryStackFixture>
 {
     private static readonly TimeSpan Patience = TimeSpan.FromSeconds(30);
