@@ -113,9 +113,10 @@ public sealed class AppendOutcomeTests(EventStoreFixture db) : IClassFixture<Eve
                 int n;
                 while ((n = await client.GetStream().ReadAsync(buffer, done.Token)) > 0)
                 {
-                    await server.GetStream().WriteAsync(buffer.AsMemory(0, n), done.Token);
+                    // Noted before the request goes on: the server's answer can come back before the write returns.
                     if (_cut)
-                        sentSinceArmed = true;
+                        Volatile.Write(ref sentSinceArmed, true);
+                    await server.GetStream().WriteAsync(buffer.AsMemory(0, n), done.Token);
                 }
             });
             var down = Task.Run(async () =>
@@ -124,7 +125,7 @@ public sealed class AppendOutcomeTests(EventStoreFixture db) : IClassFixture<Eve
                 int n;
                 while ((n = await server.GetStream().ReadAsync(buffer, done.Token)) > 0)
                 {
-                    if (_cut && sentSinceArmed)
+                    if (_cut && Volatile.Read(ref sentSinceArmed))
                     {
                         _cut = false;
                         client.Client.Close(); // the client loses the answer; the server has done the work
