@@ -62,7 +62,12 @@ public sealed class RetentionTests(EventStoreFixture db) : IClassFixture<EventSt
 
     private Task<SiloServer> StartSiloAsync(IDictionary<string, string?>? extra = null)
     {
-        var settings = new Dictionary<string, string?> { ["Hoop:Policy"] = Policy, ["Hoop:Retention:Sweep"] = "false" };
+        // No key cache: a key another silo of this class destroys (the leader sweep) is gone here at once, not
+        // after KeyCacheTtl (30 s by default, as long as the tests' waits).
+        var settings = new Dictionary<string, string?>
+        {
+            ["Hoop:Policy"] = Policy, ["Hoop:Retention:Sweep"] = "false", ["Hoop:Retention:KeyCacheTtl"] = "00:00:00",
+        };
         foreach (var (key, value) in extra ?? new Dictionary<string, string?>())
             settings[key] = value;
         return SiloServer.StartAsync(db.ConnectionString, _keyFile, settings);
