@@ -64,11 +64,7 @@ public sealed class GrainExchangeCostTests(EventStoreFixture db, ITestOutputHelp
     }
 
     private async Task<TestSilo> StartAsync(CountingStore store) =>
-        await TestSilo.StartAsync(db.ConnectionString, services: TestSilo.WithGrainStore(inner =>
-        {
-            store.Inner = inner;
-            return store;
-        }));
+        await TestSilo.StartAsync(db.ConnectionString, services: TestSilo.WithGrainStore(store.Over));
 
     private static async Task ExchangeAsync(ISessionGrain session, string exchange, string sub)
     {
@@ -111,38 +107,27 @@ public sealed class GrainExchangeCostTests(EventStoreFixture db, ITestOutputHelp
     }
 
     /// <summary>The silo's event store, counting stream reads (a tail read per call is what this is about).</summary>
-    private sealed class CountingStore : IEventStore
+    private sealed class CountingStore : StoreDecorator
     {
         private readonly System.Collections.Concurrent.ConcurrentQueue<string> _streams = new();
         private int _reads;
-
-        public IEventStore Inner { get; set; } = null!;
 
         public int Reads => Volatile.Read(ref _reads);
 
         public IEnumerable<string> ReadStreams => _streams;
 
-        public Task<AppendResult> AppendAsync(string streamId, long expectedVersion, IReadOnlyList<object> events, EventMetadata metadata, CancellationToken cancellationToken = default) =>
-            Inner.AppendAsync(streamId, expectedVersion, events, metadata, cancellationToken);
-
-        public IAsyncEnumerable<RecordedEvent> ReadStreamAsync(string streamId, long fromVersion = 1, CancellationToken cancellationToken = default)
+        public override IAsyncEnumerable<RecordedEvent> ReadStreamAsync(string streamId, long fromVersion = 1, CancellationToken cancellationToken = default)
         {
             _streams.Enqueue($"{streamId}@{fromVersion}");
             Interlocked.Increment(ref _reads);
             return Inner.ReadStreamAsync(streamId, fromVersion, cancellationToken);
         }
 
-        public Task<ReadAllPage> ReadAllAsync(GlobalPosition after, int maxCount, CancellationToken cancellationToken = default) =>
-            Inner.ReadAllAsync(after, maxCount, cancellationToken);
-
-        public Task<long> GetStreamVersionAsync(string streamId, CancellationToken cancellationToken = default)
+        public override Task<long> GetStreamVersionAsync(string streamId, CancellationToken cancellationToken = default)
         {
             _streams.Enqueue($"{streamId} version");
             Interlocked.Increment(ref _reads);
             return Inner.GetStreamVersionAsync(streamId, cancellationToken);
         }
-
-        public Task<VerificationResult> VerifyAsync(IProgress<VerificationProgress>? progress = null, CancellationToken cancellationToken = default) =>
-            Inner.VerifyAsync(progress, cancellationToken);
     }
 }

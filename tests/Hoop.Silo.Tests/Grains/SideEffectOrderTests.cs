@@ -71,9 +71,8 @@ public sealed class SideEffectOrderTests(EventStoreFixture db) : IClassFixture<E
     }
 
     /// <summary>The grains' store, failing appends to streams starting with a prefix while <see cref="Failing"/>, as a store that went away would.</summary>
-    private sealed class FailingAppends(string prefix) : IEventStore
+    private sealed class FailingAppends(string prefix) : StoreDecorator
     {
-        private IEventStore _inner = null!;
         private volatile bool _failing;
 
         public bool Failing
@@ -82,27 +81,9 @@ public sealed class SideEffectOrderTests(EventStoreFixture db) : IClassFixture<E
             set => _failing = value;
         }
 
-        public IEventStore Over(IEventStore inner)
-        {
-            _inner = inner;
-            return this;
-        }
-
-        public Task<AppendResult> AppendAsync(string streamId, long expectedVersion, IReadOnlyList<object> events, EventMetadata metadata, CancellationToken cancellationToken = default) =>
+        public override Task<AppendResult> AppendAsync(string streamId, long expectedVersion, IReadOnlyList<object> events, EventMetadata metadata, CancellationToken cancellationToken = default) =>
             _failing && streamId.StartsWith(prefix, StringComparison.Ordinal)
                 ? throw new EventStoreUnavailableException($"appends to {prefix}* fail (test)")
-                : _inner.AppendAsync(streamId, expectedVersion, events, metadata, cancellationToken);
-
-        public IAsyncEnumerable<RecordedEvent> ReadStreamAsync(string streamId, long fromVersion = 1, CancellationToken cancellationToken = default) =>
-            _inner.ReadStreamAsync(streamId, fromVersion, cancellationToken);
-
-        public Task<ReadAllPage> ReadAllAsync(GlobalPosition after, int maxCount, CancellationToken cancellationToken = default) =>
-            _inner.ReadAllAsync(after, maxCount, cancellationToken);
-
-        public Task<long> GetStreamVersionAsync(string streamId, CancellationToken cancellationToken = default) =>
-            _inner.GetStreamVersionAsync(streamId, cancellationToken);
-
-        public Task<VerificationResult> VerifyAsync(IProgress<VerificationProgress>? progress = null, CancellationToken cancellationToken = default) =>
-            _inner.VerifyAsync(progress, cancellationToken);
+                : Inner.AppendAsync(streamId, expectedVersion, events, metadata, cancellationToken);
     }
 }

@@ -77,9 +77,8 @@ public sealed class StoreFailureTests(EventStoreFixture db) : IClassFixture<Even
     }
 
     /// <summary>The grains' store; armed, it appends and then throws as if the answer was lost on the way back.</summary>
-    private sealed class LosingAnswers : IEventStore
+    private sealed class LosingAnswers : StoreDecorator
     {
-        private IEventStore _inner = null!;
         private volatile bool _lose;
 
         public bool LoseNextAnswer
@@ -88,31 +87,13 @@ public sealed class StoreFailureTests(EventStoreFixture db) : IClassFixture<Even
             set => _lose = value;
         }
 
-        public IEventStore Over(IEventStore inner)
+        public override async Task<AppendResult> AppendAsync(string streamId, long expectedVersion, IReadOnlyList<object> events, EventMetadata metadata, CancellationToken cancellationToken = default)
         {
-            _inner = inner;
-            return this;
-        }
-
-        public async Task<AppendResult> AppendAsync(string streamId, long expectedVersion, IReadOnlyList<object> events, EventMetadata metadata, CancellationToken cancellationToken = default)
-        {
-            var result = await _inner.AppendAsync(streamId, expectedVersion, events, metadata, cancellationToken);
+            var result = await Inner.AppendAsync(streamId, expectedVersion, events, metadata, cancellationToken);
             if (!_lose)
                 return result;
             _lose = false;
             throw new AppendOutcomeUnknownException(streamId, $"lost the answer to the append to {streamId} (test)", new IOException("connection reset (test)"));
         }
-
-        public IAsyncEnumerable<RecordedEvent> ReadStreamAsync(string streamId, long fromVersion = 1, CancellationToken cancellationToken = default) =>
-            _inner.ReadStreamAsync(streamId, fromVersion, cancellationToken);
-
-        public Task<ReadAllPage> ReadAllAsync(GlobalPosition after, int maxCount, CancellationToken cancellationToken = default) =>
-            _inner.ReadAllAsync(after, maxCount, cancellationToken);
-
-        public Task<long> GetStreamVersionAsync(string streamId, CancellationToken cancellationToken = default) =>
-            _inner.GetStreamVersionAsync(streamId, cancellationToken);
-
-        public Task<VerificationResult> VerifyAsync(IProgress<VerificationProgress>? progress = null, CancellationToken cancellationToken = default) =>
-            _inner.VerifyAsync(progress, cancellationToken);
     }
 }
