@@ -27,8 +27,8 @@ public static class AppendLoad
         var duration = TimeSpan.FromSeconds(seconds);
 
         await using var dataSource = EventStoreServiceCollectionExtensions.CreateDataSource(connection);
-        var store = new PostgresEventStore(dataSource, EventTypeRegistry.Default, new EventStoreOptions(), TimeProvider.System,
-            NullLogger<PostgresEventStore>.Instance);
+        var store = new MartenEventStore(dataSource, EventTypeRegistry.Default, new EventStoreOptions(), TimeProvider.System,
+            NullLogger<MartenEventStore>.Instance);
 
         // Warm up pools, plans and the JIT.
         await MeasureAppendAsync(store, 4, 10, TimeSpan.FromSeconds(Math.Min(2, seconds)));

@@ -24,8 +24,8 @@ public static class ProjectionLoad
         var writers = int.Parse(Option(args, "--writers") ?? "8", CultureInfo.InvariantCulture);
 
         await using var dataSource = EventStoreServiceCollectionExtensions.CreateDataSource(connection);
-        var store = new PostgresEventStore(dataSource, EventTypeRegistry.Default, new EventStoreOptions(), TimeProvider.System,
-            NullLogger<PostgresEventStore>.Instance);
+        var store = new MartenEventStore(dataSource, EventTypeRegistry.Default, new EventStoreOptions(), TimeProvider.System,
+            NullLogger<MartenEventStore>.Instance);
         var options = new ProjectionOptions { PollInterval = TimeSpan.FromSeconds(1), WorkingHoursStartHour = 8, WorkingHoursEndHour = 18 };
         IProjection[] projections = [new SessionSummariesProjection(), new AuditLogProjection(), new IdentityActivityProjection(options)];
         var reader = new ProjectionEventReader(EventTypeRegistry.Default);

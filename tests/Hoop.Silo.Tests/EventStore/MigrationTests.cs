@@ -14,10 +14,10 @@ public sealed class MigrationTests(PostgresFixture db) : IClassFixture<PostgresF
         await using var command = db.DataSource.CreateCommand("""
             SELECT string_agg(line, E'\n' ORDER BY line) FROM (
                 SELECT format('column %s.%s %s %s %s', table_name, column_name, data_type, is_nullable, column_default) AS line
-                FROM information_schema.columns WHERE table_schema = 'hoop'
-                UNION ALL SELECT format('index %s %s', indexname, indexdef) FROM pg_indexes WHERE schemaname = 'hoop'
+                FROM information_schema.columns WHERE table_schema IN ('hoop', 'hoop_events')
+                UNION ALL SELECT format('index %s %s', indexname, indexdef) FROM pg_indexes WHERE schemaname IN ('hoop', 'hoop_events')
                 UNION ALL SELECT format('trigger %s %s', tgname, tgenabled) FROM pg_trigger
-                    WHERE tgrelid = 'hoop.events'::regclass AND NOT tgisinternal
+                    WHERE tgrelid = 'hoop_events.mt_events'::regclass AND NOT tgisinternal
                 UNION ALL SELECT format('migration %s %s', version, name) FROM hoop.schema_migrations
             ) lines
             """);

@@ -1,3 +1,4 @@
+using Hoop.Contracts.Serialization;
 using Microsoft.Extensions.Logging;
 using Npgsql;
 
@@ -19,8 +20,9 @@ public sealed record SchemaStatus(int Current, int Latest)
 }
 
 /// <summary>
-/// Applies <see cref="SchemaMigrations"/> in order, each in its own transaction, under an
-/// advisory lock so that silos starting together migrate once. Re-running changes nothing.
+/// Applies Marten's event-store schema (<see cref="MartenSchema"/>) and then
+/// <see cref="SchemaMigrations"/> in order, in one transaction, under an advisory lock so that
+/// silos starting together migrate once. Re-running changes nothing.
 /// </summary>
 public sealed partial class SchemaMigrator(NpgsqlDataSource dataSource, ILogger<SchemaMigrator> logger)
 {
@@ -51,6 +53,10 @@ public sealed partial class SchemaMigrator(NpgsqlDataSource dataSource, ILogger<
         var current = await CurrentVersionAsync(connection, transaction, cancellationToken);
         if (current > SchemaMigrations.Latest)
             throw new InvalidOperationException(new SchemaStatus(current, SchemaMigrations.Latest).Problem);
+
+        // Marten's event tables first (idempotent; under the lock above, so silos starting
+        // together apply them one at a time): migration 8 builds on them.
+        await MartenSchema.ApplyAsync(dataSource, EventTypeRegistry.Default, cancellationToken);
 
         var applied = new List<int>();
         foreach (var migration in SchemaMigrations.All.Where(m => m.Version > current))

@@ -1,0 +1,218 @@
+using Npgsql;
+using NpgsqlTypes;
+
+namespace Hoop.Silo.EventStore;
+
+public sealed partial class MartenEventStore
+{
+    /// <summary>One append waiting for a group commit: null result when its stream was not at <see cref="Expected"/>.</summary>
+    private sealed record PendingAppend(
+        string StreamId, string StreamType, long Expected, long Next, SerializedBatch Batch, byte[][] Hashes, Guid[] Ids)
+    {
+        public int Count => Batch.Types.Length;
+
+        public TaskCompletionSource<(long First, long Last)?> Done { get; } =
+            new(TaskCreationOptions.RunContinuationsAsynchronously);
+    }
+
+    // One statement per group: move every stream head that is still where its append expects
+    // it (or create the stream), then write the events of exactly those streams, each with its
+    // chain link. A stream whose head moved writes nothing and fails alone; the rest commit
+    // together, in one transaction and one WAL flush.
+    private const string GroupAppend = """
+        WITH r AS (
+            SELECT * FROM unnest($1::varchar[], $2::varchar[], $3::bigint[], $4::bigint[], $5::timestamptz[])
+                AS r(id, type, expected, next, at)),
+        moved AS (
+            UPDATE hoop_events.mt_streams s SET version = r.next, timestamp = r.at
+            FROM r WHERE r.expected > 0 AND s.id = r.id AND s.version = r.expected
+            RETURNING s.id),
+        created AS (
+            INSERT INTO hoop_events.mt_streams (id, type, version, timestamp, created, tenant_id, is_archived)
+            SELECT r.id, r.type, r.next, r.at, r.at, '*DEFAULT*', false FROM r WHERE r.expected = 0
+            ON CONFLICT (id) DO NOTHING
+            RETURNING id),
+        won AS (SELECT id FROM moved UNION ALL SELECT id FROM created),
+        ev AS MATERIALIZED (
+            SELECT u.*, nextval('hoop_events.mt_events_sequence') AS seq_id
+            FROM (SELECT * FROM unnest($6::varchar[], $7::bigint[], $8::varchar[], $9::text[], $10::text[], $11::bytea[], $12::uuid[], $13::timestamptz[], $14::varchar[])
+                      WITH ORDINALITY AS u(stream_id, version, type, data, headers, hash, id, at, dotnet, ord)
+                  WHERE u.stream_id IN (SELECT id FROM won)
+                  ORDER BY u.ord) u),
+        events AS (
+            INSERT INTO hoop_events.mt_events (seq_id, id, stream_id, version, data, type, timestamp, tenant_id, mt_dotnet_type, headers, is_archived)
+            SELECT seq_id, id, stream_id, version, data::jsonb, type, at, '*DEFAULT*', dotnet, headers::jsonb, false FROM ev),
+        links AS (
+            INSERT INTO hoop_events.event_chain (seq_id, stream_id, version, hash)
+            SELECT seq_id, stream_id, version, hash FROM ev)
+        SELECT stream_id, min(seq_id), max(seq_id) FROM ev GROUP BY stream_id
+        """;
+
+    private async Task CommitLoopAsync()
+    {
+        var carried = new List<PendingAppend>();
+        while (carried.Count > 0 || await _queue.Reader.WaitToReadAsync())
+        {
+            var group = new List<PendingAppend>();
+            try
+            {
+                await TakeGroupAsync(group, carried);
+                if (group.Count > 0)
+                    await CommitAsync(group);
+            }
+            catch (Exception e)
+            {
+                // Never leave an append waiting forever, whatever broke.
+                LogCommitterBroken(_logger, e);
+                foreach (var pending in group)
+                    pending.Done.TrySetException(e);
+            }
+        }
+    }
+
+    /// <summary>
+    /// Takes what is queued (and what the last group carried over) into one group: one append
+    /// per stream (a second one for the same stream waits for the next group), up to the event
+    /// limit, a big append alone. Waits up to the group-commit window for more when configured.
+    /// </summary>
+    private async Task TakeGroupAsync(List<PendingAppend> group, List<PendingAppend> carried)
+    {
+        var streams = new HashSet<string>(StringComparer.Ordinal);
+        var events = 0;
+        var previouslyCarried = carried.ToArray();
+        carried.Clear();
+
+        bool Add(PendingAppend pending)
+        {
+            var big = pending.Count >= _options.CopyThreshold;
+            if (group.Count > 0 && (big || events + pending.Count > _options.GroupCommitMaxEvents || !streams.Add(pending.StreamId)))
+            {
+                carried.Add(pending);
+                return events < _options.GroupCommitMaxEvents;
+            }
+
+            streams.Add(pending.StreamId);
+            group.Add(pending);
+            events += pending.Count;
+            return !big && events < _options.GroupCommitMaxEvents;
+        }
+
+        var more = true;
+        foreach (var pending in previouslyCarried)
+            more = Add(pending) && more;
+        while (more && _queue.Reader.TryRead(out var next))
+            more = Add(next);
+
+        if (!more || _options.GroupCommitWindow <= TimeSpan.Zero || group.Count == 0)
+            return;
+        var deadline = _time.GetTimestamp() + (long)(_options.GroupCommitWindow.TotalSeconds * _time.TimestampFrequency);
+        while (more)
+        {
+            var left = _time.GetElapsedTime(_time.GetTimestamp(), deadline);
+            if (left <= TimeSpan.Zero)
+                return;
+            var ready = _queue.Reader.WaitToReadAsync().AsTask();
+            if (await Task.WhenAny(ready, Task.Delay(left, _time)) != ready || !await ready)
+                return;
+            while (more && _queue.Reader.TryRead(out var next))
+                more = Add(next);
+        }
+    }
+
+    private async Task CommitAsync(List<PendingAppend> group)
+    {
+        for (var attempt = 0; ; attempt++)
+        {
+            try
+            {
+                var written = await ExecuteGroupAsync(group);
+                foreach (var pending in group)
+                    pending.Done.TrySetResult(written.TryGetValue(pending.StreamId, out var seqs) ? seqs : null);
+                return;
+            }
+            catch (PostgresException e) when (e.SqlState is PostgresErrorCodes.DeadlockDetected or PostgresErrorCodes.SerializationFailure && attempt < 3)
+            {
+                // Another silo's group locked the same streams in another order: try again.
+            }
+            catch (Exception e) when (group.Count > 1 && e is PostgresException)
+            {
+                // One append's content broke the whole statement: give each its own transaction,
+                // so only that one fails.
+                LogBatchSplit(_logger, group.Count, (e as PostgresException)?.SqlState, e);
+                foreach (var pending in group)
+                    await CommitAsync([pending]);
+                return;
+            }
+            catch (Exception e)
+            {
+                foreach (var pending in group)
+                    pending.Done.TrySetException(e);
+                return;
+            }
+        }
+    }
+
+    private async Task<Dictionary<string, (long First, long Last)?>> ExecuteGroupAsync(List<PendingAppend> group)
+    {
+        var events = group.Sum(p => p.Count);
+        var rId = new string[group.Count];
+        var rType = new string[group.Count];
+        var rExpected = new long[group.Count];
+        var rNext = new long[group.Count];
+        var rAt = new DateTimeOffset[group.Count];
+        var eStream = new string[events];
+        var eVersion = new long[events];
+        var eType = new string[events];
+        var eData = new string[events];
+        var eHeaders = new string[events];
+        var eHash = new byte[events][];
+        var eId = new Guid[events];
+        var eAt = new DateTimeOffset[events];
+        var eDotNet = new string[events];
+
+        var at = 0;
+        for (var i = 0; i < group.Count; i++)
+        {
+            var pending = group[i];
+            rId[i] = pending.StreamId;
+            rType[i] = pending.StreamType;
+            rExpected[i] = pending.Expected;
+            rNext[i] = pending.Next;
+            rAt[i] = pending.Batch.At;
+            for (var j = 0; j < pending.Count; j++, at++)
+            {
+                eStream[at] = pending.StreamId;
+                eVersion[at] = pending.Expected + 1 + j;
+                eType[at] = pending.Batch.Types[j];
+                eData[at] = pending.Batch.Data[j];
+                eHeaders[at] = pending.Batch.Headers;
+                eHash[at] = pending.Hashes[j];
+                eId[at] = pending.Ids[j];
+                eAt[at] = pending.Batch.At;
+                eDotNet[at] = pending.Batch.DotNetTypes[j];
+            }
+        }
+
+        await using var command = _dataSource.CreateCommand(GroupAppend);
+        command.Parameters.Add(new NpgsqlParameter<string[]> { TypedValue = rId });
+        command.Parameters.Add(new NpgsqlParameter<string[]> { TypedValue = rType });
+        command.Parameters.Add(new NpgsqlParameter<long[]> { TypedValue = rExpected });
+        command.Parameters.Add(new NpgsqlParameter<long[]> { TypedValue = rNext });
+        command.Parameters.Add(new NpgsqlParameter<DateTimeOffset[]> { TypedValue = rAt, NpgsqlDbType = NpgsqlDbType.Array | NpgsqlDbType.TimestampTz });
+        command.Parameters.Add(new NpgsqlParameter<string[]> { TypedValue = eStream });
+        command.Parameters.Add(new NpgsqlParameter<long[]> { TypedValue = eVersion });
+        command.Parameters.Add(new NpgsqlParameter<string[]> { TypedValue = eType });
+        command.Parameters.Add(new NpgsqlParameter<string[]> { TypedValue = eData, NpgsqlDbType = NpgsqlDbType.Array | NpgsqlDbType.Text });
+        command.Parameters.Add(new NpgsqlParameter<string[]> { TypedValue = eHeaders, NpgsqlDbType = NpgsqlDbType.Array | NpgsqlDbType.Text });
+        command.Parameters.Add(new NpgsqlParameter<byte[][]> { TypedValue = eHash, NpgsqlDbType = NpgsqlDbType.Array | NpgsqlDbType.Bytea });
+        command.Parameters.Add(new NpgsqlParameter<Guid[]> { TypedValue = eId });
+        command.Parameters.Add(new NpgsqlParameter<DateTimeOffset[]> { TypedValue = eAt, NpgsqlDbType = NpgsqlDbType.Array | NpgsqlDbType.TimestampTz });
+        command.Parameters.Add(new NpgsqlParameter<string[]> { TypedValue = eDotNet });
+
+        var written = new Dictionary<string, (long First, long Last)?>(StringComparer.Ordinal);
+        await using var reader = await command.ExecuteReaderAsync();
+        while (await reader.ReadAsync())
+            written[reader.GetString(0)] = (reader.GetInt64(1), reader.GetInt64(2));
+        return written;
+    }
+}
