@@ -48,17 +48,29 @@ public sealed partial class MartenEventStore
         SELECT stream_id, min(seq_id), max(seq_id) FROM ev GROUP BY stream_id
         """;
 
-    private async Task CommitLoopAsync()
+    /// <summary>
+    /// Group commit without a committer thread: the appender that finds a writer slot free
+    /// (<see cref="EventStoreOptions.GroupCommitWriters"/>) commits whatever is queued, its own
+    /// append and the others', group after group until the queue is empty; appenders that find
+    /// every slot busy just wait, and their appends go into the next group. A lone appender
+    /// thus commits its own append at once, with no hand-over.
+    /// </summary>
+    private async Task DrainAsync()
     {
-        var carried = new List<PendingAppend>();
-        while (carried.Count > 0 || await _queue.Reader.WaitToReadAsync())
+        while (_queue.Reader.TryPeek(out _) && _writers.Wait(0))
         {
             var group = new List<PendingAppend>();
             try
             {
-                await TakeGroupAsync(group, carried);
-                if (group.Count > 0)
+                var carried = new List<PendingAppend>();
+                while (true)
+                {
+                    group.Clear();
+                    await TakeGroupAsync(group, carried);
+                    if (group.Count == 0)
+                        break;
                     await CommitAsync(group);
+                }
             }
             catch (Exception e)
             {
@@ -66,6 +78,10 @@ public sealed partial class MartenEventStore
                 LogCommitterBroken(_logger, e);
                 foreach (var pending in group)
                     pending.Done.TrySetException(e);
+            }
+            finally
+            {
+                _writers.Release();
             }
         }
     }

@@ -31,7 +31,8 @@ public sealed partial class MartenEventStore : IEventStore, IAsyncDisposable
     private readonly AppendNotifier _notifier;
     private readonly CheckpointKey? _checkpointKey;
     private readonly Channel<PendingAppend> _queue = Channel.CreateUnbounded<PendingAppend>(new UnboundedChannelOptions { SingleReader = false });
-    private readonly Lazy<Task[]> _committers;
+    // Writer slots of the group commit (no wait handle is ever created, so nothing to dispose).
+    private readonly SemaphoreSlim _writers;
 
     // Last known (version, hash) per stream, so an append needs no read first. Only an
     // optimisation: a stale entry makes the guarded write miss, and the head is re-read.
@@ -52,8 +53,7 @@ public sealed partial class MartenEventStore : IEventStore, IAsyncDisposable
         _logger = logger;
         _notifier = new AppendNotifier(dataSource, logger);
         _checkpointKey = options.CheckpointKeyFile is null ? null : CheckpointKey.Load(options.CheckpointKeyFile);
-        _committers = new Lazy<Task[]>(() => Enumerable.Range(0, options.GroupCommitWriters)
-            .Select(_ => Task.Run(CommitLoopAsync)).ToArray());
+        _writers = new SemaphoreSlim(options.GroupCommitWriters, options.GroupCommitWriters);
     }
 
     public EventTypeRegistry Registry => _registry;
@@ -71,12 +71,11 @@ public sealed partial class MartenEventStore : IEventStore, IAsyncDisposable
 
     private void ForgetHead(string streamId) => _heads.TryRemove(streamId, out _);
 
-    /// <summary>Stops the group committers once the appends already queued are written.</summary>
-    public async ValueTask DisposeAsync()
+    /// <summary>Refuses further appends; the ones already queued are still written by their appenders.</summary>
+    public ValueTask DisposeAsync()
     {
         _queue.Writer.TryComplete();
-        if (_committers.IsValueCreated)
-            await Task.WhenAll(_committers.Value);
+        return ValueTask.CompletedTask;
     }
 
     private static bool IsUnavailable(Exception exception) =>

@@ -115,11 +115,13 @@ public static class AppendLoad
                 await using var transaction = await connection.BeginTransactionAsync();
                 var stream = $"copy-{run}-{c}-{round++}";
                 long last;
-                await using (var reserve = new NpgsqlCommand($"""
+                await using (var claim = new NpgsqlCommand($"""
                     SELECT pg_advisory_xact_lock(4242);
                     INSERT INTO hoop_events.mt_streams (id, type, version) VALUES ('{stream}', 'copy', {rowsPerCopy});
-                    SELECT setval('hoop_events.mt_events_sequence', nextval('hoop_events.mt_events_sequence') + {rowsPerCopy - 1});
                     """, connection, transaction))
+                    await claim.ExecuteNonQueryAsync();
+                await using (var reserve = new NpgsqlCommand(
+                    $"SELECT setval('hoop_events.mt_events_sequence', nextval('hoop_events.mt_events_sequence') + {rowsPerCopy - 1})", connection, transaction))
                     last = (long)(await reserve.ExecuteScalarAsync())!;
                 var first = last - rowsPerCopy + 1;
                 var at = DateTimeOffset.UtcNow;

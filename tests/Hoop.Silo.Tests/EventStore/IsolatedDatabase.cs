@@ -36,11 +36,11 @@ internal sealed class IsolatedDatabase(PostgresFixture shared) : IAsyncDisposabl
     }
 
     /// <summary>Creates and migrates the database, and returns a store over it.</summary>
-    public async Task<MartenEventStore> StoreAsync()
+    public async Task<MartenEventStore> StoreAsync(EventStoreOptions? options = null)
     {
         var dataSource = await RawDataSourceAsync();
         await new SchemaMigrator(dataSource, NullLogger<SchemaMigrator>.Instance).MigrateAsync();
-        return new MartenEventStore(dataSource, EventTypeRegistry.Default, new EventStoreOptions(), TimeProvider.System,
+        return new MartenEventStore(dataSource, EventTypeRegistry.Default, options ?? new EventStoreOptions(), TimeProvider.System,
             NullLogger<MartenEventStore>.Instance);
     }
 
