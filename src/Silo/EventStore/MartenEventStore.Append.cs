@@ -139,7 +139,8 @@ public sealed partial class MartenEventStore
         await using var command = _dataSource.CreateCommand("""
             SELECT s.version, c.hash
             FROM hoop_events.mt_streams s
-            LEFT JOIN hoop_events.event_chain c ON c.stream_id = s.id AND c.version = s.version
+            LEFT JOIN hoop_events.mt_events e ON e.stream_id = s.id AND e.version = s.version
+            LEFT JOIN hoop_events.event_chain c ON c.seq_id = e.seq_id
             WHERE s.id = $1
             """);
         command.Parameters.Add(new NpgsqlParameter<string> { TypedValue = streamId });

@@ -27,7 +27,10 @@ public static class AppendLoad
         var duration = TimeSpan.FromSeconds(seconds);
 
         await using var dataSource = EventStoreServiceCollectionExtensions.CreateDataSource(connection);
-        var store = new MartenEventStore(dataSource, EventTypeRegistry.Default, new EventStoreOptions(), TimeProvider.System,
+        var options = new EventStoreOptions();
+        if (Option(args, "--group-writers") is { } writersOption)
+            options = options with { GroupCommitWriters = int.Parse(writersOption, CultureInfo.InvariantCulture) };
+        var store = new MartenEventStore(dataSource, EventTypeRegistry.Default, options, TimeProvider.System,
             NullLogger<MartenEventStore>.Instance);
 
         // Warm up pools, plans and the JIT.

@@ -129,7 +129,8 @@ public sealed class CheckpointTests(EventStoreFixture db) : IClassFixture<EventS
         await AppendAsync(store, "session-b", 1);
         await CheckpointEverythingAsync(store, own, 1);
         await store.WriteCheckpointAsync(TimeSpan.Zero);
-        Assert.Equal(3, (await store.VerifyAsync()).CheckpointsChecked);
+        // At least three (more when the horizon trailed another transaction and a round covered nothing).
+        Assert.True((await store.VerifyAsync()).CheckpointsChecked >= 3);
 
         await own.ExecuteAsync("""SET session_replication_role = replica; UPDATE hoop_events.chain_checkpoints SET heads = '[]' WHERE id = 2;""");
         var edited = await store.VerifyAsync();

@@ -187,9 +187,10 @@ public static class SchemaMigrations
                 stream_id  varchar     NOT NULL,
                 version    bigint      NOT NULL,
                 tx_id      xid8        NOT NULL DEFAULT pg_current_xact_id(),
-                hash       bytea       NOT NULL,
-                CONSTRAINT event_chain_stream_version UNIQUE (stream_id, version)
+                hash       bytea       NOT NULL
             );
+            -- (stream_id, version) is unique through mt_events (pk_mt_events_stream_and_version);
+            -- a second unique index here would cost every append an index insert for nothing.
             CREATE INDEX event_chain_tx_seq ON hoop_events.event_chain (tx_id, seq_id);
 
             -- Signed checkpoints of chain heads (CheckpointWriter): every stream appended to
