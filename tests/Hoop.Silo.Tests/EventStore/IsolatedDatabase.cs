@@ -44,6 +44,12 @@ internal sealed class IsolatedDatabase(PostgresFixture shared) : IAsyncDisposabl
             NullLogger<MartenEventStore>.Instance);
     }
 
+    public async Task<long> ScalarAsync(string sql)
+    {
+        await using var command = (await RawDataSourceAsync()).CreateCommand(sql);
+        return Convert.ToInt64(await command.ExecuteScalarAsync(), System.Globalization.CultureInfo.InvariantCulture);
+    }
+
     public async Task ExecuteAsync(string sql)
     {
         await using var command = (await RawDataSourceAsync()).CreateCommand(sql);

@@ -35,7 +35,11 @@ public sealed partial class SchemaMigrator(NpgsqlDataSource dataSource, ILogger<
     }
 
     /// <summary>Applies pending migrations; returns the versions applied (empty when already current).</summary>
-    public async Task<IReadOnlyList<int>> MigrateAsync(CancellationToken cancellationToken = default)
+    public Task<IReadOnlyList<int>> MigrateAsync(CancellationToken cancellationToken = default) =>
+        MigrateAsync(SchemaMigrations.Latest, cancellationToken);
+
+    /// <summary>Applies pending migrations up to <paramref name="upTo"/> (an older schema, for upgrade tests).</summary>
+    internal async Task<IReadOnlyList<int>> MigrateAsync(int upTo, CancellationToken cancellationToken)
     {
         await using var connection = await dataSource.OpenConnectionAsync(cancellationToken);
         await using var transaction = await connection.BeginTransactionAsync(cancellationToken);
@@ -59,7 +63,7 @@ public sealed partial class SchemaMigrator(NpgsqlDataSource dataSource, ILogger<
         await MartenSchema.ApplyAsync(dataSource, EventTypeRegistry.Default, cancellationToken);
 
         var applied = new List<int>();
-        foreach (var migration in SchemaMigrations.All.Where(m => m.Version > current))
+        foreach (var migration in SchemaMigrations.All.Where(m => m.Version > current && m.Version <= upTo))
         {
             await ExecuteAsync(connection, transaction, migration.Sql, cancellationToken);
             await using var record = new NpgsqlCommand(
@@ -70,6 +74,11 @@ public sealed partial class SchemaMigrator(NpgsqlDataSource dataSource, ILogger<
             LogApplied(logger, migration.Version, migration.Name);
             applied.Add(migration.Version);
         }
+
+        // A log from before the move to Marten is carried over in the same transaction.
+        var imported = await LegacyEventImport.ImportAsync(connection, transaction, cancellationToken);
+        if (imported > 0)
+            LogImported(logger, imported);
 
         await transaction.CommitAsync(cancellationToken);
         return applied;
@@ -96,6 +105,10 @@ public sealed partial class SchemaMigrator(NpgsqlDataSource dataSource, ILogger<
         await using var command = new NpgsqlCommand(sql, connection, transaction);
         await command.ExecuteNonQueryAsync(cancellationToken);
     }
+
+    [LoggerMessage(EventId = 1002, Level = LogLevel.Information,
+        Message = "Imported {Events} events of the pre-Marten log (hoop.events_v1) into hoop_events, chains verified and re-chained")]
+    private static partial void LogImported(ILogger logger, long events);
 
     [LoggerMessage(EventId = 1001, Level = LogLevel.Information, Message = "Applied schema migration {Version} ({Name})")]
     private static partial void LogApplied(ILogger logger, int version, string name);
