@@ -60,9 +60,9 @@ public sealed partial class MartenEventStore
         while (_queue.Reader.TryPeek(out _) && _writers.Wait(0))
         {
             var group = new List<PendingAppend>();
+            var carried = new List<PendingAppend>();
             try
             {
-                var carried = new List<PendingAppend>();
                 while (true)
                 {
                     group.Clear();
@@ -76,7 +76,7 @@ public sealed partial class MartenEventStore
             {
                 // Never leave an append waiting forever, whatever broke.
                 LogCommitterBroken(_logger, e);
-                foreach (var pending in group)
+                foreach (var pending in group.Concat(carried))
                     pending.Done.TrySetException(e);
             }
             finally

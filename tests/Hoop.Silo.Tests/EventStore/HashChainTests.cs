@@ -130,6 +130,23 @@ public sealed class HashChainTests(EventStoreFixture db) : IClassFixture<EventSt
     }
 
     [Fact]
+    public async Task A_stream_row_cannot_be_removed_or_moved_back_and_chain_links_cannot_change()
+    {
+        var stream = NewStream();
+        await db.CreateStore().AppendAsync(stream, 0, [new SessionClosed("a"), new SessionClosed("b")], Meta);
+
+        var back = await Assert.ThrowsAsync<PostgresException>(() =>
+            db.ExecuteAsync($"UPDATE hoop_events.mt_streams SET version = 1 WHERE id = '{stream}'"));
+        var removed = await Assert.ThrowsAsync<PostgresException>(() => db.ExecuteAsync($"DELETE FROM hoop_events.mt_streams WHERE id = '{stream}'"));
+        var link = await Assert.ThrowsAsync<PostgresException>(() =>
+            db.ExecuteAsync($"UPDATE hoop_events.event_chain SET hash = '\\x00' WHERE stream_id = '{stream}'"));
+
+        Assert.All([back, removed, link], e => Assert.Contains("append-only", e.MessageText, StringComparison.Ordinal));
+        Assert.Equal(2, await db.CreateStore().GetStreamVersionAsync(stream));
+        Assert.True((await db.CreateStore().VerifyAsync()).IsValid);
+    }
+
+    [Fact]
     public async Task Data_altered_by_a_superuser_with_triggers_off_is_reported_at_its_stream_and_version()
     {
         // Tampering is simulated on a database of its own, so other tests' chains stay intact.
