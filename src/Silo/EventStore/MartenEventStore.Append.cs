@@ -38,7 +38,7 @@ public sealed partial class MartenEventStore
                 var pending = Chain(streamId, head, batch);
                 if (!_queue.Writer.TryWrite(pending))
                     throw new EventStoreUnavailableException("The event store is shutting down.");
-                await DrainAsync();
+                await CommitQueuedAsync(pending).WaitAsync(cancellationToken);
                 var written = await pending.Done.Task.WaitAsync(cancellationToken);
                 if (written is { } seqs)
                 {

@@ -1,3 +1,4 @@
+using Hoop.Contracts.EventStore;
 using Npgsql;
 using NpgsqlTypes;
 
@@ -49,27 +50,46 @@ public sealed partial class MartenEventStore
         """;
 
     /// <summary>
-    /// Group commit without a committer thread: the appender that finds a writer slot free
-    /// (<see cref="EventStoreOptions.GroupCommitWriters"/>) commits whatever is queued, its own
-    /// append and the others', group after group until the queue is empty; appenders that find
-    /// every slot busy just wait, and their appends go into the next group. A lone appender
-    /// thus commits its own append at once, with no hand-over.
+    /// Group commit without a committer thread: an appender waits for a writer slot
+    /// (<see cref="EventStoreOptions.GroupCommitWriters"/>), then commits whatever is queued, its
+    /// own append and the others', group after group until its own append is done. Appends queued
+    /// while every slot is busy go into the next group, so an appender that gets a slot often
+    /// finds its append already committed and just gives the slot back. A lone appender commits
+    /// its own append at once, with no hand-over to another thread.
     /// </summary>
-    private async Task DrainAsync()
+    private static readonly TimeSpan TakenElsewherePoll = TimeSpan.FromMilliseconds(10);
+
+    // Group-commit timing is about the machine, not the domain: real time even when the store's
+    // TimeProvider (event times) is a test's manual clock.
+    private static readonly TimeProvider CommitClock = TimeProvider.System;
+
+    private async Task CommitQueuedAsync(PendingAppend own)
     {
-        while (_queue.Reader.TryPeek(out _) && _writers.Wait(0))
+        while (!own.Done.Task.IsCompleted)
         {
+            await _writers.WaitAsync();
             var group = new List<PendingAppend>();
             var carried = new List<PendingAppend>();
+            var takenElsewhere = false;
             try
             {
-                while (true)
+                while (!own.Done.Task.IsCompleted)
                 {
                     group.Clear();
                     await TakeGroupAsync(group, carried);
                     if (group.Count == 0)
+                    {
+                        takenElsewhere = true; // in a group another slot is committing
                         break;
+                    }
+
                     await CommitAsync(group);
+                }
+
+                foreach (var pending in carried)
+                {
+                    if (!_queue.Writer.TryWrite(pending))
+                        pending.Done.TrySetException(new EventStoreUnavailableException("The event store is shutting down."));
                 }
             }
             catch (Exception e)
@@ -83,6 +103,12 @@ public sealed partial class MartenEventStore
             {
                 _writers.Release();
             }
+
+            // Taken into a group another slot is committing: wait for it. Look again now and then:
+            // an append carried over (a second one for a stream) goes back to the queue when its
+            // committer stops, and then its own appender commits it.
+            if (takenElsewhere)
+                await Task.WhenAny(own.Done.Task, Task.Delay(TakenElsewherePoll, CommitClock));
         }
     }
 
@@ -121,14 +147,14 @@ public sealed partial class MartenEventStore
 
         if (!more || _options.GroupCommitWindow <= TimeSpan.Zero || group.Count == 0)
             return;
-        var deadline = _time.GetTimestamp() + (long)(_options.GroupCommitWindow.TotalSeconds * _time.TimestampFrequency);
+        var deadline = CommitClock.GetTimestamp() + (long)(_options.GroupCommitWindow.TotalSeconds * CommitClock.TimestampFrequency);
         while (more)
         {
-            var left = _time.GetElapsedTime(_time.GetTimestamp(), deadline);
+            var left = CommitClock.GetElapsedTime(CommitClock.GetTimestamp(), deadline);
             if (left <= TimeSpan.Zero)
                 return;
             var ready = _queue.Reader.WaitToReadAsync().AsTask();
-            if (await Task.WhenAny(ready, Task.Delay(left, _time)) != ready || !await ready)
+            if (await Task.WhenAny(ready, Task.Delay(left, CommitClock)) != ready || !await ready)
                 return;
             while (more && _queue.Reader.TryRead(out var next))
                 more = Add(next);
