@@ -13,7 +13,7 @@ namespace Hoop.Silo.EventStore;
 /// each event's hash-chain link and writing transaction id (<c>event_chain</c>) and signed
 /// checkpoints of chain heads (<c>chain_checkpoints</c>). Appends are group-committed: many
 /// appends share one transaction, each with its own expected-version check. Split by feature:
-/// Append, Commit (the group committer), Read, Verify.
+/// Append, Commit (group commit), Checkpoints, Read, Verify.
 /// </summary>
 public sealed partial class MartenEventStore : IEventStore, IAsyncDisposable
 {
