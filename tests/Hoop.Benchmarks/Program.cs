@@ -6,7 +6,7 @@ using Hoop.Benchmarks.Projections;
 using Hoop.Benchmarks.Silo;
 
 // hoop benchmarks:
-//   append --conn CONNSTR [--seconds N]   load figures for the event store (deploy/bench.sh)
+//   append --conn CONNSTR [--seconds N] [--group-writers N]   load figures for the event store (deploy/bench.sh)
 //   silo --conn CONNSTR --policy FILE     grain call round trip and cross-silo approval release
 //   projections --conn CONNSTR [--events N] [--seconds N] [--writers W]
 //                                         synthetic history, rebuild throughput, daemon lag under load
@@ -39,6 +39,6 @@ static int RunMicro(string[] args)
 
 static int Usage()
 {
-    Console.Error.WriteLine("usage: Hoop.Benchmarks append --conn CONNSTR [--seconds N] | silo --conn CONNSTR --policy FILE | projections --conn CONNSTR [--events N] [--seconds N] | gateway --direct URL --gateway URL [--nginx URL] --agent-token JWT --upstream-key KEY [--seconds N] [--connections 32] (gateway --help for more) | streams --gateway URL --agent-token JWT --pid PID [--streams 1000] | failover --gateway URL --agent-token JWT --kill-pid PID [--sessions 64] | mask [--seconds N] | micro [BenchmarkDotNet args]");
+    Console.Error.WriteLine("usage: Hoop.Benchmarks append --conn CONNSTR [--seconds N] [--group-writers N] | silo --conn CONNSTR --policy FILE | projections --conn CONNSTR [--events N] [--seconds N] | gateway --direct URL --gateway URL [--nginx URL] --agent-token JWT --upstream-key KEY [--seconds N] [--connections 32] (gateway --help for more) | streams --gateway URL --agent-token JWT --pid PID [--streams 1000] | failover --gateway URL --agent-token JWT --kill-pid PID [--sessions 64] | mask [--seconds N] | micro [BenchmarkDotNet args]");
     return 2;
 }

@@ -1,7 +1,9 @@
 namespace Hoop.Contracts.EventStore;
 
 /// <summary>
-/// An event as stored. <see cref="Json"/> holds the exact stored bytes (as text);
+/// An event as stored. <see cref="Json"/> holds the event's JSON as appended (the store keeps
+/// the JSON tree, and re-serializes a known type byte for byte as it was written; an unknown
+/// type comes back in canonical form);
 /// <see cref="Data"/> is the deserialized event, or null when <see cref="Type"/> is not
 /// registered in this build (the raw JSON stays readable).
 /// </summary>

@@ -1,7 +1,16 @@
 namespace Hoop.Contracts.EventStore;
 
-/// <summary>The outcome of recomputing every stream's hash chain.</summary>
-public sealed record VerificationResult(long StreamsChecked, long EventsChecked, BrokenLink? FirstBroken)
+/// <summary>
+/// The outcome of recomputing every stream's hash chain and checking it against the signed
+/// checkpoints of chain heads (<see cref="CheckpointsChecked"/> is 0 when no checkpoint key is
+/// configured; <see cref="LastCheckpointAt"/> tells how recent the newest one is).
+/// </summary>
+public sealed record VerificationResult(
+    long StreamsChecked,
+    long EventsChecked,
+    BrokenLink? FirstBroken,
+    long CheckpointsChecked = 0,
+    DateTimeOffset? LastCheckpointAt = null)
 {
     public bool IsValid => FirstBroken is null;
 }

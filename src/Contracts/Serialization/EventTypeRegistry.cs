@@ -34,6 +34,9 @@ public sealed class EventTypeRegistry
     public string NameOf(Type eventType) =>
         _byType.TryGetValue(eventType, out var name) ? name : throw new UnknownEventTypeException(eventType.FullName ?? eventType.Name);
 
+    /// <summary>The CLR types this registry knows.</summary>
+    public IEnumerable<Type> Types => _byType.Keys;
+
     public bool IsKnown(string name) => _byName.ContainsKey(name);
 
     /// <summary>Serializes an event to UTF-8 JSON, returning its stable type name.</summary>

@@ -35,7 +35,7 @@ public sealed partial class HoopEventsListener(
             {
                 await using var connection = await dataSource.OpenConnectionAsync(stoppingToken);
                 connection.Notification += (_, e) => Dispatch(e.Payload);
-                await using (var listen = new NpgsqlCommand($"LISTEN {PostgresEventStore.NotificationChannel}", connection))
+                await using (var listen = new NpgsqlCommand($"LISTEN {MartenEventStore.NotificationChannel}", connection))
                     await listen.ExecuteNonQueryAsync(stoppingToken);
 
                 MarkAllStale();

@@ -98,7 +98,8 @@ public static class ProjectionEndpoints
             {
                 var result = await store.VerifyAsync(null, ct);
                 return TypedResults.Json(new VerifyReport(result.IsValid, result.StreamsChecked, result.EventsChecked,
-                    result.FirstBroken?.StreamId, result.FirstBroken?.Version, result.FirstBroken?.Reason), ProjectionJsonContext.Default.VerifyReport);
+                    result.FirstBroken?.StreamId, result.FirstBroken?.Version, result.FirstBroken?.Reason,
+                    result.CheckpointsChecked, result.LastCheckpointAt), ProjectionJsonContext.Default.VerifyReport);
             }
             finally
             {

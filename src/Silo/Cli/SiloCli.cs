@@ -140,6 +140,9 @@ public static class SiloCli
         }
 
         stdout.WriteLine($"OK: {result.StreamsChecked} streams, {result.EventsChecked} events; every hash chain verifies.");
+        stdout.WriteLine(result.CheckpointsChecked == 0
+            ? "No signed checkpoints checked (Hoop:EventStore:CheckpointKeyFile is not set, or none written yet): deleted streams and cut tails cannot be seen."
+            : $"{result.CheckpointsChecked} signed checkpoints verify; the newest is from {result.LastCheckpointAt:u}.");
         return Ok;
     }
 

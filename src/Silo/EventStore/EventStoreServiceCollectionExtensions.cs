@@ -4,6 +4,7 @@ using Hoop.Silo.EventStore.Migrations;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.DependencyInjection.Extensions;
+using Microsoft.Extensions.Hosting;
 using Npgsql;
 
 namespace Hoop.Silo.EventStore;
@@ -13,8 +14,9 @@ public static class EventStoreServiceCollectionExtensions
     public const string ConnectionStringKey = "ConnectionStrings:Hoop";
 
     /// <summary>
-    /// Registers the PostgreSQL event store from <c>ConnectionStrings:Hoop</c> and
-    /// <c>Hoop:EventStore</c>. Throws <see cref="InvalidOperationException"/> naming the key
+    /// Registers the event store (Marten's event tables, <see cref="MartenEventStore"/>) from
+    /// <c>ConnectionStrings:Hoop</c> and <c>Hoop:EventStore</c>, and, when
+    /// <c>Hoop:EventStore:CheckpointKeyFile</c> is set, the checkpoint writer. Throws <see cref="InvalidOperationException"/> naming the key
     /// when the configuration is missing or malformed.
     /// </summary>
     public static IServiceCollection AddHoopEventStore(this IServiceCollection services, IConfiguration configuration)
@@ -33,9 +35,14 @@ public static class EventStoreServiceCollectionExtensions
         services.AddSingleton(options);
         services.AddSingleton(EventTypeRegistry.Default);
         services.TryAddSingleton(TimeProvider.System);
-        services.AddSingleton<PostgresEventStore>();
-        services.AddSingleton<IEventStore>(sp => sp.GetRequiredService<PostgresEventStore>());
+        services.AddSingleton<MartenEventStore>();
+        services.AddSingleton<IEventStore>(sp => sp.GetRequiredService<MartenEventStore>());
         services.AddSingleton<SchemaMigrator>();
+        if (options.CheckpointKeyFile is not null)
+        {
+            services.AddSingleton<CheckpointWriter>();
+            services.AddSingleton<IHostedService>(sp => sp.GetRequiredService<CheckpointWriter>());
+        }
         return services;
     }
 

@@ -221,7 +221,7 @@ public sealed partial class ProjectionDaemon : BackgroundService
             {
                 await using var connection = await _dataSource.OpenConnectionAsync(stoppingToken);
                 connection.Notification += (_, _) => Wake();
-                await using (var listen = new NpgsqlCommand($"LISTEN {PostgresEventStore.NotificationChannel}", connection))
+                await using (var listen = new NpgsqlCommand($"LISTEN {MartenEventStore.NotificationChannel}", connection))
                     await listen.ExecuteNonQueryAsync(stoppingToken);
                 _listening.TrySetResult();
                 Wake();

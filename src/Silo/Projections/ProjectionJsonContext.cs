@@ -17,4 +17,4 @@ public sealed partial class ProjectionJsonContext : JsonSerializerContext;
 public sealed record RebuildStarted(string Name, string Status, string StatusUrl);
 
 /// <summary>Answer to <c>GET /api/verify</c>.</summary>
-public sealed record VerifyReport(bool Valid, long StreamsChecked, long EventsChecked, string? BrokenStream, long? BrokenVersion, string? Reason);
+public sealed record VerifyReport(bool Valid, long StreamsChecked, long EventsChecked, string? BrokenStream, long? BrokenVersion, string? Reason, long CheckpointsChecked = 0, DateTimeOffset? LastCheckpointAt = null);

@@ -13,8 +13,8 @@ namespace Hoop.Benchmarks.EventStore;
 
 /// <summary>
 /// Append throughput with 1, 4 and 16 concurrent writers on distinct streams, batches of 1
-/// and 10, against the binary COPY ceiling into the same table, all in one run on one
-/// server. Prints <c>NAME VALUE UNIT</c> lines.
+/// and 10, against the binary COPY ceiling into the same tables (Marten's mt_events and the
+/// chain links), all in one run on one server. Prints <c>NAME VALUE UNIT</c> lines.
 /// </summary>
 public static class AppendLoad
 {
@@ -27,8 +27,11 @@ public static class AppendLoad
         var duration = TimeSpan.FromSeconds(seconds);
 
         await using var dataSource = EventStoreServiceCollectionExtensions.CreateDataSource(connection);
-        var store = new PostgresEventStore(dataSource, EventTypeRegistry.Default, new EventStoreOptions(), TimeProvider.System,
-            NullLogger<PostgresEventStore>.Instance);
+        var options = new EventStoreOptions();
+        if (Option(args, "--group-writers") is { } writersOption)
+            options = options with { GroupCommitWriters = int.Parse(writersOption, CultureInfo.InvariantCulture) };
+        var store = new MartenEventStore(dataSource, EventTypeRegistry.Default, options, TimeProvider.System,
+            NullLogger<MartenEventStore>.Instance);
 
         // Warm up pools, plans and the JIT.
         await MeasureAppendAsync(store, 4, 10, TimeSpan.FromSeconds(Math.Min(2, seconds)));
@@ -91,7 +94,10 @@ public static class AppendLoad
         return total / clock.Elapsed.TotalSeconds;
     }
 
-    /// <summary>Binary COPY of rows shaped like appended events, in big batches: what the table can take.</summary>
+    /// <summary>
+    /// Binary COPY of rows shaped like appended events (Marten's mt_events row and its chain
+    /// link), in big batches: what the tables can take.
+    /// </summary>
     private static async Task<double> MeasureCopyAsync(NpgsqlDataSource dataSource, int copiers, TimeSpan duration)
     {
         const int rowsPerCopy = 20_000;
@@ -109,23 +115,54 @@ public static class AppendLoad
             while (deadline.Elapsed < duration)
             {
                 await using var connection = await dataSource.OpenConnectionAsync();
-                await using var importer = await connection.BeginBinaryImportAsync(
-                    "COPY hoop.events (stream_id, version, type, data, metadata, at, hash) FROM STDIN (FORMAT BINARY)");
+                await using var transaction = await connection.BeginTransactionAsync();
                 var stream = $"copy-{run}-{c}-{round++}";
+                long last;
+                await using (var claim = new NpgsqlCommand($"""
+                    SELECT pg_advisory_xact_lock(4242);
+                    INSERT INTO hoop_events.mt_streams (id, type, version) VALUES ('{stream}', 'copy', {rowsPerCopy});
+                    """, connection, transaction))
+                    await claim.ExecuteNonQueryAsync();
+                await using (var reserve = new NpgsqlCommand(
+                    $"SELECT setval('hoop_events.mt_events_sequence', nextval('hoop_events.mt_events_sequence') + {rowsPerCopy - 1})", connection, transaction))
+                    last = (long)(await reserve.ExecuteScalarAsync())!;
+                var first = last - rowsPerCopy + 1;
                 var at = DateTimeOffset.UtcNow;
-                for (var i = 1; i <= rowsPerCopy; i++)
+                await using (var events = await connection.BeginBinaryImportAsync(
+                    "COPY hoop_events.mt_events (seq_id, id, stream_id, version, data, type, timestamp, headers) FROM STDIN (FORMAT BINARY)"))
                 {
-                    await importer.StartRowAsync();
-                    await importer.WriteAsync(stream, NpgsqlDbType.Text);
-                    await importer.WriteAsync((long)i, NpgsqlDbType.Bigint);
-                    await importer.WriteAsync(type, NpgsqlDbType.Text);
-                    await importer.WriteAsync(dataText, NpgsqlDbType.Json);
-                    await importer.WriteAsync(metadataText, NpgsqlDbType.Json);
-                    await importer.WriteAsync(at, NpgsqlDbType.TimestampTz);
-                    await importer.WriteAsync(hash, NpgsqlDbType.Bytea);
+                    for (var i = 0; i < rowsPerCopy; i++)
+                    {
+                        await events.StartRowAsync();
+                        await events.WriteAsync(first + i, NpgsqlDbType.Bigint);
+                        await events.WriteAsync(Guid.CreateVersion7(), NpgsqlDbType.Uuid);
+                        await events.WriteAsync(stream, NpgsqlDbType.Varchar);
+                        await events.WriteAsync((long)i + 1, NpgsqlDbType.Bigint);
+                        await events.WriteAsync(dataText, NpgsqlDbType.Jsonb);
+                        await events.WriteAsync(type, NpgsqlDbType.Varchar);
+                        await events.WriteAsync(at, NpgsqlDbType.TimestampTz);
+                        await events.WriteAsync(metadataText, NpgsqlDbType.Jsonb);
+                    }
+
+                    await events.CompleteAsync();
                 }
 
-                await importer.CompleteAsync();
+                await using (var links = await connection.BeginBinaryImportAsync(
+                    "COPY hoop_events.event_chain (seq_id, stream_id, version, hash) FROM STDIN (FORMAT BINARY)"))
+                {
+                    for (var i = 0; i < rowsPerCopy; i++)
+                    {
+                        await links.StartRowAsync();
+                        await links.WriteAsync(first + i, NpgsqlDbType.Bigint);
+                        await links.WriteAsync(stream, NpgsqlDbType.Varchar);
+                        await links.WriteAsync((long)i + 1, NpgsqlDbType.Bigint);
+                        await links.WriteAsync(hash, NpgsqlDbType.Bytea);
+                    }
+
+                    await links.CompleteAsync();
+                }
+
+                await transaction.CommitAsync();
                 Interlocked.Add(ref total, rowsPerCopy);
             }
         })));

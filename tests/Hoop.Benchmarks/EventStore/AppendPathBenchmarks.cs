@@ -5,7 +5,7 @@ using Hoop.Silo.EventStore;
 
 namespace Hoop.Benchmarks.EventStore;
 
-/// <summary>The CPU side of an append: serializing an event and chaining its hash.</summary>
+/// <summary>The CPU side of an append: serializing an event, its canonical bytes and chaining its hash.</summary>
 [MemoryDiagnoser]
 public class AppendPathBenchmarks
 {
@@ -23,6 +23,9 @@ public class AppendPathBenchmarks
 
     [Benchmark]
     public byte[] Serialize() => EventTypeRegistry.Default.Serialize(_event).Utf8Json;
+
+    [Benchmark]
+    public byte[] Canonical() => CanonicalJson.From(_data);
 
     [Benchmark]
     public byte[] ChainHash() =>

@@ -24,8 +24,8 @@ public static class ProjectionLoad
         var writers = int.Parse(Option(args, "--writers") ?? "8", CultureInfo.InvariantCulture);
 
         await using var dataSource = EventStoreServiceCollectionExtensions.CreateDataSource(connection);
-        var store = new PostgresEventStore(dataSource, EventTypeRegistry.Default, new EventStoreOptions(), TimeProvider.System,
-            NullLogger<PostgresEventStore>.Instance);
+        var store = new MartenEventStore(dataSource, EventTypeRegistry.Default, new EventStoreOptions(), TimeProvider.System,
+            NullLogger<MartenEventStore>.Instance);
         var options = new ProjectionOptions { PollInterval = TimeSpan.FromSeconds(1), WorkingHoursStartHour = 8, WorkingHoursEndHour = 18 };
         IProjection[] projections = [new SessionSummariesProjection(), new AuditLogProjection(), new IdentityActivityProjection(options)];
         var reader = new ProjectionEventReader(EventTypeRegistry.Default);
@@ -36,7 +36,7 @@ public static class ProjectionLoad
         var written = await new SyntheticHistory(store, $"h{run}", identities: 500).WriteAsync(events, writers: 4, exchangesPerSession: 40);
         Write(output, "history_events", written, "events");
         Write(output, "history_events_per_s", written / clock.Elapsed.TotalSeconds, "events/s");
-        await using (var analyze = dataSource.CreateCommand("VACUUM ANALYZE hoop.events"))
+        await using (var analyze = dataSource.CreateCommand("VACUUM ANALYZE hoop_events.mt_events, hoop_events.event_chain, hoop_events.mt_streams"))
             await analyze.ExecuteNonQueryAsync();
         var logRows = await ScalarAsync(dataSource, "SELECT count(*) FROM hoop.events");
 

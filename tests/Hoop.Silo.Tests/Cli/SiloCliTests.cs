@@ -112,7 +112,7 @@ public sealed class SiloCliTests(PostgresFixture db) : IClassFixture<PostgresFix
         await using var own = new IsolatedDatabase(db);
         var store = await own.StoreAsync();
         await store.AppendAsync("session-t", 0, [new SessionClosed("a"), new SessionClosed("b")], EventMetadata.None);
-        await own.ExecuteAsync("SET session_replication_role = replica; UPDATE hoop.events SET metadata = '{\"identity\":\"mallory\"}' WHERE version = 2");
+        await own.ExecuteAsync("SET session_replication_role = replica; UPDATE hoop_events.mt_events SET headers = '{\"identity\":\"mallory\"}' WHERE version = 2");
 
         var (code, stdout, _) = await Run("verify", $"--ConnectionStrings:Hoop={own.ConnectionString}");
 

@@ -170,6 +170,49 @@ public sealed class AppendTests(EventStoreFixture db) : IClassFixture<EventStore
     }
 
     [Fact]
+    public async Task Concurrent_appends_share_transactions_and_a_conflict_fails_only_its_own_append()
+    {
+        var options = new EventStoreOptions { GroupCommitWindow = TimeSpan.FromMilliseconds(20), GroupCommitWriters = 1 };
+        var silo1 = db.CreateStore(options);
+        var silo2 = db.CreateStore(options);
+        var victim = NewStream();
+        await silo1.AppendAsync(victim, 0, [Exchange(0)], Meta);
+        await silo2.AppendAsync(victim, 1, [Exchange(1)], Meta); // silo1 still believes the stream is at 1
+        var streams = Enumerable.Range(0, 40).Select(_ => NewStream()).ToArray();
+
+        var appends = streams.Select(s => Task.Run(() => silo1.AppendAsync(s, 0, [Exchange(1), Exchange(2)], Meta))).ToList();
+        var stale = Task.Run(() => silo1.AppendAsync(victim, 1, [Exchange(99)], Meta));
+        var results = await Task.WhenAll(appends);
+        var conflict = await Assert.ThrowsAsync<ConcurrencyException>(() => stale);
+
+        Assert.Equal((1L, 2L), (conflict.ExpectedVersion, conflict.ActualVersion));
+        Assert.All(results, r => Assert.Equal(2, r.NextExpectedVersion));
+        Assert.Equal(2, (await ReadAll(silo1, victim)).Count);
+        var transactions = await db.ScalarAsync($"""
+            SELECT count(DISTINCT tx_id) FROM hoop_events.event_chain
+            WHERE stream_id IN ({string.Join(", ", streams.Select(s => $"'{s}'"))})
+            """);
+        Assert.True(transactions < streams.Length / 2, $"{streams.Length} concurrent appends took {transactions} transactions");
+        Assert.True((await silo1.VerifyAsync()).IsValid);
+    }
+
+    [Fact]
+    public async Task Concurrent_any_version_appends_to_one_stream_all_land_with_contiguous_versions()
+    {
+        // Two appends for one stream never share a group: the second is carried to the next one
+        // (or back to the queue), and its stale version makes it retry, not hang.
+        var store = db.CreateStore(new EventStoreOptions { GroupCommitWindow = TimeSpan.FromMilliseconds(5), GroupCommitWriters = 1 });
+        var stream = NewStream();
+
+        var results = await Task.WhenAll(Enumerable.Range(0, 8).Select(i =>
+            Task.Run(() => store.AppendAsync(stream, ExpectedVersion.Any, [Exchange(i)], Meta))));
+
+        Assert.Equal(Enumerable.Range(1, 8).Select(v => (long)v), results.Select(r => r.NextExpectedVersion).Order());
+        Assert.Equal(Enumerable.Range(1, 8).Select(v => (long)v), (await ReadAll(store, stream)).Select(e => e.Version));
+        Assert.True((await store.VerifyAsync()).IsValid);
+    }
+
+    [Fact]
     public async Task Appends_are_announced_on_hoop_events()
     {
         var store = db.CreateStore();

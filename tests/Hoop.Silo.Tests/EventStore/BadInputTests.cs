@@ -91,20 +91,23 @@ public sealed class BadInputTests(EventStoreFixture db) : IClassFixture<EventSto
         var store = db.CreateStore();
         await store.AppendAsync("session-future", 0, [new SessionClosed("ok")], Meta);
         // A newer build wrote a type this one does not know (hash chained like the store does).
-        var previous = await db.ScalarBytesAsync("SELECT last_hash FROM hoop.streams WHERE id = 'session-future'");
+        var previous = await db.ScalarBytesAsync("SELECT hash FROM hoop_events.event_chain WHERE stream_id = 'session-future' AND version = 1");
         var at = HashChain.TruncateToMicroseconds(DateTimeOffset.UtcNow);
         const string json = """{"shiny":true}""";
         var hash = HashChain.Compute(previous, "session-future", 2, "SomethingNew", at, "{\"shiny\":true}"u8, "{}"u8);
-        await using (var insert = db.DataSource.CreateCommand(
-            "INSERT INTO hoop.events (stream_id, version, type, data, metadata, at, hash) VALUES ('session-future', 2, 'SomethingNew', $1::json, '{}', $2, $3)"))
+        await using (var insert = db.DataSource.CreateCommand("""
+            WITH s AS (UPDATE hoop_events.mt_streams SET version = 2 WHERE id = 'session-future' RETURNING id),
+            e AS (INSERT INTO hoop_events.mt_events (seq_id, id, stream_id, version, data, type, timestamp, headers)
+                  SELECT nextval('hoop_events.mt_events_sequence'), gen_random_uuid(), id, 2, $1::jsonb, 'SomethingNew', $2, '{}' FROM s
+                  RETURNING seq_id)
+            INSERT INTO hoop_events.event_chain (seq_id, stream_id, version, hash) SELECT seq_id, 'session-future', 2, $3 FROM e
+            """))
         {
             insert.Parameters.AddWithValue(json);
             insert.Parameters.AddWithValue(at);
             insert.Parameters.AddWithValue(hash);
             await insert.ExecuteNonQueryAsync();
         }
-
-        await db.ExecuteAsync("UPDATE hoop.streams SET version = 2, last_hash = (SELECT hash FROM hoop.events WHERE stream_id = 'session-future' AND version = 2) WHERE id = 'session-future'");
 
         var events = new List<RecordedEvent>();
         await foreach (var e in store.ReadStreamAsync("session-future"))

@@ -10,9 +10,9 @@ namespace Hoop.Silo.Tests.EventStore;
 public sealed class EventStoreFixture : MigratedDatabaseFixture
 {
     /// <summary>A store with its own pool and head cache, as another silo would have.</summary>
-    public PostgresEventStore CreateStore(EventStoreOptions? options = null, TimeProvider? time = null, NpgsqlDataSource? dataSource = null) =>
+    public MartenEventStore CreateStore(EventStoreOptions? options = null, TimeProvider? time = null, NpgsqlDataSource? dataSource = null) =>
         new(dataSource ?? DataSource, EventTypeRegistry.Default, options ?? new EventStoreOptions(), time ?? TimeProvider.System,
-            NullLogger<PostgresEventStore>.Instance);
+            NullLogger<MartenEventStore>.Instance);
 
     public async Task ExecuteAsync(string sql)
     {

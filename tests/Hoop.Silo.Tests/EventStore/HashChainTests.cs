@@ -45,8 +45,12 @@ public sealed class HashChainTests(EventStoreFixture db) : IClassFixture<EventSt
             Assert.Equal(name, read[i].Type);
             Assert.Equal(bytes, Encoding.UTF8.GetBytes(read[i].Json));
             Assert.Equal(events[i], read[i].Data is ResponseChunksRecorded ? events[i] : read[i].Data);
+            // The chain covers canonical bytes, recomputable from what jsonb keeps.
+            var (data, headers) = await StoredJsonAsync(stream, read[i].Version);
+            Assert.Equal(CanonicalJson.From(bytes), CanonicalJson.From(data));
             var metadata = System.Text.Json.JsonSerializer.SerializeToUtf8Bytes(read[i].Metadata, HoopJsonContext.Stored.EventMetadata);
-            var recomputed = HashChain.Compute(previous, stream, read[i].Version, read[i].Type, read[i].At, bytes, metadata);
+            Assert.Equal(CanonicalJson.From(metadata), CanonicalJson.From(headers));
+            var recomputed = HashChain.Compute(previous, stream, read[i].Version, read[i].Type, read[i].At, CanonicalJson.From(data), CanonicalJson.From(headers));
             Assert.Equal(recomputed, read[i].Hash.ToArray());
             previous = recomputed;
         }
@@ -59,6 +63,57 @@ public sealed class HashChainTests(EventStoreFixture db) : IClassFixture<EventSt
         Assert.True((await store.VerifyAsync()).IsValid);
     }
 
+    private async Task<(string Data, string Headers)> StoredJsonAsync(string stream, long version)
+    {
+        await using var command = db.DataSource.CreateCommand(
+            "SELECT data::text, headers::text FROM hoop_events.mt_events WHERE stream_id = $1 AND version = $2");
+        command.Parameters.AddWithValue(stream);
+        command.Parameters.AddWithValue(version);
+        await using var reader = await command.ExecuteReaderAsync();
+        Assert.True(await reader.ReadAsync());
+        return (reader.GetString(0), reader.GetString(1));
+    }
+
+    [Fact]
+    public async Task Every_registered_event_type_round_trips_through_jsonb_and_its_hash_recomputes()
+    {
+        var store = db.CreateStore();
+        var stream = NewStream();
+        var events = EventTypeRegistry.Default.Types.Select((t, i) => SampleEvents.Create(t, i)).ToList();
+        Assert.Equal(EventTypeRegistry.Default.Names.Count(), events.Count);
+        await store.AppendAsync(stream, 0, events, Meta with { TraceId = "0af7651916cd43dd8448eb211c80319c" });
+
+        var read = await ReadAll(stream);
+        Assert.Equal(events.Count, read.Count);
+        byte[]? previous = null;
+        for (var i = 0; i < events.Count; i++)
+        {
+            var (name, bytes) = EventTypeRegistry.Default.Serialize(events[i]);
+            Assert.Equal(name, read[i].Type);
+            // What jsonb gives back deserializes to the same event, which serializes to the same bytes.
+            Assert.Equal(Encoding.UTF8.GetString(bytes), read[i].Json);
+            Assert.Equal(bytes, EventTypeRegistry.Default.Serialize(read[i].Data!).Utf8Json);
+            var (data, headers) = await StoredJsonAsync(stream, read[i].Version);
+            Assert.NotEqual(Encoding.UTF8.GetString(bytes), data); // jsonb did rewrite the text...
+            Assert.Equal(CanonicalJson.From(bytes), CanonicalJson.From(data)); // ...but not the tree
+            var recomputed = HashChain.Compute(previous, stream, read[i].Version, name, read[i].At, CanonicalJson.From(data), CanonicalJson.From(headers));
+            Assert.Equal(recomputed, read[i].Hash.ToArray());
+            previous = recomputed;
+        }
+
+        Assert.Equal("0af7651916cd43dd8448eb211c80319c", read[0].Metadata.TraceId);
+        Assert.True((await store.VerifyAsync()).IsValid);
+    }
+
+    [Fact]
+    public void Canonical_json_is_the_same_for_every_spelling_of_a_tree()
+    {
+        var canonical = CanonicalJson.From("""{"b":[1.50,1e2,-0.0,"\u00e9\n"],"a":{"y":true,"x":null}}"""u8);
+        Assert.Equal(canonical, CanonicalJson.From("""{"a": {"x": null, "y": true}, "b": [15e-1, 100, 0, "é\n"]}"""u8));
+        Assert.Equal("""{"a":{"x":null,"y":true},"b":[15e-1,1e2,0,"é\u000a"]}""", Encoding.UTF8.GetString(canonical));
+        Assert.NotEqual(canonical, CanonicalJson.From("""{"a":{"x":null,"y":true},"b":[15e-1,1e2,0,"é "]}"""u8));
+    }
+
     [Fact]
     public async Task Plain_update_delete_and_truncate_of_events_fail()
     {
@@ -66,12 +121,29 @@ public sealed class HashChainTests(EventStoreFixture db) : IClassFixture<EventSt
         await db.CreateStore().AppendAsync(stream, 0, [new SessionClosed("keep me")], Meta);
 
         var update = await Assert.ThrowsAsync<PostgresException>(() =>
-            db.ExecuteAsync($"UPDATE hoop.events SET data = '{{\"reason\":\"changed\"}}' WHERE stream_id = '{stream}'"));
-        var delete = await Assert.ThrowsAsync<PostgresException>(() => db.ExecuteAsync($"DELETE FROM hoop.events WHERE stream_id = '{stream}'"));
-        var truncate = await Assert.ThrowsAsync<PostgresException>(() => db.ExecuteAsync("TRUNCATE hoop.events"));
+            db.ExecuteAsync($"UPDATE hoop_events.mt_events SET data = '{{\"reason\":\"changed\"}}' WHERE stream_id = '{stream}'"));
+        var delete = await Assert.ThrowsAsync<PostgresException>(() => db.ExecuteAsync($"DELETE FROM hoop_events.mt_events WHERE stream_id = '{stream}'"));
+        var truncate = await Assert.ThrowsAsync<PostgresException>(() => db.ExecuteAsync("TRUNCATE hoop_events.mt_events"));
 
         Assert.All([update, delete, truncate], e => Assert.Contains("append-only", e.MessageText, StringComparison.Ordinal));
         Assert.Equal("keep me", (await ReadAll(stream)).Single().As<SessionClosed>().Reason);
+    }
+
+    [Fact]
+    public async Task A_stream_row_cannot_be_removed_or_moved_back_and_chain_links_cannot_change()
+    {
+        var stream = NewStream();
+        await db.CreateStore().AppendAsync(stream, 0, [new SessionClosed("a"), new SessionClosed("b")], Meta);
+
+        var back = await Assert.ThrowsAsync<PostgresException>(() =>
+            db.ExecuteAsync($"UPDATE hoop_events.mt_streams SET version = 1 WHERE id = '{stream}'"));
+        var removed = await Assert.ThrowsAsync<PostgresException>(() => db.ExecuteAsync($"DELETE FROM hoop_events.mt_streams WHERE id = '{stream}'"));
+        var link = await Assert.ThrowsAsync<PostgresException>(() =>
+            db.ExecuteAsync($"UPDATE hoop_events.event_chain SET hash = '\\x00' WHERE stream_id = '{stream}'"));
+
+        Assert.All([back, removed, link], e => Assert.Contains("append-only", e.MessageText, StringComparison.Ordinal));
+        Assert.Equal(2, await db.CreateStore().GetStreamVersionAsync(stream));
+        Assert.True((await db.CreateStore().VerifyAsync()).IsValid);
     }
 
     [Fact]
@@ -88,7 +160,7 @@ public sealed class HashChainTests(EventStoreFixture db) : IClassFixture<EventSt
 
         await own.ExecuteAsync($$"""
             SET session_replication_role = replica;
-            UPDATE hoop.events SET data = '{"reason":"r3-forged"}' WHERE stream_id = '{{victim}}' AND version = 3;
+            UPDATE hoop_events.mt_events SET data = '{"reason":"r3-forged"}' WHERE stream_id = '{{victim}}' AND version = 3;
             """);
 
         var result = await store.VerifyAsync();
@@ -106,9 +178,9 @@ public sealed class HashChainTests(EventStoreFixture db) : IClassFixture<EventSt
         var stream = NewStream();
         await store.AppendAsync(stream, 0, Enumerable.Range(1, 4).Select(i => (object)new SessionClosed($"r{i}")).ToList(), Meta);
 
-        await own.ExecuteAsync($"SET session_replication_role = replica; DELETE FROM hoop.events WHERE stream_id = '{stream}' AND version = 2;");
+        await own.ExecuteAsync($"SET session_replication_role = replica; DELETE FROM hoop_events.mt_events WHERE stream_id = '{stream}' AND version = 2;");
         var middle = await store.VerifyAsync();
-        await own.ExecuteAsync($"SET session_replication_role = replica; DELETE FROM hoop.events WHERE stream_id = '{stream}' AND version >= 2;");
+        await own.ExecuteAsync($"SET session_replication_role = replica; DELETE FROM hoop_events.mt_events WHERE stream_id = '{stream}' AND version >= 2;");
         var tail = await store.VerifyAsync();
 
         Assert.Equal((stream, 2L), (middle.FirstBroken!.StreamId, middle.FirstBroken.Version));

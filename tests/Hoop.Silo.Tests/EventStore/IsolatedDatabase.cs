@@ -36,12 +36,18 @@ internal sealed class IsolatedDatabase(PostgresFixture shared) : IAsyncDisposabl
     }
 
     /// <summary>Creates and migrates the database, and returns a store over it.</summary>
-    public async Task<PostgresEventStore> StoreAsync()
+    public async Task<MartenEventStore> StoreAsync(EventStoreOptions? options = null)
     {
         var dataSource = await RawDataSourceAsync();
         await new SchemaMigrator(dataSource, NullLogger<SchemaMigrator>.Instance).MigrateAsync();
-        return new PostgresEventStore(dataSource, EventTypeRegistry.Default, new EventStoreOptions(), TimeProvider.System,
-            NullLogger<PostgresEventStore>.Instance);
+        return new MartenEventStore(dataSource, EventTypeRegistry.Default, options ?? new EventStoreOptions(), TimeProvider.System,
+            NullLogger<MartenEventStore>.Instance);
+    }
+
+    public async Task<long> ScalarAsync(string sql)
+    {
+        await using var command = (await RawDataSourceAsync()).CreateCommand(sql);
+        return Convert.ToInt64(await command.ExecuteScalarAsync(), System.Globalization.CultureInfo.InvariantCulture);
     }
 
     public async Task ExecuteAsync(string sql)

@@ -1,3 +1,7 @@
+using Hoop.Contracts.Events;
+using Hoop.Contracts.EventStore;
+using Hoop.Contracts.Serialization;
+using Hoop.Silo.EventStore;
 using Hoop.Silo.EventStore.Migrations;
 using Hoop.Testing;
 using Microsoft.Extensions.Logging.Abstractions;
@@ -14,10 +18,10 @@ public sealed class MigrationTests(PostgresFixture db) : IClassFixture<PostgresF
         await using var command = db.DataSource.CreateCommand("""
             SELECT string_agg(line, E'\n' ORDER BY line) FROM (
                 SELECT format('column %s.%s %s %s %s', table_name, column_name, data_type, is_nullable, column_default) AS line
-                FROM information_schema.columns WHERE table_schema = 'hoop'
-                UNION ALL SELECT format('index %s %s', indexname, indexdef) FROM pg_indexes WHERE schemaname = 'hoop'
+                FROM information_schema.columns WHERE table_schema IN ('hoop', 'hoop_events')
+                UNION ALL SELECT format('index %s %s', indexname, indexdef) FROM pg_indexes WHERE schemaname IN ('hoop', 'hoop_events')
                 UNION ALL SELECT format('trigger %s %s', tgname, tgenabled) FROM pg_trigger
-                    WHERE tgrelid = 'hoop.events'::regclass AND NOT tgisinternal
+                    WHERE tgrelid = 'hoop_events.mt_events'::regclass AND NOT tgisinternal
                 UNION ALL SELECT format('migration %s %s', version, name) FROM hoop.schema_migrations
             ) lines
             """);
@@ -79,5 +83,88 @@ public sealed class MigrationTests(PostgresFixture db) : IClassFixture<PostgresF
         Assert.Equal(999, status.Current);
         Assert.Contains("newer than this build", status.Problem, StringComparison.Ordinal);
         Assert.Contains("newer than this build", error.Message, StringComparison.Ordinal);
+    }
+
+    /// <summary>Appends to a schema-5 database as the pre-Marten store did (exact json text, chained, head row).</summary>
+    private static async Task<List<long>> WriteOldEventsAsync(Npgsql.NpgsqlDataSource dataSource, string stream, int count)
+    {
+        byte[]? previous = null;
+        var seqs = new List<long>();
+        var at = HashChain.TruncateToMicroseconds(DateTimeOffset.UtcNow);
+        const string metadata = """{"correlationId":"c","identity":"zoë"}""";
+        for (var version = 1; version <= count; version++)
+        {
+            var data = $$"""{"reason":"old {{version}} naïve","n":1.50}""";
+            previous = HashChain.Compute(previous, stream, version, "SessionClosed", at, System.Text.Encoding.UTF8.GetBytes(data), System.Text.Encoding.UTF8.GetBytes(metadata));
+            await using var insert = dataSource.CreateCommand(
+                "INSERT INTO hoop.events (stream_id, version, type, data, metadata, at, hash) VALUES ($1, $2, 'SessionClosed', $3::json, $4::json, $5, $6) RETURNING seq");
+            insert.Parameters.AddWithValue(stream);
+            insert.Parameters.AddWithValue((long)version);
+            insert.Parameters.AddWithValue(data);
+            insert.Parameters.AddWithValue(metadata);
+            insert.Parameters.AddWithValue(at);
+            insert.Parameters.AddWithValue(previous);
+            seqs.Add((long)(await insert.ExecuteScalarAsync())!);
+        }
+
+        await using var head = dataSource.CreateCommand(
+            "INSERT INTO hoop.streams (id, type, version, last_hash, created_at, updated_at) VALUES ($1, 'session', $2, $3, now(), now())");
+        head.Parameters.AddWithValue(stream);
+        head.Parameters.AddWithValue((long)count);
+        head.Parameters.AddWithValue(previous!);
+        await head.ExecuteNonQueryAsync();
+        return seqs;
+    }
+
+    [Fact]
+    public async Task An_existing_log_is_carried_over_with_its_seqs_and_verifies_on_marten()
+    {
+        await using var own = new IsolatedDatabase(db);
+        var dataSource = await own.RawDataSourceAsync();
+        var migrator = new SchemaMigrator(dataSource, NullLogger<SchemaMigrator>.Instance);
+        await migrator.MigrateAsync(5, CancellationToken.None);
+        var seqs = await WriteOldEventsAsync(dataSource, "session-old", 3);
+        await WriteOldEventsAsync(dataSource, "session-other", 2);
+        await own.ExecuteAsync("""
+            INSERT INTO hoop.projection_progress (name, position_tx, position, state)
+            SELECT 'audit_log', tx_id, seq, 'live' FROM hoop.events ORDER BY tx_id DESC, seq DESC LIMIT 1;
+            INSERT INTO hoop.projection_progress (name, state) VALUES ('session_summaries', 'idle');
+            """);
+
+        Assert.Equal([8], await migrator.MigrateAsync());
+
+        var store = new MartenEventStore(dataSource, EventTypeRegistry.Default, new EventStoreOptions(), TimeProvider.System, NullLogger<MartenEventStore>.Instance);
+        var events = new List<RecordedEvent>();
+        await foreach (var e in store.ReadStreamAsync("session-old"))
+            events.Add(e);
+        Assert.Equal(seqs, events.Select(e => e.Seq));
+        Assert.Equal("old 2 naïve", events[1].As<SessionClosed>().Reason);
+        Assert.Equal("zoë", events[0].Metadata.Identity);
+        Assert.True((await store.VerifyAsync()).IsValid);
+        Assert.Equal(5, (await store.VerifyAsync()).EventsChecked);
+        // The caught-up projection continues after the imported events; the one that never ran starts from the beginning.
+        var all = await store.ReadAllAsync(GlobalPosition.Start, 100);
+        Assert.Equal(1, await own.ScalarAsync($"SELECT count(*) FROM hoop.projection_progress WHERE name = 'audit_log' AND position_tx = '{all.Next.TxId}' AND position = {all.Next.Seq}"));
+        Assert.Equal(1, await own.ScalarAsync("SELECT count(*) FROM hoop.projection_progress WHERE name = 'session_summaries' AND position = 0"));
+        var next = await store.AppendAsync("session-old", 3, [new SessionClosed("new")], EventMetadata.None);
+        Assert.Equal(4, next.NextExpectedVersion);
+        Assert.True(next.FirstSeq > seqs.Max());
+    }
+
+    [Fact]
+    public async Task A_tampered_old_log_refuses_the_migration_and_changes_nothing()
+    {
+        await using var own = new IsolatedDatabase(db);
+        var dataSource = await own.RawDataSourceAsync();
+        var migrator = new SchemaMigrator(dataSource, NullLogger<SchemaMigrator>.Instance);
+        await migrator.MigrateAsync(5, CancellationToken.None);
+        await WriteOldEventsAsync(dataSource, "session-forged", 3);
+        await own.ExecuteAsync("""SET session_replication_role = replica; UPDATE hoop.events SET data = '{"reason":"forged"}' WHERE version = 2;""");
+
+        var error = await Assert.ThrowsAsync<InvalidOperationException>(() => migrator.MigrateAsync());
+
+        Assert.Contains("stream session-forged version 2", error.Message, StringComparison.Ordinal);
+        Assert.Equal(5, (await migrator.GetStatusAsync()).Current);
+        Assert.Equal(3, await own.ScalarAsync("SELECT count(*) FROM hoop.events"));
     }
 }

@@ -48,9 +48,12 @@ public sealed class ReadAllTests(EventStoreFixture db) : IClassFixture<EventStor
         var connection = await db.DataSource.OpenConnectionAsync();
         var transaction = await connection.BeginTransactionAsync();
         await using var insert = new NpgsqlCommand("""
-            INSERT INTO hoop.events (stream_id, version, type, data, metadata, at, hash)
-            VALUES ($1, 1, 'SessionClosed', '{"reason":"late"}', '{}', now(), '\x00')
-            RETURNING seq
+            WITH s AS (INSERT INTO hoop_events.mt_streams (id, type, version) VALUES ($1, 'session', 1) RETURNING id),
+            e AS (INSERT INTO hoop_events.mt_events (seq_id, id, stream_id, version, data, type, timestamp, headers)
+                  SELECT nextval('hoop_events.mt_events_sequence'), gen_random_uuid(), id, 1, '{"reason":"late"}', 'SessionClosed', now(), '{}' FROM s
+                  RETURNING seq_id, stream_id)
+            INSERT INTO hoop_events.event_chain (seq_id, stream_id, version, hash) SELECT seq_id, stream_id, 1, '\x00' FROM e
+            RETURNING seq_id
             """, connection, transaction);
         insert.Parameters.AddWithValue(stream);
         var seq = (long)(await insert.ExecuteScalarAsync())!;

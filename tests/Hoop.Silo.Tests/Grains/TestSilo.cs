@@ -70,7 +70,7 @@ internal sealed class TestSilo : IAsyncDisposable
     /// </summary>
     public static Action<IServiceCollection> WithGrainStore(Func<IEventStore, IEventStore> wrap) =>
         services => services.AddSingleton(sp => new GrainDependencies(
-            wrap(sp.GetRequiredService<PostgresEventStore>()), sp.GetRequiredService<StreamChanges>(), sp.GetRequiredService<TimeProvider>(),
+            wrap(sp.GetRequiredService<MartenEventStore>()), sp.GetRequiredService<StreamChanges>(), sp.GetRequiredService<TimeProvider>(),
             sp.GetRequiredService<ActorRuntimeOptions>(), sp.GetRequiredService<ILoggerFactory>(),
             sp.GetRequiredService<Hoop.Silo.Actors.Snapshots.SnapshotWriter>()));
 

@@ -13,8 +13,8 @@ public sealed class ProjectionFixture : MigratedDatabaseFixture
 {
     public static readonly string[] Tables = [SessionSummariesProjection.ProjectionName, AuditLogProjection.ProjectionName, IdentityActivityProjection.ProjectionName];
 
-    public PostgresEventStore CreateStore(NpgsqlDataSource? dataSource = null) =>
-        new(dataSource ?? DataSource, EventTypeRegistry.Default, new EventStoreOptions(), TimeProvider.System, NullLogger<PostgresEventStore>.Instance);
+    public MartenEventStore CreateStore(NpgsqlDataSource? dataSource = null) =>
+        new(dataSource ?? DataSource, EventTypeRegistry.Default, new EventStoreOptions(), TimeProvider.System, NullLogger<MartenEventStore>.Instance);
 
     public static IProjection[] Projections(ProjectionOptions options) =>
         [new SessionSummariesProjection(), new AuditLogProjection(), new IdentityActivityProjection(options)];

@@ -217,6 +217,82 @@ public static class SchemaMigrations
             CREATE INDEX ON hoop.retention_sessions (identity);
             CREATE INDEX ON hoop.retention_sessions (touched_at) WHERE metadata_removed_at IS NULL;
             """),
+        new(8, "event store on marten", """
+            -- The event store moves onto Marten's event tables in schema hoop_events (mt_streams,
+            -- mt_events: created by Marten/Weasel, see MartenSchema.cs, before this runs). The
+            -- home-made tables stay as read-only archives under new names; hoop.events and
+            -- hoop.streams become views over the new tables, so readers of the old shape
+            -- (projections, operators' queries) keep working.
+            ALTER TABLE hoop.events RENAME TO events_v1;
+            ALTER TABLE hoop.streams RENAME TO streams_v1;
+            ALTER INDEX hoop.events_tx_seq RENAME TO events_v1_tx_seq;
+
+            -- What Marten's tables cannot hold: each event's hash-chain link, and the id of the
+            -- transaction that wrote it (global readers go in (tx_id, seq) order below the
+            -- oldest running transaction, so a late commit is never skipped). Written in the
+            -- same statement as the mt_events rows.
+            CREATE TABLE hoop_events.event_chain (
+                seq_id     bigint      PRIMARY KEY,
+                stream_id  varchar     NOT NULL,
+                version    bigint      NOT NULL,
+                tx_id      xid8        NOT NULL DEFAULT pg_current_xact_id(),
+                hash       bytea       NOT NULL
+            );
+            -- (stream_id, version) is unique through mt_events (pk_mt_events_stream_and_version);
+            -- a second unique index here would cost every append an index insert for nothing.
+            CREATE INDEX event_chain_tx_seq ON hoop_events.event_chain (tx_id, seq_id);
+
+            -- Signed checkpoints of chain heads (CheckpointWriter): every stream appended to
+            -- since the previous checkpoint, with its version and hash at the cut, HMAC-signed
+            -- with a key kept outside the database and chained to the previous checkpoint.
+            CREATE TABLE hoop_events.chain_checkpoints (
+                id          bigint      PRIMARY KEY,
+                cut_tx      xid8        NOT NULL,
+                cut_seq     bigint      NOT NULL,
+                created_at  timestamptz NOT NULL,
+                heads       jsonb       NOT NULL,
+                previous    bytea,
+                mac         bytea       NOT NULL
+            );
+
+            CREATE FUNCTION hoop_events.reject_event_changes() RETURNS trigger
+            LANGUAGE plpgsql AS $$
+            BEGIN
+                RAISE EXCEPTION '%.% is append-only: % is not allowed', TG_TABLE_SCHEMA, TG_TABLE_NAME, TG_OP
+                    USING ERRCODE = 'restrict_violation',
+                          HINT = 'Events are evidence; correct a mistake by appending a new event.';
+            END
+            $$;
+
+            -- Events, their chain links and checkpoints are never changed or removed. Marten
+            -- features that rewrite events (archiving, tombstones, compaction, event skipping)
+            -- are not used.
+            CREATE TRIGGER events_append_only
+                BEFORE UPDATE OR DELETE OR TRUNCATE ON hoop_events.mt_events
+                FOR EACH STATEMENT EXECUTE FUNCTION hoop_events.reject_event_changes();
+            CREATE TRIGGER event_chain_append_only
+                BEFORE UPDATE OR DELETE OR TRUNCATE ON hoop_events.event_chain
+                FOR EACH STATEMENT EXECUTE FUNCTION hoop_events.reject_event_changes();
+            CREATE TRIGGER chain_checkpoints_append_only
+                BEFORE UPDATE OR DELETE OR TRUNCATE ON hoop_events.chain_checkpoints
+                FOR EACH STATEMENT EXECUTE FUNCTION hoop_events.reject_event_changes();
+            -- A stream row moves forward on every append; it is never removed or moved back.
+            CREATE TRIGGER streams_never_removed
+                BEFORE DELETE OR TRUNCATE ON hoop_events.mt_streams
+                FOR EACH STATEMENT EXECUTE FUNCTION hoop_events.reject_event_changes();
+            CREATE TRIGGER streams_only_move_forward
+                BEFORE UPDATE ON hoop_events.mt_streams
+                FOR EACH ROW WHEN (NEW.id IS DISTINCT FROM OLD.id OR NEW.version < OLD.version)
+                EXECUTE FUNCTION hoop_events.reject_event_changes();
+
+            CREATE VIEW hoop.events AS
+                SELECT c.seq_id AS seq, e.stream_id::text AS stream_id, e.version, e.type::text AS type,
+                       e.data, e.headers AS metadata, e.timestamp AS at, c.tx_id, c.hash
+                FROM hoop_events.event_chain c JOIN hoop_events.mt_events e ON e.seq_id = c.seq_id;
+            CREATE VIEW hoop.streams AS
+                SELECT id::text AS id, type::text AS type, version, created AS created_at, timestamp AS updated_at
+                FROM hoop_events.mt_streams;
+            """),
     ];
 
     public static int Latest => All[^1].Version;

@@ -1,3 +1,4 @@
+using Hoop.Contracts.Serialization;
 using Microsoft.Extensions.Logging;
 using Npgsql;
 
@@ -19,8 +20,9 @@ public sealed record SchemaStatus(int Current, int Latest)
 }
 
 /// <summary>
-/// Applies <see cref="SchemaMigrations"/> in order, each in its own transaction, under an
-/// advisory lock so that silos starting together migrate once. Re-running changes nothing.
+/// Applies Marten's event-store schema (<see cref="MartenSchema"/>) and then
+/// <see cref="SchemaMigrations"/> in order, in one transaction, under an advisory lock so that
+/// silos starting together migrate once. Re-running changes nothing.
 /// </summary>
 public sealed partial class SchemaMigrator(NpgsqlDataSource dataSource, ILogger<SchemaMigrator> logger)
 {
@@ -33,7 +35,11 @@ public sealed partial class SchemaMigrator(NpgsqlDataSource dataSource, ILogger<
     }
 
     /// <summary>Applies pending migrations; returns the versions applied (empty when already current).</summary>
-    public async Task<IReadOnlyList<int>> MigrateAsync(CancellationToken cancellationToken = default)
+    public Task<IReadOnlyList<int>> MigrateAsync(CancellationToken cancellationToken = default) =>
+        MigrateAsync(SchemaMigrations.Latest, cancellationToken);
+
+    /// <summary>Applies pending migrations up to <paramref name="upTo"/> (an older schema, for upgrade tests).</summary>
+    internal async Task<IReadOnlyList<int>> MigrateAsync(int upTo, CancellationToken cancellationToken)
     {
         await using var connection = await dataSource.OpenConnectionAsync(cancellationToken);
         await using var transaction = await connection.BeginTransactionAsync(cancellationToken);
@@ -52,8 +58,12 @@ public sealed partial class SchemaMigrator(NpgsqlDataSource dataSource, ILogger<
         if (current > SchemaMigrations.Latest)
             throw new InvalidOperationException(new SchemaStatus(current, SchemaMigrations.Latest).Problem);
 
+        // Marten's event tables first (idempotent; under the lock above, so silos starting
+        // together apply them one at a time): migration 8 builds on them.
+        await MartenSchema.ApplyAsync(dataSource, EventTypeRegistry.Default, cancellationToken);
+
         var applied = new List<int>();
-        foreach (var migration in SchemaMigrations.All.Where(m => m.Version > current))
+        foreach (var migration in SchemaMigrations.All.Where(m => m.Version > current && m.Version <= upTo))
         {
             await ExecuteAsync(connection, transaction, migration.Sql, cancellationToken);
             await using var record = new NpgsqlCommand(
@@ -64,6 +74,11 @@ public sealed partial class SchemaMigrator(NpgsqlDataSource dataSource, ILogger<
             LogApplied(logger, migration.Version, migration.Name);
             applied.Add(migration.Version);
         }
+
+        // A log from before the move to Marten is carried over in the same transaction.
+        var imported = await LegacyEventImport.ImportAsync(connection, transaction, cancellationToken);
+        if (imported > 0)
+            LogImported(logger, imported);
 
         await transaction.CommitAsync(cancellationToken);
         return applied;
@@ -90,6 +105,10 @@ public sealed partial class SchemaMigrator(NpgsqlDataSource dataSource, ILogger<
         await using var command = new NpgsqlCommand(sql, connection, transaction);
         await command.ExecuteNonQueryAsync(cancellationToken);
     }
+
+    [LoggerMessage(EventId = 1002, Level = LogLevel.Information,
+        Message = "Imported {Events} events of the pre-Marten log (hoop.events_v1) into hoop_events, chains verified and re-chained")]
+    private static partial void LogImported(ILogger logger, long events);
 
     [LoggerMessage(EventId = 1001, Level = LogLevel.Information, Message = "Applied schema migration {Version} ({Name})")]
     private static partial void LogApplied(ILogger logger, int version, string name);
