@@ -18,7 +18,22 @@ public sealed class AppendOutcomeTests(EventStoreFixture db) : IClassFixture<Eve
         await using var dataSource = NpgsqlDataSource.Create(builder.ConnectionString);
         var store = db.CreateStore(dataSource: dataSource);
         var stream = "session-outcome-" + Guid.NewGuid().ToString("N")[..8];
+        // The store announces an append (NOTIFY) after it returns, on the same one-connection pool: that announcement
+        // must be through the proxy before the cut is armed, or the cut takes its answer instead of the append's.
+        await using var listener = await db.DataSource.OpenConnectionAsync();
+        var announced = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        listener.Notification += (_, n) =>
+        {
+            if (n.Payload.Contains(stream, StringComparison.Ordinal))
+                announced.TrySetResult();
+        };
+        await using (var listen = new NpgsqlCommand($"LISTEN {Hoop.Silo.EventStore.MartenEventStore.NotificationChannel}", listener))
+            await listen.ExecuteNonQueryAsync();
         await store.AppendAsync(stream, 0, [new SessionOpened("o", "alice", "claude")], EventMetadata.None);
+        var deadline = DateTime.UtcNow.AddSeconds(30);
+        while (!announced.Task.IsCompleted && DateTime.UtcNow < deadline)
+            await listener.WaitAsync(TimeSpan.FromMilliseconds(200));
+        Assert.True(announced.Task.IsCompleted, "the first append was never announced");
 
         // On the connection already open (one in the pool): the server gets the append, commits it, and its answer never comes back.
         proxy.CutNextAnswer = true;

@@ -122,7 +122,7 @@ public sealed class MigrationTests(PostgresFixture db) : IClassFixture<PostgresF
         await using var own = new IsolatedDatabase(db);
         var dataSource = await own.RawDataSourceAsync();
         var migrator = new SchemaMigrator(dataSource, NullLogger<SchemaMigrator>.Instance);
-        await migrator.MigrateAsync(5, CancellationToken.None);
+        await migrator.MigrateAsync(7, CancellationToken.None); // the last schema before the move to Marten
         var seqs = await WriteOldEventsAsync(dataSource, "session-old", 3);
         await WriteOldEventsAsync(dataSource, "session-other", 2);
         await own.ExecuteAsync("""
