@@ -3,32 +3,45 @@ using System.Net;
 using System.Net.Sockets;
 using System.Runtime.InteropServices;
 using Npgsql;
+using Testcontainers.PostgreSql;
 
 namespace Hoop.Testing;
 
 /// <summary>
 /// A real, throwaway PostgreSQL cluster for tests: initdb + pg_ctl in a temp dir on a free
 /// loopback port (run as the <c>postgres</c> user when we are root, since the server refuses
-/// root), removed when the test process exits. With <c>HOOP_TEST_PG</c> set, that server is
-/// used instead and nothing is started.
+/// root), removed when the test process exits. The shared one (<see cref="SharedAsync"/>) comes from
+/// <see cref="PostgresSource.Detect"/>: with <c>HOOP_TEST_PG</c> set, that server is used and nothing is
+/// started; where a Docker engine is reachable, a Testcontainers.PostgreSql container; else the local
+/// binaries. The choice is written to the test output (stderr) once per process.
 /// </summary>
 public sealed partial class PostgresServer : IAsyncDisposable
 {
-    public const string ExternalServerVariable = "HOOP_TEST_PG";
+    public const string ExternalServerVariable = PostgresSource.ExternalServerVariable;
+
+    /// <summary>The container image used when a Docker engine is reachable (the local binaries are 15 too).</summary>
+    public const string ContainerImage = "postgres:15";
 
     private static readonly Lazy<Task<PostgresServer>> SharedServer = new(() => StartOrUseExternalAsync(CancellationToken.None));
 
     private readonly string? _directory;
     private readonly string? _binDirectory;
+    private readonly PostgreSqlContainer? _container;
     private int _stopped;
 
-    private PostgresServer(string adminConnectionString, string? directory, string? binDirectory, int port)
+    private PostgresServer(string adminConnectionString, string? directory, string? binDirectory, int port, PostgresSourceKind source,
+        PostgreSqlContainer? container = null)
     {
         AdminConnectionString = adminConnectionString;
         _directory = directory;
         _binDirectory = binDirectory;
         Port = port;
+        Source = source;
+        _container = container;
     }
+
+    /// <summary>Where this server came from.</summary>
+    public PostgresSourceKind Source { get; }
 
     /// <summary>A connection string for the superuser on the <c>postgres</c> database.</summary>
     public string AdminConnectionString { get; }
@@ -45,16 +58,66 @@ public sealed partial class PostgresServer : IAsyncDisposable
     public static Task<PostgresServer> StartPrivateAsync(CancellationToken cancellationToken = default) =>
         StartNewAsync(cancellationToken);
 
-    private static Task<PostgresServer> StartOrUseExternalAsync(CancellationToken cancellationToken)
+    private static async Task<PostgresServer> StartOrUseExternalAsync(CancellationToken cancellationToken)
     {
-        var external = Environment.GetEnvironmentVariable(ExternalServerVariable);
-        if (!string.IsNullOrWhiteSpace(external))
+        var source = PostgresSource.Detect();
+        switch (source.Kind)
         {
-            var builder = new NpgsqlConnectionStringBuilder(external) { Database = "postgres" };
-            return Task.FromResult(new PostgresServer(builder.ConnectionString, null, null, builder.Port));
+            case PostgresSourceKind.External:
+            {
+                var builder = new NpgsqlConnectionStringBuilder(Environment.GetEnvironmentVariable(ExternalServerVariable)) { Database = "postgres" };
+                Report($"external server {builder.Host}:{builder.Port} ({source.Reason})");
+                return new PostgresServer(builder.ConnectionString, null, null, builder.Port, PostgresSourceKind.External);
+            }
+
+            case PostgresSourceKind.Container:
+                try
+                {
+                    var server = await StartContainerAsync(cancellationToken);
+                    Report($"Testcontainers.PostgreSql container {ContainerImage} on port {server.Port} ({source.Reason})");
+                    return server;
+                }
+                catch (Exception e) when (e is not OperationCanceledException)
+                {
+                    // A socket or DOCKER_HOST with no engine answering behind it: the local binaries still work.
+                    Report($"no container ({source.Reason}, but it failed: {e.GetType().Name}: {e.Message}); falling back to the local binaries");
+                    break;
+                }
         }
 
-        return StartNewAsync(cancellationToken);
+        var local = await StartNewAsync(cancellationToken);
+        Report($"local PostgreSQL binaries in {local._binDirectory} on port {local.Port} ({source.Reason})");
+        return local;
+    }
+
+    /// <summary>Writes which PostgreSQL the tests use to stderr, which the test run's output shows.</summary>
+    private static void Report(string what) => Console.Error.WriteLine($"[Hoop.Testing] test PostgreSQL: {what}");
+
+    private static async Task<PostgresServer> StartContainerAsync(CancellationToken cancellationToken)
+    {
+        // The builder's defaults already turn fsync, full-page writes and synchronous commit off.
+        var container = new PostgreSqlBuilder(ContainerImage)
+            .WithCommand("-c", "max_connections=400")
+            .Build();
+        try
+        {
+            await container.StartAsync(cancellationToken);
+        }
+        catch
+        {
+            await container.DisposeAsync();
+            throw;
+        }
+
+        var builder = new NpgsqlConnectionStringBuilder(container.GetConnectionString())
+        {
+            Database = "postgres",
+            Pooling = true,
+            Timeout = 15,
+        };
+        var server = new PostgresServer(builder.ConnectionString, null, null, builder.Port, PostgresSourceKind.Container, container);
+        AppDomain.CurrentDomain.ProcessExit += (_, _) => server.StopAndDelete();
+        return server;
     }
 
     private static async Task<PostgresServer> StartNewAsync(CancellationToken cancellationToken)
@@ -94,7 +157,7 @@ public sealed partial class PostgresServer : IAsyncDisposable
 
             var server = new PostgresServer(
                 $"Host=127.0.0.1;Port={port};Username=postgres;Database=postgres;Pooling=true;Timeout=15",
-                directory, bin, port);
+                directory, bin, port, PostgresSourceKind.LocalBinaries);
             AppDomain.CurrentDomain.ProcessExit += (_, _) => server.StopAndDelete();
             return server;
         }
@@ -126,6 +189,14 @@ public sealed partial class PostgresServer : IAsyncDisposable
 
     private void StopAndDelete()
     {
+        if (_container is not null)
+        {
+            // Testcontainers' resource reaper removes it too if this process dies first.
+            if (Interlocked.Exchange(ref _stopped, 1) == 0)
+                _container.DisposeAsync().AsTask().GetAwaiter().GetResult();
+            return;
+        }
+
         if (!IsOwned || Interlocked.Exchange(ref _stopped, 1) == 1)
             return;
         try
