@@ -14,7 +14,10 @@ public sealed class AppendOutcomeTests(EventStoreFixture db) : IClassFixture<Eve
     public async Task An_append_whose_answer_is_lost_after_it_was_sent_reports_an_unknown_outcome_and_may_well_be_recorded()
     {
         await using var proxy = await CuttingProxy.StartAsync(new NpgsqlConnectionStringBuilder(db.ConnectionString));
-        var builder = new NpgsqlConnectionStringBuilder(db.ConnectionString) { Host = "127.0.0.1", Port = proxy.Port, MaxPoolSize = 1 };
+        // No reset on close: a pooled connection's next use would send DISCARD ALL ahead of the append, the server would
+        // answer it at once, and the cut would take that answer while the append was still running (the check below
+        // could then read the stream before the append committed).
+        var builder = new NpgsqlConnectionStringBuilder(db.ConnectionString) { Host = "127.0.0.1", Port = proxy.Port, MaxPoolSize = 1, NoResetOnClose = true };
         await using var dataSource = NpgsqlDataSource.Create(builder.ConnectionString);
         var store = db.CreateStore(dataSource: dataSource);
         var stream = "session-outcome-" + Guid.NewGuid().ToString("N")[..8];

@@ -132,7 +132,13 @@ public sealed class CheckpointTests(EventStoreFixture db) : IClassFixture<EventS
         // At least three (more when the horizon trailed another transaction and a round covered nothing).
         Assert.True((await store.VerifyAsync()).CheckpointsChecked >= 3);
 
-        await own.ExecuteAsync("""SET session_replication_role = replica; UPDATE hoop_events.chain_checkpoints SET heads = '[]' WHERE id = 2;""");
+        // The edit empties session-b's checkpoint (id 2 or later: a round may have covered nothing and recorded no heads,
+        // and emptying an empty one would change nothing).
+        await own.ExecuteAsync("""
+            SET session_replication_role = replica;
+            UPDATE hoop_events.chain_checkpoints SET heads = '[]'
+            WHERE id = (SELECT max(id) FROM hoop_events.chain_checkpoints WHERE heads <> '[]'::jsonb);
+            """);
         var edited = await store.VerifyAsync();
         await own.ExecuteAsync("SET session_replication_role = replica; DELETE FROM hoop_events.chain_checkpoints WHERE id = 2;");
         var removed = await store.VerifyAsync();

@@ -143,7 +143,15 @@ public sealed class MigrationTests(PostgresFixture db) : IClassFixture<PostgresF
         Assert.True((await store.VerifyAsync()).IsValid);
         Assert.Equal(5, (await store.VerifyAsync()).EventsChecked);
         // The caught-up projection continues after the imported events; the one that never ran starts from the beginning.
+        // Global reads stop below the cluster's oldest running transaction (other test classes share the server): wait
+        // (bounded) until the imported events are readable.
         var all = await store.ReadAllAsync(GlobalPosition.Start, 100);
+        for (var deadline = DateTime.UtcNow.AddSeconds(30); all.Events.Count < 5 && DateTime.UtcNow < deadline;)
+        {
+            await Task.Delay(50);
+            all = await store.ReadAllAsync(GlobalPosition.Start, 100);
+        }
+
         Assert.Equal(1, await own.ScalarAsync($"SELECT count(*) FROM hoop.projection_progress WHERE name = 'audit_log' AND position_tx = '{all.Next.TxId}' AND position = {all.Next.Seq}"));
         Assert.Equal(1, await own.ScalarAsync("SELECT count(*) FROM hoop.projection_progress WHERE name = 'session_summaries' AND position = 0"));
         var next = await store.AppendAsync("session-old", 3, [new SessionClosed("new")], EventMetadata.None);
