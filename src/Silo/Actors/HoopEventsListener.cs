@@ -50,7 +50,7 @@ public sealed partial class HoopEventsListener(
             }
             catch (Exception e) when (e is NpgsqlException or TimeoutException or IOException or InvalidOperationException)
             {
-                LogListenLost(logger, e);
+                ActorsLog.ListenLost(logger, e);
                 Health.RecordFailure(e, Time.GetUtcNow());
                 MarkAllStale();
                 try
@@ -81,7 +81,7 @@ public sealed partial class HoopEventsListener(
         }
         catch (JsonException e)
         {
-            LogBadPayload(logger, e);
+            ActorsLog.BadPayload(logger, e);
             MarkAllStale();
         }
     }
@@ -94,10 +94,4 @@ public sealed partial class HoopEventsListener(
         foreach (var observer in _observers)
             observer.OnNotificationsLost();
     }
-
-    [LoggerMessage(EventId = 2201, Level = LogLevel.Warning, Message = "Lost the hoop_events LISTEN connection; reconnecting")]
-    private static partial void LogListenLost(ILogger logger, Exception exception);
-
-    [LoggerMessage(EventId = 2202, Level = LogLevel.Warning, Message = "Ignored a malformed hoop_events payload")]
-    private static partial void LogBadPayload(ILogger logger, Exception exception);
 }

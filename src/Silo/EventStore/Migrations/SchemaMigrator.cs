@@ -61,7 +61,7 @@ public sealed partial class SchemaMigrator(NpgsqlDataSource dataSource, ILogger<
             record.Parameters.Add(new NpgsqlParameter<int> { TypedValue = migration.Version });
             record.Parameters.Add(new NpgsqlParameter<string> { TypedValue = migration.Name });
             await record.ExecuteNonQueryAsync(cancellationToken);
-            LogApplied(logger, migration.Version, migration.Name);
+            EventStoreLog.MigrationApplied(logger, migration.Version, migration.Name);
             applied.Add(migration.Version);
         }
 
@@ -90,7 +90,4 @@ public sealed partial class SchemaMigrator(NpgsqlDataSource dataSource, ILogger<
         await using var command = new NpgsqlCommand(sql, connection, transaction);
         await command.ExecuteNonQueryAsync(cancellationToken);
     }
-
-    [LoggerMessage(EventId = 1001, Level = LogLevel.Information, Message = "Applied schema migration {Version} ({Name})")]
-    private static partial void LogApplied(ILogger logger, int version, string name);
 }
