@@ -415,6 +415,9 @@ public sealed partial class AgentProxy(
         var status = 0;
         TokenUsage? usage = null;
         Exception? relayFailure = null;
+        // The answer's last text and the exchange's end go in one append, before the end reaches the client.
+        relay.EndOf = usage => new ExchangeEnd(status, usage, Math.Round(clock.Elapsed.TotalMilliseconds, 3), MaskEngines.Counts(relay.Tally),
+            measure.Added is { } added ? added.TotalMilliseconds : null);
         var hasCredential = credentials.TryGet(connection.Name, out var header, out var secret);
         var transformer = new ExchangeTransformer(path + http.Request.QueryString, hasCredential ? header : null, hasCredential ? secret : null, async response =>
         {
@@ -560,9 +563,11 @@ public sealed partial class AgentProxy(
         metrics.Masked(connection.Name, "response", MaskEngines.Counts(relay.Tally));
         try
         {
-            // Everything the client got is recorded: end its response first, then note completion.
+            // Everything the client got is recorded: end its response first, then note completion
+            // (unless the relay recorded it with the last text).
             await EndResponseAsync(http);
-            await Complete(CancellationToken.None);
+            if (!recorder.Finished)
+                await Complete(CancellationToken.None);
         }
         catch (ClusterUnavailableException e)
         {

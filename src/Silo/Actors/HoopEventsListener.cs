@@ -33,16 +33,11 @@ public sealed partial class HoopEventsListener(
         {
             try
             {
-                await using var connection = await dataSource.OpenConnectionAsync(stoppingToken);
-                connection.Notification += (_, e) => Dispatch(e.Payload);
-                await using (var listen = new NpgsqlCommand($"LISTEN {PostgresEventStore.NotificationChannel}", connection))
-                    await listen.ExecuteNonQueryAsync(stoppingToken);
-
+                await using var listening = await EventsListenConnection.OpenAsync(dataSource, Dispatch, stoppingToken);
                 MarkAllStale();
                 _listening.TrySetResult();
                 delay = TimeSpan.FromMilliseconds(100);
-                while (!stoppingToken.IsCancellationRequested)
-                    await connection.WaitAsync(stoppingToken);
+                await listening.ListenAsync(stoppingToken);
             }
             catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
             {

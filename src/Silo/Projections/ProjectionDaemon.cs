@@ -219,15 +219,11 @@ public sealed partial class ProjectionDaemon : BackgroundService
         {
             try
             {
-                await using var connection = await _dataSource.OpenConnectionAsync(stoppingToken);
-                connection.Notification += (_, _) => Wake();
-                await using (var listen = new NpgsqlCommand($"LISTEN {PostgresEventStore.NotificationChannel}", connection))
-                    await listen.ExecuteNonQueryAsync(stoppingToken);
+                await using var listening = await EventsListenConnection.OpenAsync(_dataSource, _ => Wake(), stoppingToken);
                 _listening.TrySetResult();
                 Wake();
                 delay = TimeSpan.FromMilliseconds(100);
-                while (!stoppingToken.IsCancellationRequested)
-                    await connection.WaitAsync(stoppingToken);
+                await listening.ListenAsync(stoppingToken);
             }
             catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
             {
