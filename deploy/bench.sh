@@ -205,6 +205,24 @@ NGINX_CONF
     fi
 }
 
+# stack_cpu_args: sets cpu_args to --cpu NAME=PID for each process of the local stack, so that the
+# gateway benchmark reports CPU time per request: fake-upstream -> upstream, silo-0 -> silo,
+# gateway-1 -> gateway_1, PostgreSQL with its backends -> postgres.
+stack_cpu_args() {
+    cpu_args=()
+    local pidfile name
+    for pidfile in .data/run/*.pid; do
+        [[ -s "$pidfile" ]] || continue
+        name="$(basename "$pidfile" .pid)"
+        name="${name#fake-}"
+        name="${name%-0}"
+        cpu_args+=(--cpu "${name//-/_}=$(cat "$pidfile")")
+    done
+    if [[ -s .data/pg/data/postmaster.pid ]]; then
+        cpu_args+=(--cpu "postgres=$(head -n 1 .data/pg/data/postmaster.pid)")
+    fi
+}
+
 # ensure_stack: the local stack is up (started here with 2 silos and 2 gateways unless
 # HOOP_SILOS/HOOP_GATEWAYS say otherwise, and then stopped at the end).
 ensure_stack() {
@@ -230,27 +248,20 @@ if wanted gateway; then
         gateway_args+=(--nginx "http://127.0.0.1:$NGINX_PORT" --cpu "nginx=$(cat "$NGINX_DIR/nginx.pid")")
     fi
 
-    # CPU time per request of each process of the stack: fake-upstream -> upstream,
-    # silo-0 -> silo, gateway-1 -> gateway_1, PostgreSQL with its backends -> postgres.
-    for pidfile in .data/run/*.pid; do
-        [[ -s "$pidfile" ]] || continue
-        name="$(basename "$pidfile" .pid)"
-        name="${name#fake-}"
-        name="${name%-0}"
-        gateway_args+=(--cpu "${name//-/_}=$(cat "$pidfile")")
-    done
-    if [[ -s .data/pg/data/postmaster.pid ]]; then
-        gateway_args+=(--cpu "postgres=$(head -n 1 .data/pg/data/postmaster.pid)")
-    fi
+    stack_cpu_args
+    gateway_args+=("${cpu_args[@]}")
 
     # A fresh identity each run, so that its session starts empty.
     token="$(deploy/dev-token.sh --sub "bench-$(date +%s)" --groups agents --ttl 3600)"
+    # Each target gets unmeasured load first: a freshly started gateway and silo spend their first
+    # seconds compiling their hot paths, which is not what an exchange costs once they run.
     gateway_seconds=10
     sequential=300
-    $quick && gateway_seconds=3 && sequential=150
+    warm_up=15
+    $quick && gateway_seconds=3 && sequential=150 && warm_up=8
     hoop_info "Gateway: direct, nginx, gateway at 32 connections (${gateway_seconds}s each), one at a time, streaming"
     if ! dotnet "$BENCH_DLL" gateway "${gateway_args[@]}" --agent-token "$token" \
-        --upstream-key "$(cat .data/dev/claude-api-key)" --seconds "$gateway_seconds" --connections 32 \
+        --upstream-key "$(cat .data/dev/claude-api-key)" --seconds "$gateway_seconds" --warm-up "$warm_up" --connections 32 \
         --sequential "$sequential" --streams "$sequential" 2>&1 | tee -a "$log"; then
         hoop_warn "the gateway benchmark reported failed requests (above): its figures do not count"
     fi
@@ -276,7 +287,8 @@ fi
 # --- telemetry: what traces, metrics and /metrics cost the gateway -----------------------------
 # The same load on a freshly started stack with telemetry on (up.sh's defaults: traces, metrics,
 # Prometheus /metrics) and off (Hoop__Telemetry__Tracing/Metrics/Prometheus=false). Figures end
-# in _telemetry_on / _telemetry_off; gateway_telemetry_rps_ratio is on / off (target >= 0.9).
+# in _telemetry_on / _telemetry_off (means of two runs each); gateway_telemetry_rps_ratio is on / off (target >= 0.9),
+# exchange_cpu_telemetry_ratio the CPU per exchange on / off (target <= 1.1).
 if wanted telemetry; then
     hoop_ensure_curl
     if ! $started_stack && http_ok http://127.0.0.1:5600/healthz; then
@@ -284,13 +296,18 @@ if wanted telemetry; then
     else
         telemetry_seconds=10
         telemetry_sequential=300
-        $quick && telemetry_seconds=3 && telemetry_sequential=150
+        telemetry_warm_up=15
+        $quick && telemetry_seconds=3 && telemetry_sequential=150 && telemetry_warm_up=8
         telemetry_out="$HOOP_ROOT/.data/logs/bench-telemetry.txt"
         : >"$telemetry_out"
-        for mode in on off; do
+        # On, off, off, on (each on a freshly started stack): the database grows with every run, so
+        # a drift from run to run cancels out of the averages instead of favouring one mode.
+        run=0
+        for mode in on off off on; do
+            run=$((run + 1))
             deploy/down.sh >>"$log" 2>&1 || true
             started_stack=true
-            hoop_info "Telemetry $mode: starting the local stack (deploy/up.sh --detach)"
+            hoop_info "Telemetry $mode (run $run of 4): starting the local stack (deploy/up.sh --detach)"
             if [[ "$mode" == off ]]; then
                 Hoop__Telemetry__Tracing=false Hoop__Telemetry__Metrics=false Hoop__Telemetry__Prometheus=false \
                     HOOP_SILOS="${HOOP_SILOS:-2}" HOOP_GATEWAYS="${HOOP_GATEWAYS:-2}" deploy/up.sh --detach >>"$log" 2>&1 || hoop_die "deploy/up.sh --detach (telemetry off) failed; see $log"
@@ -298,19 +315,30 @@ if wanted telemetry; then
                 HOOP_SILOS="${HOOP_SILOS:-2}" HOOP_GATEWAYS="${HOOP_GATEWAYS:-2}" deploy/up.sh --detach >>"$log" 2>&1 ||
                     hoop_die "deploy/up.sh --detach (telemetry on) failed; see $log"
             fi
-            token="$(deploy/dev-token.sh --sub "bench-telemetry-$mode-$(date +%s)" --groups agents --ttl 3600)"
+            stack_cpu_args
+            token="$(deploy/dev-token.sh --sub "bench-telemetry-$mode-$run-$(date +%s)" --groups agents --ttl 3600)"
             hoop_info "Telemetry $mode: the gateway at 32 connections (${telemetry_seconds}s), one at a time, streaming"
             if ! dotnet "$BENCH_DLL" gateway --direct http://127.0.0.1:5601 --gateway http://127.0.0.1:5600/claude --spread \
                 --agent-token "$token" --upstream-key "$(cat .data/dev/claude-api-key)" --seconds "$telemetry_seconds" \
-                --connections 32 --sequential "$telemetry_sequential" --streams "$telemetry_sequential" >"$telemetry_out.$mode" 2>&1; then
+                --warm-up "$telemetry_warm_up" --connections 32 --sequential "$telemetry_sequential" --streams "$telemetry_sequential" \
+                "${cpu_args[@]}" >"$telemetry_out.$run" 2>&1; then
                 hoop_warn "the telemetry-$mode gateway run reported failed requests (see $log): its figures do not count"
             fi
-            cat "$telemetry_out.$mode" >>"$log"
-            awk -v mode="$mode" '$1 ~ /^(gateway_spread_rps|gateway_p50_added_ms|gateway_p99_added_ms|gateway_c1_p50_added_ms|stream_ttfb_added_ms)$/ {
-                print $1 "_telemetry_" mode, $2, $3 }' "$telemetry_out.$mode" | tee -a "$log" "$telemetry_out"
+            cat "$telemetry_out.$run" >>"$log"
+            awk -v mode="$mode" '$1 ~ /^(gateway_spread_rps|gateway_p50_added_ms|gateway_p99_added_ms|gateway_c1_p50_added_ms|stream_ttfb_added_ms|exchange_cpu_ms)$/ {
+                print $1 "_telemetry_" mode, $2, $3 }' "$telemetry_out.$run" >>"$telemetry_out"
         done
-        awk '$1 == "gateway_spread_rps_telemetry_on" { on = $2 } $1 == "gateway_spread_rps_telemetry_off" { off = $2 }
-            END { if (on > 0 && off > 0) printf "gateway_telemetry_rps_ratio %.3f\n", on / off }' "$telemetry_out" | tee -a "$log"
+        # The mean of each figure over the two runs of each mode; the ratios compare them.
+        awk '{ sum[$1] += $2; n[$1]++; unit[$1] = $3 }
+            END {
+                for (k in sum) printf "%s %.3f %s\n", k, sum[k] / n[k], unit[k]
+                on = sum["gateway_spread_rps_telemetry_on"] / n["gateway_spread_rps_telemetry_on"]
+                off = sum["gateway_spread_rps_telemetry_off"] / n["gateway_spread_rps_telemetry_off"]
+                if (on > 0 && off > 0) printf "gateway_telemetry_rps_ratio %.3f\n", on / off
+                con = sum["exchange_cpu_ms_telemetry_on"] / n["exchange_cpu_ms_telemetry_on"]
+                coff = sum["exchange_cpu_ms_telemetry_off"] / n["exchange_cpu_ms_telemetry_off"]
+                if (con > 0 && coff > 0) printf "exchange_cpu_telemetry_ratio %.3f\n", con / coff
+            }' "$telemetry_out" | sort | tee -a "$log"
     fi
 fi
 

@@ -15,6 +15,13 @@ public interface ISessionGrain : IGrainWithStringKey
 
     Task RecordResponseChunksAsync(string exchangeId, IReadOnlyList<ResponseChunk> chunks, CancellationToken cancellationToken = default);
 
+    /// <summary>
+    /// Records, in one append, what a gateway gathered about the response since its last call: the
+    /// destination that answers (<c>ExchangeForwarded</c>, once), the next chunks and, when the answer
+    /// ended, its end (<c>MaskApplied</c> and <c>ExchangeCompleted</c>). Idempotent as the separate calls are.
+    /// </summary>
+    Task RecordResponseAsync(string exchangeId, ResponseRecord record, CancellationToken cancellationToken = default);
+
     Task RecordForwardedAsync(string exchangeId, string upstream, CancellationToken cancellationToken = default);
 
     /// <summary>Records the end of the exchange, after what the response masking did (<paramref name="masks"/>, one MaskApplied each).</summary>
@@ -76,6 +83,17 @@ public sealed record BeginExchange(
             throw new ArgumentException($"{name} is required.");
     }
 }
+
+/// <summary>
+/// What <see cref="ISessionGrain.RecordResponseAsync"/> records: any of the destination that answers
+/// (<see cref="Upstream"/>), the next <see cref="Chunks"/> and the exchange's <see cref="End"/>, in that order.
+/// </summary>
+[GenerateSerializer, Immutable]
+public sealed record ResponseRecord(string? Upstream, IReadOnlyList<ResponseChunk> Chunks, ExchangeEnd? End = null);
+
+/// <summary>How an answered exchange ended: what <see cref="ISessionGrain.CompleteExchangeAsync"/> takes.</summary>
+[GenerateSerializer, Immutable]
+public sealed record ExchangeEnd(int Status, TokenUsage? Usage, double DurationMs, IReadOnlyList<MaskCount>? Masks = null, double? AddedMs = null);
 
 /// <summary>How many matches of a detector were masked (never the values).</summary>
 [GenerateSerializer, Immutable]

@@ -29,6 +29,9 @@ public interface ISiloClient
 
     Task RecordChunksAsync(string sessionId, string exchangeId, IReadOnlyList<ResponseChunk> chunks, CancellationToken cancellationToken = default);
 
+    /// <summary>The destination, the next chunks and the end of an exchange, in one append (<see cref="ISessionGrain.RecordResponseAsync"/>).</summary>
+    Task RecordResponseAsync(string sessionId, string exchangeId, ResponseRecord record, CancellationToken cancellationToken = default);
+
     Task CompleteExchangeAsync(string sessionId, string exchangeId, int status, TokenUsage? usage, double durationMs, IReadOnlyList<MaskCount>? masks = null, double? addedMs = null, CancellationToken cancellationToken = default);
 
     Task AbortExchangeAsync(string sessionId, string exchangeId, string reason, IReadOnlyList<MaskCount>? masks = null, CancellationToken cancellationToken = default);

@@ -59,6 +59,13 @@ public sealed class OrleansSiloClient(IGrainFactory grains, IClusterClient clien
         return Call(() => Session(sessionId).RecordResponseChunksAsync(Required(exchangeId, "exchangeId"), chunks, cancellationToken), cancellationToken);
     }
 
+    public Task RecordResponseAsync(string sessionId, string exchangeId, ResponseRecord record, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(record);
+        ArgumentNullException.ThrowIfNull(record.Chunks);
+        return Call(() => Session(sessionId).RecordResponseAsync(Required(exchangeId, "exchangeId"), record, cancellationToken), cancellationToken);
+    }
+
     public Task CompleteExchangeAsync(string sessionId, string exchangeId, int status, TokenUsage? usage, double durationMs, IReadOnlyList<MaskCount>? masks = null, double? addedMs = null, CancellationToken cancellationToken = default) =>
         Call(() => Session(sessionId).CompleteExchangeAsync(Required(exchangeId, "exchangeId"), status, usage, durationMs, masks, addedMs, cancellationToken), cancellationToken);
 

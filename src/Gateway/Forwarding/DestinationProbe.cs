@@ -43,9 +43,6 @@ public sealed partial class DestinationProbe(
 
         destination.Probed(healthy);
         if (healthy != wasHealthy)
-            LogHealthChanged(logger, destination.Name, healthy ? "up" : "down");
+            ForwardingLog.DestinationHealthChanged(logger, destination.Name, healthy ? "up" : "down");
     }
-
-    [LoggerMessage(EventId = 4011, Level = LogLevel.Information, Message = "Upstream {Destination} probed {State}")]
-    private static partial void LogHealthChanged(ILogger logger, string destination, string state);
 }

@@ -97,9 +97,6 @@ public sealed partial class UpstreamDestinations
     public void Failed(string connection, UpstreamDestination destination)
     {
         if (destination.Failed(_time.GetUtcNow(), _options.DestinationFailureLimit, _options.DestinationQuarantine))
-            LogSkipped(_logger, destination.Name, connection, _options.DestinationQuarantine);
+            ForwardingLog.DestinationSkipped(_logger, destination.Name, connection, _options.DestinationQuarantine);
     }
-
-    [LoggerMessage(EventId = 4010, Level = LogLevel.Warning, Message = "Upstream {Destination} of {Connection} failed repeatedly: skipped for {Duration}")]
-    private static partial void LogSkipped(ILogger logger, string destination, string connection, TimeSpan duration);
 }

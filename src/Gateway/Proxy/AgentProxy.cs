@@ -204,7 +204,7 @@ public sealed partial class AgentProxy(
         {
             // The store failed mid-append: the exchange may be recorded. Never forwarded, so once the store is back
             // its end is recorded as such (a silo that never recorded it refuses the abort, which settles it too).
-            LogOutcomeUnknown(logger, exchangeId, unknown.StreamId, e);
+            ProxyLog.OutcomeUnknown(logger, exchangeId, unknown.StreamId, e);
             var sessionId = requestedSession ?? (unknown.StreamId.StartsWith("session-", StringComparison.Ordinal) ? unknown.StreamId["session-".Length..] : null);
             if (sessionId is not null)
                 pending.Add(exchangeId, "abort", ct => silo.AbortExchangeAsync(sessionId, exchangeId, OutcomeUnknownReason, null, ct));
@@ -214,7 +214,7 @@ public sealed partial class AgentProxy(
         }
         catch (ClusterUnavailableException e)
         {
-            LogAuditUnavailable(logger, connection.Name, e);
+            ProxyLog.AuditUnavailable(logger, connection.Name, e);
             await GatewayProblems.WriteAsync(http, 503, GatewayProblems.AuditUnavailable, "Audit store unavailable",
                 "The request could not be recorded, so it was not forwarded. Try again shortly.");
             return;
@@ -242,7 +242,7 @@ public sealed partial class AgentProxy(
 
         if (maskingFailed is not null && decision.Kind != DecisionKind.Block)
         {
-            LogMaskingFailed(logger, connection.Name, exchangeId, maskingFailed);
+            ProxyLog.MaskingFailed(logger, connection.Name, exchangeId, maskingFailed);
             await TryAbortAsync(decision.SessionId, exchangeId, MaskingFailedReason);
             await GatewayProblems.WriteAsync(http, 502, GatewayProblems.MaskingFailed, "Masking failed",
                 "The request could not be masked, so it was not forwarded.");
@@ -339,7 +339,7 @@ public sealed partial class AgentProxy(
         }
         catch (ClusterUnavailableException e)
         {
-            LogAuditUnavailable(logger, approvalId, e);
+            ProxyLog.AuditUnavailable(logger, approvalId, e);
             await GatewayProblems.WriteAsync(http, 503, GatewayProblems.AuditUnavailable, "Audit store unavailable",
                 "The approval could not be checked, so the request was not forwarded.", approvalId: approvalId);
             return false;
@@ -374,7 +374,7 @@ public sealed partial class AgentProxy(
         }
         catch (Exception e) when (e is ClusterUnavailableException or SiloRefusedException)
         {
-            LogAuditUnavailable(logger, subject, e);
+            ProxyLog.AuditUnavailable(logger, subject, e);
         }
     }
 
@@ -415,6 +415,9 @@ public sealed partial class AgentProxy(
         var status = 0;
         TokenUsage? usage = null;
         Exception? relayFailure = null;
+        // The answer's last text and the exchange's end go in one append, before the end reaches the client.
+        relay.EndOf = usage => new ExchangeEnd(status, usage, Math.Round(clock.Elapsed.TotalMilliseconds, 3), MaskEngines.Counts(relay.Tally),
+            measure.Added is { } added ? added.TotalMilliseconds : null);
         var hasCredential = credentials.TryGet(connection.Name, out var header, out var secret);
         var transformer = new ExchangeTransformer(path + http.Request.QueryString, hasCredential ? header : null, hasCredential ? secret : null, async response =>
         {
@@ -460,7 +463,7 @@ public sealed partial class AgentProxy(
             destinations.Failed(connection.Name, candidate);
             if (!NeverReached(error, http.Features.Get<IForwarderErrorFeature>()?.Exception))
                 break; // the request may have reached it: not sent again
-            LogFailingOver(logger, connection.Name, candidate.Name, error);
+            ProxyLog.FailingOver(logger, connection.Name, candidate.Name, error);
         }
 
         if (!transformer.Answered)
@@ -481,7 +484,7 @@ public sealed partial class AgentProxy(
 
             var exception = http.Features.Get<IForwarderErrorFeature>()?.Exception;
             var timeout = error == ForwarderError.RequestTimedOut;
-            LogUpstreamFailed(logger, connection.Name, error, exception);
+            ProxyLog.UpstreamFailed(logger, connection.Name, error, exception);
             await TryAbortAsync(sessionId, exchangeId, timeout ? "upstream-timeout" : "upstream-unreachable");
             var detail = timeout
                 ? exception?.InnerException is TimeoutException ? "The upstream did not accept a connection in time." : "The upstream did not answer in time."
@@ -497,7 +500,7 @@ public sealed partial class AgentProxy(
                 break;
             case not null when revoked.IsCancellationRequested && !clientAborted.IsCancellationRequested:
                 // Revoked mid-answer: the client must not mistake what it got for a whole answer.
-                LogCutOnRevocation(logger, exchangeId);
+                ProxyLog.CutOnRevocation(logger, exchangeId);
                 http.Abort();
                 await TryAbortAsync(sessionId, exchangeId, IdentityRevokedReason, relay.Tally);
                 return;
@@ -506,7 +509,7 @@ public sealed partial class AgentProxy(
                 return;
             case MaskingFailedException or UnreadableStreamException:
                 // Fail closed: before the answer started, a 502; after, the connection is cut.
-                LogMaskingFailed(logger, connection.Name, exchangeId, relayFailure);
+                ProxyLog.MaskingFailed(logger, connection.Name, exchangeId, relayFailure);
                 await TryAbortAsync(sessionId, exchangeId, relayFailure is UnreadableStreamException ? UnreadableStreamReason : MaskingFailedReason, relay.Tally);
                 if (http.Response.HasStarted)
                 {
@@ -523,7 +526,7 @@ public sealed partial class AgentProxy(
             case RecordingFailedException or ClusterUnavailableException:
                 // Fail closed: never hand out what is not recorded (strict release) or the end of an answer that is not.
                 // Before anything was released the client gets a clean 503; after, the connection is cut.
-                LogAuditUnavailable(logger, connection.Name, relayFailure);
+                ProxyLog.AuditUnavailable(logger, connection.Name, relayFailure);
                 await TryAbortAsync(sessionId, exchangeId, "recording-failed", relay.Tally);
                 if (http.Response.HasStarted)
                 {
@@ -538,13 +541,13 @@ public sealed partial class AgentProxy(
 
                 return;
             case UpstreamIdleException:
-                LogUpstreamIdle(logger, connection.Name, exchangeId, connection.IdleTimeout);
+                ProxyLog.UpstreamIdle(logger, connection.Name, exchangeId, connection.IdleTimeout);
                 http.Abort();
                 await TryAbortAsync(sessionId, exchangeId, "upstream-idle", relay.Tally);
                 return;
             case IOException or HttpRequestException or InvalidDataException or OperationCanceledException:
                 // The upstream broke mid-answer: the client must not mistake it for a whole answer.
-                LogUpstreamBroke(logger, connection.Name, relayFailure);
+                ProxyLog.UpstreamBroke(logger, connection.Name, relayFailure);
                 http.Abort();
                 await TryAbortAsync(sessionId, exchangeId, "upstream-failed-mid-response", relay.Tally);
                 return;
@@ -560,14 +563,16 @@ public sealed partial class AgentProxy(
         metrics.Masked(connection.Name, "response", MaskEngines.Counts(relay.Tally));
         try
         {
-            // Everything the client got is recorded: end its response first, then note completion.
+            // Everything the client got is recorded: end its response first, then note completion
+            // (unless the relay recorded it with the last text).
             await EndResponseAsync(http);
-            await Complete(CancellationToken.None);
+            if (!recorder.Finished)
+                await Complete(CancellationToken.None);
         }
         catch (ClusterUnavailableException e)
         {
             // The answer is recorded; its end is recorded as soon as the store is back.
-            LogAuditUnavailable(logger, connection.Name, e);
+            ProxyLog.AuditUnavailable(logger, connection.Name, e);
             pending.Add(exchangeId, "completion", Complete);
         }
 
@@ -598,7 +603,7 @@ public sealed partial class AgentProxy(
         }
         catch (RecordingFailedException e)
         {
-            LogAuditUnavailable(logger, destination.Name, e);
+            ProxyLog.AuditUnavailable(logger, destination.Name, e);
         }
     }
 
@@ -769,7 +774,7 @@ public sealed partial class AgentProxy(
         }
         catch (Exception e) when (e is ClusterUnavailableException or SiloRefusedException)
         {
-            LogAuditUnavailable(logger, connection.Name, e);
+            ProxyLog.AuditUnavailable(logger, connection.Name, e);
         }
     }
 
@@ -787,12 +792,12 @@ public sealed partial class AgentProxy(
         }
         catch (ClusterUnavailableException e)
         {
-            LogAbortNotRecorded(logger, exchangeId, reason, e);
+            ProxyLog.AbortNotRecorded(logger, exchangeId, reason, e);
             pending.Add(exchangeId, "abort", Abort);
         }
         catch (SiloRefusedException e)
         {
-            LogAbortNotRecorded(logger, exchangeId, reason, e);
+            ProxyLog.AbortNotRecorded(logger, exchangeId, reason, e);
         }
 
         Task Abort(CancellationToken ct) => silo.AbortExchangeAsync(sessionId, exchangeId, reason, masksApplied, ct);
@@ -800,31 +805,4 @@ public sealed partial class AgentProxy(
 
     /// <summary>The reason recorded for an exchange whose beginning had an unknown outcome and that was never forwarded.</summary>
     public const string OutcomeUnknownReason = "append outcome unknown: not forwarded";
-
-    [LoggerMessage(EventId = 4020, Level = LogLevel.Warning, Message = "Exchange {ExchangeId}: the append to {StreamId} has an unknown outcome; answered 503 and not forwarded")]
-    private static partial void LogOutcomeUnknown(ILogger logger, string exchangeId, string streamId, Exception exception);
-
-    [LoggerMessage(EventId = 4001, Level = LogLevel.Warning, Message = "Audit store unavailable for {Subject}: failing closed")]
-    private static partial void LogAuditUnavailable(ILogger logger, string subject, Exception exception);
-
-    [LoggerMessage(EventId = 4002, Level = LogLevel.Warning, Message = "Upstream of {Connection} failed ({Failure})")]
-    private static partial void LogUpstreamFailed(ILogger logger, string connection, ForwarderError failure, Exception? exception);
-
-    [LoggerMessage(EventId = 4007, Level = LogLevel.Warning, Message = "Upstream of {Connection} sent nothing for {IdleTimeout} in exchange {ExchangeId}: cut")]
-    private static partial void LogUpstreamIdle(ILogger logger, string connection, string exchangeId, TimeSpan idleTimeout);
-
-    [LoggerMessage(EventId = 4008, Level = LogLevel.Warning, Message = "Upstream {Destination} of {Connection} could not be reached ({Failure}): trying the next")]
-    private static partial void LogFailingOver(ILogger logger, string connection, string destination, ForwarderError failure);
-
-    [LoggerMessage(EventId = 4003, Level = LogLevel.Warning, Message = "Upstream of {Connection} broke mid-response; the client connection was aborted")]
-    private static partial void LogUpstreamBroke(ILogger logger, string connection, Exception exception);
-
-    [LoggerMessage(EventId = 4005, Level = LogLevel.Error, Message = "Masking failed on {Connection} for exchange {ExchangeId}: failing closed")]
-    private static partial void LogMaskingFailed(ILogger logger, string connection, string exchangeId, Exception exception);
-
-    [LoggerMessage(EventId = 4006, Level = LogLevel.Information, Message = "Exchange {ExchangeId} cut: its identity was revoked")]
-    private static partial void LogCutOnRevocation(ILogger logger, string exchangeId);
-
-    [LoggerMessage(EventId = 4004, Level = LogLevel.Warning, Message = "Could not record the abort of {ExchangeId} ({Reason})")]
-    private static partial void LogAbortNotRecorded(ILogger logger, string exchangeId, string reason, Exception exception);
 }

@@ -1,6 +1,7 @@
 using System.Text;
 using System.Text.Json;
 using Hoop.Contracts.Events;
+using Hoop.Contracts.Grains;
 using Hoop.Contracts.Policy;
 using Hoop.Gateway.Inspection;
 using Hoop.Hosting.Masking;
@@ -43,7 +44,18 @@ public sealed class ResponseRelay(
     /// <summary>The clock of <see cref="IdleTimeout"/>.</summary>
     public TimeProvider TimeProvider { get; init; } = TimeProvider.System;
 
+    /// <summary>
+    /// How the exchange ended, given the answer's token usage: when set, the last text is recorded together
+    /// with <c>ExchangeCompleted</c> in one append once the upstream's body has ended
+    /// (<see cref="ExchangeRecorder.FinishAsync"/>); when null, the caller records the end.
+    /// </summary>
+    public Func<TokenUsage?, ExchangeEnd>? EndOf { get; set; }
+
     private bool Strict => release == StreamRelease.AfterRecord;
+
+    // The body ended: what is left is recorded, with the exchange's end when the caller gave EndOf.
+    private Task FinishRecordingAsync(TokenUsage? usage, CancellationToken ct) =>
+        EndOf is { } endOf ? recorder.FinishAsync(endOf(usage), ct) : recorder.FlushAsync(ct);
 
     public async Task<TokenUsage?> RelayAsync(Stream upstream, string? mediaType, HttpResponse response, CancellationToken ct)
     {
@@ -106,8 +118,9 @@ public sealed class ResponseRelay(
 
         masker.Complete();
         await ReleaseAsync(masker, ReadOnlyMemory<byte>.Empty, releaser);
-        await recorder.FlushAsync(ct);
-        return masker.InputTokens is null && masker.OutputTokens is null ? null : new TokenUsage(masker.InputTokens ?? 0, masker.OutputTokens ?? 0);
+        var usage = masker.InputTokens is null && masker.OutputTokens is null ? null : new TokenUsage(masker.InputTokens ?? 0, masker.OutputTokens ?? 0);
+        await FinishRecordingAsync(usage, ct);
+        return usage;
     }
 
     // Records what the masker released, then hands it (or, when responses are not masked, the
@@ -119,8 +132,8 @@ public sealed class ResponseRelay(
             await RecordInPiecesAsync(recorded.Text, recorded.Block, ct);
         var output = masker.TakeOutput();
         var ended = masker.Ended;
-        if (ended)
-            await recorder.CloseBatchAsync(ct);
+        if (ended && EndOf is null)
+            await recorder.CloseBatchAsync(ct); // else the end of the body closes it, with the exchange's end
         var upTo = Strict || ended ? recorder.Offset : 0;
         if (maskResponse)
         {
@@ -148,10 +161,11 @@ public sealed class ResponseRelay(
             masked = Encoding.UTF8.GetBytes(engine.Mask(Encoding.UTF8.GetString(body), Tally));
         }
 
+        var usage = UsageOf(body);
         await RecordInPiecesAsync(Encoding.UTF8.GetString(masked), null, ct);
-        await recorder.FlushAsync(ct);
+        await FinishRecordingAsync(usage, ct);
         await releaser.SendAsync(0, maskResponse ? masked : body);
-        return UsageOf(body);
+        return usage;
     }
 
     /// <summary>Masks a text answer as a stream; each piece goes out as <see cref="RelayEventsAsync"/>'s events do.</summary>
@@ -183,7 +197,7 @@ public sealed class ResponseRelay(
         var tail = decoder.GetChars([], 0, 0, chars, 0, flush: true);
         var rest = masker.Push(chars.AsSpan(0, tail)) + masker.Complete();
         await RecordInPiecesAsync(rest, null, ct);
-        await recorder.FlushAsync(ct);
+        await FinishRecordingAsync(null, ct);
         if (maskResponse && rest.Length > 0)
             await releaser.SendAsync(0, Encoding.UTF8.GetBytes(rest));
         return null;
@@ -210,7 +224,7 @@ public sealed class ResponseRelay(
 
         if (total > 0)
             await recorder.AddAsync($"[{total} bytes of {mediaType ?? "unknown content"}, not recorded]", null, ct);
-        await recorder.FlushAsync(ct);
+        await FinishRecordingAsync(null, ct);
         return null;
     }
 

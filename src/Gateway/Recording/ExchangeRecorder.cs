@@ -2,6 +2,7 @@ using System.Diagnostics;
 using System.Threading.Channels;
 using Hoop.Gateway.Cluster;
 using Hoop.Contracts.Events;
+using Hoop.Contracts.Grains;
 
 namespace Hoop.Gateway.Recording;
 
@@ -28,6 +29,8 @@ public sealed class ExchangeRecorder : IAsyncDisposable
 
     private sealed record Forwarded(string Upstream) : Item;
 
+    private sealed record End(ExchangeEnd Value, TaskCompletionSource Done) : Item;
+
     private readonly Channel<Item> _items;
     private readonly ISiloClient _silo;
     private readonly string _sessionId;
@@ -40,6 +43,7 @@ public sealed class ExchangeRecorder : IAsyncDisposable
     private long _durable;
     private TaskCompletionSource _progress = NewSignal();
     private volatile Exception? _failure;
+    private volatile bool _finished;
     private bool _forwardedQueued;
 
     public ExchangeRecorder(ISiloClient silo, string sessionId, string exchangeId, GatewayOptions options)
@@ -63,9 +67,13 @@ public sealed class ExchangeRecorder : IAsyncDisposable
     /// <summary>Characters durably recorded so far.</summary>
     public long Recorded => Interlocked.Read(ref _durable);
 
+    /// <summary>Whether the exchange's end is recorded (<see cref="FinishAsync"/> succeeded).</summary>
+    public bool Finished => _finished;
+
     /// <summary>
     /// Queues <c>ExchangeForwarded</c> for the destination that answers, recorded before any
-    /// chunk; only the first call counts. The prompt is already durable (BeginExchange).
+    /// chunk; only the first call counts. The prompt is already durable (BeginExchange). It goes out
+    /// with the first batch when text comes within the batch window, else on its own when the window ends.
     /// </summary>
     public async ValueTask RecordForwardedAsync(string upstream, CancellationToken cancellationToken)
     {
@@ -94,6 +102,18 @@ public sealed class ExchangeRecorder : IAsyncDisposable
     {
         var done = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
         await WriteAsync(new Flush(done), cancellationToken);
+        await done.Task.WaitAsync(cancellationToken);
+    }
+
+    /// <summary>
+    /// Records everything added so far together with the exchange's end (<c>ExchangeCompleted</c>) in one
+    /// append, and returns once it is durable; throws if recording failed. Nothing may be added after it.
+    /// </summary>
+    public async Task FinishAsync(ExchangeEnd end, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(end);
+        var done = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        await WriteAsync(new End(end, done), cancellationToken);
         await done.Task.WaitAsync(cancellationToken);
     }
 
@@ -140,6 +160,8 @@ public sealed class ExchangeRecorder : IAsyncDisposable
     {
         var batch = new List<ResponseChunk>();
         var flushes = new List<TaskCompletionSource>();
+        string? upstream = null;
+        End? ending = null;
         var chars = 0;
         var first = true;
         try
@@ -157,7 +179,7 @@ public sealed class ExchangeRecorder : IAsyncDisposable
                             case Chunk chunk:
                                 batch.Add(chunk.Value);
                                 chars += chunk.Value.Text.Length;
-                                windowEnds ??= _sinceStart.Elapsed + (first ? TimeSpan.Zero : _window);
+                                windowEnds = Earliest(windowEnds, _sinceStart.Elapsed + (first ? TimeSpan.Zero : _window));
                                 break;
                             case Flush flush:
                                 closeNow = true;
@@ -165,7 +187,12 @@ public sealed class ExchangeRecorder : IAsyncDisposable
                                     flushes.Add(flush.Done);
                                 break;
                             case Forwarded forwarded:
-                                await _silo.RecordForwardedAsync(_sessionId, _exchangeId, forwarded.Upstream, CancellationToken.None);
+                                upstream = forwarded.Upstream;
+                                windowEnds = Earliest(windowEnds, _sinceStart.Elapsed + _window);
+                                break;
+                            case End end:
+                                closeNow = true;
+                                ending = end;
                                 break;
                         }
 
@@ -175,11 +202,22 @@ public sealed class ExchangeRecorder : IAsyncDisposable
 
                     if (closeNow || chars >= _batchChars || (windowEnds is { } ends && _sinceStart.Elapsed >= ends))
                     {
-                        if (batch.Count > 0)
+                        if (batch.Count > 0 || upstream is not null || ending is not null)
                         {
-                            await _silo.RecordChunksAsync(_sessionId, _exchangeId, batch.ToArray(), CancellationToken.None);
-                            Advance(batch[^1].Offset + batch[^1].Text.Length);
-                            first = false;
+                            await _silo.RecordResponseAsync(_sessionId, _exchangeId, new ResponseRecord(upstream, batch.ToArray(), ending?.Value), CancellationToken.None);
+                            upstream = null;
+                            if (batch.Count > 0)
+                            {
+                                Advance(batch[^1].Offset + batch[^1].Text.Length);
+                                first = false;
+                            }
+
+                            if (ending is not null)
+                            {
+                                _finished = true;
+                                ending.Done.TrySetResult();
+                                ending = null;
+                            }
                         }
 
                         batch.Clear();
@@ -190,10 +228,10 @@ public sealed class ExchangeRecorder : IAsyncDisposable
                         break;
                     }
 
-                    if (batch.Count == 0)
+                    if (batch.Count == 0 && upstream is null)
                         break;
 
-                    // Wait for more text, but no longer than the batch window.
+                    // Wait for more, but no longer than the batch window.
                     var left = windowEnds!.Value - _sinceStart.Elapsed;
                     using var wait = new CancellationTokenSource(left > TimeSpan.Zero ? left : TimeSpan.Zero);
                     try
@@ -208,10 +246,11 @@ public sealed class ExchangeRecorder : IAsyncDisposable
                 }
             }
 
-            if (batch.Count > 0)
+            if (batch.Count > 0 || upstream is not null)
             {
-                await _silo.RecordChunksAsync(_sessionId, _exchangeId, batch.ToArray(), CancellationToken.None);
-                Advance(batch[^1].Offset + batch[^1].Text.Length);
+                await _silo.RecordResponseAsync(_sessionId, _exchangeId, new ResponseRecord(upstream, batch.ToArray()), CancellationToken.None);
+                if (batch.Count > 0)
+                    Advance(batch[^1].Offset + batch[^1].Text.Length);
             }
         }
         catch (Exception e)
@@ -219,15 +258,22 @@ public sealed class ExchangeRecorder : IAsyncDisposable
             _failure = e;
             _items.Writer.TryComplete(e);
             Volatile.Read(ref _progress).TrySetResult();
+            var failed = new RecordingFailedException("The response could not be recorded.", e);
             foreach (var flush in flushes)
-                flush.TrySetException(new RecordingFailedException("The response could not be recorded.", e));
+                flush.TrySetException(failed);
+            ending?.Done.TrySetException(failed);
             while (_items.Reader.TryRead(out var item))
             {
                 if (item is Flush { Done: { } done })
-                    done.TrySetException(new RecordingFailedException("The response could not be recorded.", e));
+                    done.TrySetException(failed);
+                else if (item is End end)
+                    end.Done.TrySetException(failed);
             }
         }
     }
+
+    private static TimeSpan Earliest(TimeSpan? current, TimeSpan candidate) =>
+        current is { } known && known < candidate ? known : candidate;
 
     /// <summary>Stops accepting text and records what is pending.</summary>
     public async ValueTask DisposeAsync()

@@ -44,7 +44,7 @@ public sealed partial class PendingOutcomes(
     public void Add(string exchangeId, string what, Func<CancellationToken, Task> record)
     {
         if (!_queue.Writer.TryWrite(new Outcome(exchangeId, what, record, Time.GetUtcNow())))
-            LogDropped(logger, exchangeId, what);
+            RecordingLog.Dropped(logger, exchangeId, what);
     }
 
     protected override async Task RunAsync(CancellationToken stoppingToken)
@@ -61,28 +61,28 @@ public sealed partial class PendingOutcomes(
                 {
                     await outcome.Record(stoppingToken);
                     _queue.Reader.TryRead(out _);
-                    LogRecordedLate(logger, outcome.ExchangeId, outcome.What);
+                    RecordingLog.RecordedLate(logger, outcome.ExchangeId, outcome.What);
                     delay = FirstRetry;
                     continue;
                 }
                 catch (SiloRefusedException e)
                 {
                     _queue.Reader.TryRead(out _);
-                    LogRefused(logger, outcome.ExchangeId, outcome.What, e.Status);
+                    RecordingLog.Refused(logger, outcome.ExchangeId, outcome.What, e.Status);
                     continue;
                 }
                 catch (Exception e) when (e is not OperationCanceledException || !stoppingToken.IsCancellationRequested)
                 {
                     if (e is not ClusterUnavailableException)
                     {
-                        LogRecordFailed(logger, outcome.ExchangeId, outcome.What, e);
+                        RecordingLog.RecordFailed(logger, outcome.ExchangeId, outcome.What, e);
                         Health.RecordFailure(e, Time.GetUtcNow());
                     }
 
                     if (Time.GetUtcNow() - outcome.Since > GiveUpAfter)
                     {
                         _queue.Reader.TryRead(out _);
-                        LogGaveUp(logger, outcome.ExchangeId, outcome.What, GiveUpAfter);
+                        RecordingLog.GaveUp(logger, outcome.ExchangeId, outcome.What, GiveUpAfter);
                         continue;
                     }
 
@@ -96,25 +96,7 @@ public sealed partial class PendingOutcomes(
         catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
         {
             if (_queue.Reader.Count > 0)
-                LogLostAtStop(logger, _queue.Reader.Count);
+                RecordingLog.LostAtStop(logger, _queue.Reader.Count);
         }
     }
-
-    [LoggerMessage(EventId = 4301, Level = LogLevel.Information, Message = "Recorded the {What} of {ExchangeId} late, once the audit store was back")]
-    private static partial void LogRecordedLate(ILogger logger, string exchangeId, string what);
-
-    [LoggerMessage(EventId = 4302, Level = LogLevel.Warning, Message = "The silo refused the late {What} of {ExchangeId} ({Status}); dropped")]
-    private static partial void LogRefused(ILogger logger, string exchangeId, string what, int status);
-
-    [LoggerMessage(EventId = 4303, Level = LogLevel.Error, Message = "Gave up recording the {What} of {ExchangeId} after {GiveUpAfter}")]
-    private static partial void LogGaveUp(ILogger logger, string exchangeId, string what, TimeSpan giveUpAfter);
-
-    [LoggerMessage(EventId = 4304, Level = LogLevel.Error, Message = "Too many exchange ends waiting for the audit store: the {What} of {ExchangeId} is not recorded")]
-    private static partial void LogDropped(ILogger logger, string exchangeId, string what);
-
-    [LoggerMessage(EventId = 4305, Level = LogLevel.Error, Message = "Stopping with {Count} exchange ends not recorded")]
-    private static partial void LogLostAtStop(ILogger logger, int count);
-
-    [LoggerMessage(EventId = 4306, Level = LogLevel.Error, Message = "Recording the {What} of {ExchangeId} failed unexpectedly; retrying")]
-    private static partial void LogRecordFailed(ILogger logger, string exchangeId, string what, Exception exception);
 }

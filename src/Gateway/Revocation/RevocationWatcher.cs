@@ -64,7 +64,7 @@ public sealed partial class RevocationWatcher(
                 foreach (var change in changes.Changes)
                 {
                     if (revoked.Apply(change))
-                        LogApplied(logger, change.Subject, change.Revoked, change.Version);
+                        RevocationLog.Applied(logger, change.Subject, change.Revoked, change.Version);
                 }
 
                 (feed, cursor) = (changes.Feed, changes.Cursor);
@@ -77,7 +77,7 @@ public sealed partial class RevocationWatcher(
             }
             catch (Exception e) when (IsClusterFailure(e))
             {
-                LogWatchFailed(logger, e.GetType().Name, e.Message);
+                RevocationLog.WatchFailed(logger, e.GetType().Name, e.Message);
                 Health.RecordFailure(e, Time.GetUtcNow());
                 try
                 {
@@ -103,11 +103,11 @@ public sealed partial class RevocationWatcher(
             foreach (var state in states)
             {
                 if (revoked.Apply(new IdentityChange(state.Subject, state.Revoked, state.Version)))
-                    LogApplied(logger, state.Subject, state.Revoked, state.Version);
+                    RevocationLog.Applied(logger, state.Subject, state.Revoked, state.Version);
             }
         }
 
-        LogResumed(logger, feed, subjects.Count);
+        RevocationLog.Resumed(logger, feed, subjects.Count);
     }
 
     private static bool IsGrainKey(string subject)
@@ -127,13 +127,4 @@ public sealed partial class RevocationWatcher(
     private static bool IsClusterFailure(Exception e) =>
         e is OrleansException or TimeoutException or OperationCanceledException or GrainContentionException
             or Hoop.Contracts.EventStore.EventStoreUnavailableException;
-
-    [LoggerMessage(EventId = 4151, Level = LogLevel.Information, Message = "Identity {Subject} revoked={Revoked} at version {Version}")]
-    private static partial void LogApplied(ILogger logger, string subject, bool revoked, long version);
-
-    [LoggerMessage(EventId = 4152, Level = LogLevel.Debug, Message = "Identity change feed unavailable ({Kind}: {Reason}); retrying")]
-    private static partial void LogWatchFailed(ILogger logger, string kind, string reason);
-
-    [LoggerMessage(EventId = 4153, Level = LogLevel.Information, Message = "Following identity change feed {Feed}; read {Count} identities' state to resume")]
-    private static partial void LogResumed(ILogger logger, string feed, int count);
 }

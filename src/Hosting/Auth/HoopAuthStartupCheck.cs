@@ -16,7 +16,7 @@ internal sealed class HoopAuthStartupCheck(IServiceProvider services, ILogger<Ho
     {
         var settings = services.GetRequiredService<HoopAuthSettings>();
         var source = settings.Authority is { } authority ? $"authority {authority}" : $"key file {settings.KeyFile}";
-        Log.Configured(logger, source, settings.Issuer, settings.Audience, settings.GroupsClaim);
+        AuthLog.Configured(logger, source, settings.Issuer, settings.Audience, settings.GroupsClaim);
         return Task.CompletedTask;
     }
 

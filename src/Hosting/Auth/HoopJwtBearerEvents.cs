@@ -88,9 +88,9 @@ public class HoopJwtBearerEvents : JwtBearerEvents
             ? TokenFailure.Missing with { Description = MissingTokenDescription }
             : TokenFailure.From(context.AuthenticateFailure, TokenFailure.AlgorithmOf(ReadToken(http.Request)));
         if (context.AuthenticateFailure is null)
-            Log.TokenMissing(_logger, http.Request.Method, LoggedPath(http.Request.Path));
+            AuthLog.TokenMissing(_logger, http.Request.Method, LoggedPath(http.Request.Path));
         else
-            Log.TokenRejected(_logger, http.Request.Method, LoggedPath(http.Request.Path), failure.Code,
+            AuthLog.TokenRejected(_logger, http.Request.Method, LoggedPath(http.Request.Path), failure.Code,
                 context.AuthenticateFailure.GetType().Name, http.Connection.RemoteIpAddress?.ToString());
 
         if (http.Response.HasStarted)
@@ -108,7 +108,7 @@ public class HoopJwtBearerEvents : JwtBearerEvents
     {
         ArgumentNullException.ThrowIfNull(context);
         var http = context.HttpContext;
-        Log.Forbidden(_logger, http.Request.Method, LoggedPath(http.Request.Path), http.TryGetCaller()?.Subject ?? "(unknown)");
+        AuthLog.Forbidden(_logger, http.Request.Method, LoggedPath(http.Request.Path), http.TryGetCaller()?.Subject ?? "(unknown)");
         if (http.Response.HasStarted)
             return;
         await AuthProblems.WriteAsync(http, StatusCodes.Status403Forbidden, AuthProblemTypes.Forbidden, "Forbidden",

@@ -38,7 +38,7 @@ public static partial class Supervisor
                 catch (Exception e) when (stoppingToken.IsCancellationRequested)
                 {
                     // Stopping: connections and clients are being torn down under the loop.
-                    LogFailedWhileStopping(logger, health.Name, e);
+                    BackgroundLog.WorkerFailedWhileStopping(logger, health.Name, e);
                     return;
                 }
                 catch (Exception e)
@@ -48,7 +48,7 @@ public static partial class Supervisor
                         delay = options.RestartDelay; // it had been running well for a while: not a failure in a row
                     health.RecordFailure(e, now);
                     health.SetState(WorkerState.Restarting);
-                    LogFailed(logger, health.Name, delay, e);
+                    BackgroundLog.WorkerFailed(logger, health.Name, delay, e);
                 }
 
                 try
@@ -62,7 +62,7 @@ public static partial class Supervisor
 
                 delay = options.Next(delay);
                 health.Restarted();
-                LogRestarted(logger, health.Name, health.Restarts);
+                BackgroundLog.WorkerRestarted(logger, health.Name, health.Restarts);
             }
         }
         finally
@@ -70,15 +70,6 @@ public static partial class Supervisor
             health.SetState(WorkerState.Stopped);
         }
     }
-
-    [LoggerMessage(EventId = 9001, Level = LogLevel.Error, Message = "Background worker {Worker} failed; restarting it in {Delay}")]
-    private static partial void LogFailed(ILogger logger, string worker, TimeSpan delay, Exception exception);
-
-    [LoggerMessage(EventId = 9003, Level = LogLevel.Debug, Message = "Background worker {Worker} ended with an exception while stopping")]
-    private static partial void LogFailedWhileStopping(ILogger logger, string worker, Exception exception);
-
-    [LoggerMessage(EventId = 9002, Level = LogLevel.Information, Message = "Background worker {Worker} restarted (restart {Restarts})")]
-    private static partial void LogRestarted(ILogger logger, string worker, int restarts);
 }
 
 /// <summary>

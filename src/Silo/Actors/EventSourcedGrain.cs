@@ -77,11 +77,11 @@ public abstract partial class EventSourcedGrain<TState>(GrainDependencies depend
         }
         catch (EventStoreUnavailableException e)
         {
-            LogStoreFailed(_logger, StreamId, e);
+            ActorsLog.StoreFailed(_logger, StreamId, e);
             throw e.ForWire();
         }
 
-        LogActivated(_logger, StreamId, Version);
+        ActorsLog.Activated(_logger, StreamId, Version);
     }
 
     public override async Task OnDeactivateAsync(DeactivationReason reason, CancellationToken cancellationToken)
@@ -92,7 +92,7 @@ public abstract partial class EventSourcedGrain<TState>(GrainDependencies depend
         }
         catch (Exception e) when (e is EventStoreUnavailableException or ConcurrencyException or OperationCanceledException)
         {
-            LogDeactivateFailed(_logger, StreamId, e);
+            ActorsLog.DeactivateFailed(_logger, StreamId, e);
         }
         finally
         {
@@ -115,7 +115,7 @@ public abstract partial class EventSourcedGrain<TState>(GrainDependencies depend
             return false;
         if (!string.Equals(snapshot.Fold, format.Fold, StringComparison.Ordinal) || snapshot.Version < 1)
         {
-            LogSnapshotIgnored(_logger, StreamId, snapshot.Version, "written by another fold");
+            ActorsLog.SnapshotIgnored(_logger, StreamId, snapshot.Version, "written by another fold");
             return false;
         }
 
@@ -126,7 +126,7 @@ public abstract partial class EventSourcedGrain<TState>(GrainDependencies depend
         }
         catch (JsonException e)
         {
-            LogSnapshotUnreadable(_logger, StreamId, snapshot.Version, e);
+            ActorsLog.SnapshotUnreadable(_logger, StreamId, snapshot.Version, e);
             return false;
         }
 
@@ -153,7 +153,7 @@ public abstract partial class EventSourcedGrain<TState>(GrainDependencies depend
 
         if (!confirmed)
         {
-            LogSnapshotIgnored(_logger, StreamId, snapshot.Version, "newer than the stream");
+            ActorsLog.SnapshotIgnored(_logger, StreamId, snapshot.Version, "newer than the stream");
             return false;
         }
 
@@ -182,7 +182,7 @@ public abstract partial class EventSourcedGrain<TState>(GrainDependencies depend
         }
         catch (Exception e) when (e is JsonException or NotSupportedException or InvalidOperationException)
         {
-            LogSnapshotUnwritable(_logger, StreamId, Version, e);
+            ActorsLog.SnapshotUnwritable(_logger, StreamId, Version, e);
             Volatile.Write(ref _snapshotting, 0);
             return;
         }
@@ -247,12 +247,12 @@ public abstract partial class EventSourcedGrain<TState>(GrainDependencies depend
                 _stale = true;
                 if (attempt >= Dependencies.Options.MaxConcurrencyRetries)
                     throw new GrainContentionException(StreamId, attempt);
-                LogRetry(_logger, StreamId, attempt);
+                ActorsLog.Retry(_logger, StreamId, attempt);
             }
             catch (EventStoreUnavailableException e)
             {
                 _stale = true; // an append may have committed unseen
-                LogStoreFailed(_logger, StreamId, e);
+                ActorsLog.StoreFailed(_logger, StreamId, e);
                 throw e.ForWire();
             }
 
@@ -290,25 +290,4 @@ public abstract partial class EventSourcedGrain<TState>(GrainDependencies depend
 
     protected Task RaiseAsync(object @event, EventMetadata metadata, CancellationToken cancellationToken) =>
         RaiseAsync([@event], metadata, cancellationToken);
-
-    [LoggerMessage(EventId = 2001, Level = LogLevel.Debug, Message = "Activated {StreamId} at version {Version}")]
-    private static partial void LogActivated(ILogger logger, string streamId, long version);
-
-    [LoggerMessage(EventId = 2002, Level = LogLevel.Debug, Message = "Call on {StreamId} lost an append race (attempt {Attempt}); catching up and re-running")]
-    private static partial void LogRetry(ILogger logger, string streamId, int attempt);
-
-    [LoggerMessage(EventId = 2003, Level = LogLevel.Warning, Message = "Deactivation of {StreamId} could not record its final state")]
-    private static partial void LogDeactivateFailed(ILogger logger, string streamId, Exception exception);
-
-    [LoggerMessage(EventId = 2004, Level = LogLevel.Warning, Message = "Event store failed for {StreamId}")]
-    private static partial void LogStoreFailed(ILogger logger, string streamId, Exception exception);
-
-    [LoggerMessage(EventId = 2005, Level = LogLevel.Information, Message = "Snapshot of {StreamId} at version {Version} ignored ({Why}); folding the whole stream")]
-    private static partial void LogSnapshotIgnored(ILogger logger, string streamId, long version, string why);
-
-    [LoggerMessage(EventId = 2006, Level = LogLevel.Warning, Message = "Snapshot of {StreamId} at version {Version} could not be read; folding the whole stream")]
-    private static partial void LogSnapshotUnreadable(ILogger logger, string streamId, long version, Exception exception);
-
-    [LoggerMessage(EventId = 2007, Level = LogLevel.Warning, Message = "State of {StreamId} at version {Version} could not be written as a snapshot")]
-    private static partial void LogSnapshotUnwritable(ILogger logger, string streamId, long version, Exception exception);
 }

@@ -33,16 +33,11 @@ public sealed partial class HoopEventsListener(
         {
             try
             {
-                await using var connection = await dataSource.OpenConnectionAsync(stoppingToken);
-                connection.Notification += (_, e) => Dispatch(e.Payload);
-                await using (var listen = new NpgsqlCommand($"LISTEN {MartenEventStore.NotificationChannel}", connection))
-                    await listen.ExecuteNonQueryAsync(stoppingToken);
-
+                await using var listening = await EventsListenConnection.OpenAsync(dataSource, Dispatch, stoppingToken);
                 MarkAllStale();
                 _listening.TrySetResult();
                 delay = TimeSpan.FromMilliseconds(100);
-                while (!stoppingToken.IsCancellationRequested)
-                    await connection.WaitAsync(stoppingToken);
+                await listening.ListenAsync(stoppingToken);
             }
             catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
             {
@@ -50,7 +45,7 @@ public sealed partial class HoopEventsListener(
             }
             catch (Exception e) when (e is NpgsqlException or TimeoutException or IOException or InvalidOperationException)
             {
-                LogListenLost(logger, e);
+                ActorsLog.ListenLost(logger, e);
                 Health.RecordFailure(e, Time.GetUtcNow());
                 MarkAllStale();
                 try
@@ -81,7 +76,7 @@ public sealed partial class HoopEventsListener(
         }
         catch (JsonException e)
         {
-            LogBadPayload(logger, e);
+            ActorsLog.BadPayload(logger, e);
             MarkAllStale();
         }
     }
@@ -94,10 +89,4 @@ public sealed partial class HoopEventsListener(
         foreach (var observer in _observers)
             observer.OnNotificationsLost();
     }
-
-    [LoggerMessage(EventId = 2201, Level = LogLevel.Warning, Message = "Lost the hoop_events LISTEN connection; reconnecting")]
-    private static partial void LogListenLost(ILogger logger, Exception exception);
-
-    [LoggerMessage(EventId = 2202, Level = LogLevel.Warning, Message = "Ignored a malformed hoop_events payload")]
-    private static partial void LogBadPayload(ILogger logger, Exception exception);
 }

@@ -65,7 +65,7 @@ public sealed partial class SiloExceptionHandler(ILogger<SiloExceptionHandler> l
             return false;
 
         if (status >= 500)
-            LogUnavailable(logger, Hoop.Hosting.Masking.FreeTextMasker.Default.Mask(context.Request.Path.ToString()), exception);
+            ApiLog.Unavailable(logger, Hoop.Hosting.Masking.FreeTextMasker.Default.Mask(context.Request.Path.ToString()), exception);
         if (exception is GrainContentionException or SiloUnavailableException or OrleansMessageRejectionException)
             context.Response.Headers.RetryAfter = "1";
         context.Response.StatusCode = status;
@@ -86,7 +86,4 @@ public sealed partial class SiloExceptionHandler(ILogger<SiloExceptionHandler> l
     /// <summary>The message meant for the caller, without the "(Parameter 'x')" that names a code parameter.</summary>
     private static string WithoutParameterName(ArgumentException e) =>
         e.ParamName is { } name ? e.Message.Replace($" (Parameter '{name}')", "", StringComparison.Ordinal) : e.Message;
-
-    [LoggerMessage(EventId = 3001, Level = LogLevel.Warning, Message = "Request to {Path} failed: the store or the grain could not serve it")]
-    private static partial void LogUnavailable(ILogger logger, string path, Exception exception);
 }

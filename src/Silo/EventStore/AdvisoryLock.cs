@@ -47,7 +47,10 @@ internal readonly record struct AdvisoryLock
         }
         catch (Exception e) when (e is NpgsqlException or TimeoutException or InvalidOperationException)
         {
-            // The connection is gone, and the lock with it.
+            // Usually the connection is gone, and the lock with it. Pooled connections are not reset
+            // (No Reset On Close): one still open may still hold the lock, so it must not be pooled again.
+            if (held && connection.State == System.Data.ConnectionState.Open)
+                NpgsqlConnection.ClearPool(connection);
         }
         finally
         {

@@ -50,13 +50,13 @@ internal sealed partial class AppendNotifier(NpgsqlDataSource dataSource, ILogge
             catch (Exception e) when (e is NpgsqlException or InvalidOperationException or TimeoutException)
             {
                 _pending.Clear();
-                LogNotifyFailed(logger, e);
+                EventStoreLog.NotifyFailed(logger, e);
             }
             catch (Exception e)
             {
                 // Unexpected (a bug, a disposed data source): the flush must still give way.
                 _pending.Clear();
-                LogNotifyBroken(logger, e);
+                EventStoreLog.NotifyBroken(logger, e);
             }
 
             Volatile.Write(ref _flushing, 0);
@@ -97,12 +97,4 @@ internal sealed partial class AppendNotifier(NpgsqlDataSource dataSource, ILogge
         command.Parameters.Add(new NpgsqlParameter<string[]> { TypedValue = payloads.ToArray() });
         await command.ExecuteNonQueryAsync();
     }
-
-    [LoggerMessage(EventId = 1101, Level = LogLevel.Warning,
-        Message = "Could not send hoop_events notifications; listeners will catch up by polling")]
-    private static partial void LogNotifyFailed(ILogger logger, Exception exception);
-
-    [LoggerMessage(EventId = 1102, Level = LogLevel.Error,
-        Message = "Sending hoop_events notifications failed unexpectedly; listeners will catch up by polling")]
-    private static partial void LogNotifyBroken(ILogger logger, Exception exception);
 }

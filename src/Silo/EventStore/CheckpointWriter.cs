@@ -30,13 +30,9 @@ public sealed partial class CheckpointWriter(
         do
         {
             if (await store.WriteCheckpointAsync(due, cancellationToken) is { } written)
-                LogWritten(logger, written.Id, written.Heads.Count, Convert.ToHexStringLower(store.LastCheckpointMac ?? []));
+                EventStoreLog.CheckpointWritten(logger, written.Id, written.Heads.Count, Convert.ToHexStringLower(store.LastCheckpointMac ?? []));
         }
         while (await timer.WaitForNextTickAsync(cancellationToken));
     }
 
-    // The MAC goes to the log too: a copy outside the database that a later verify can be held to.
-    [LoggerMessage(EventId = 1120, Level = LogLevel.Information,
-        Message = "Wrote chain checkpoint {Id} ({Heads} stream heads, mac {Mac})")]
-    private static partial void LogWritten(ILogger logger, long id, int heads, string mac);
 }

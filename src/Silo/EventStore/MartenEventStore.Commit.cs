@@ -95,7 +95,7 @@ public sealed partial class MartenEventStore
             catch (Exception e)
             {
                 // Never leave an append waiting forever, whatever broke.
-                LogCommitterBroken(_logger, e);
+                EventStoreLog.CommitterBroken(_logger, e);
                 foreach (var pending in group.Concat(carried))
                     pending.Done.TrySetException(e);
             }
@@ -186,7 +186,7 @@ public sealed partial class MartenEventStore
             {
                 // One append's content broke the whole statement: give each its own transaction,
                 // so only that one fails.
-                LogBatchSplit(_logger, group.Count, e.SqlState, e);
+                EventStoreLog.GroupCommitSplit(_logger, group.Count, e.SqlState, e);
                 foreach (var pending in group)
                     await CommitAsync([pending]);
                 return;

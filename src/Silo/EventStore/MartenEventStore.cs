@@ -89,11 +89,4 @@ public sealed partial class MartenEventStore : IEventStore, IAsyncDisposable
 
     private static AppendOutcomeUnknownException OutcomeUnknown(string streamId, Exception exception) =>
         new(streamId, $"The event store failed while appending to '{streamId}'; the append may or may not be recorded: {exception.Message}", exception);
-
-    [LoggerMessage(EventId = 1110, Level = LogLevel.Warning,
-        Message = "A group commit of {Appends} appends failed ({SqlState}); retrying each append in its own transaction")]
-    private static partial void LogBatchSplit(ILogger logger, int appends, string? sqlState, Exception exception);
-
-    [LoggerMessage(EventId = 1111, Level = LogLevel.Error, Message = "The event store's group committer failed unexpectedly")]
-    private static partial void LogCommitterBroken(ILogger logger, Exception exception);
 }

@@ -1,4 +1,5 @@
 using Hoop.Contracts.Grains;
+using Hoop.Silo.Identity;
 using Microsoft.Extensions.Logging;
 
 namespace Hoop.Silo.Grains;
@@ -29,7 +30,7 @@ public sealed partial class IdentityGrain
             {
                 if (attempt >= 2)
                 {
-                    LogPublishFailed(_changesLogger ??= Dependencies.Logging.CreateLogger<IdentityGrain>(), Key, e);
+                    IdentityLog.PublishFailed(_changesLogger ??= Dependencies.Logging.CreateLogger<IdentityGrain>(), Key, e);
                     return;
                 }
             }
@@ -37,7 +38,4 @@ public sealed partial class IdentityGrain
     }
 
     private ILogger? _changesLogger;
-
-    [LoggerMessage(EventId = 2403, Level = LogLevel.Warning, Message = "Could not tell the identity change feed about {Subject}; gateways learn it when they resume")]
-    private static partial void LogPublishFailed(ILogger logger, string subject, Exception exception);
 }

@@ -34,13 +34,16 @@ public sealed class SessionGrain(GrainDependencies dependencies, IPolicyEngine p
         RunAsync(ct => BeginExchangeAsync(request, ct), cancellationToken);
 
     Task ISessionGrain.RecordResponseChunksAsync(string exchangeId, IReadOnlyList<ResponseChunk> chunks, CancellationToken cancellationToken) =>
-        RunAsync(ct => RecordResponseChunksAsync(exchangeId, chunks, ct), cancellationToken);
+        RunAsync(ct => RecordResponseAsync(exchangeId, new ResponseRecord(null, chunks), ct), cancellationToken);
 
     Task ISessionGrain.RecordForwardedAsync(string exchangeId, string upstream, CancellationToken cancellationToken) =>
-        RunAsync(ct => RecordForwardedAsync(exchangeId, upstream, ct), cancellationToken);
+        RunAsync(ct => RecordResponseAsync(exchangeId, new ResponseRecord(upstream, []), ct), cancellationToken);
+
+    Task ISessionGrain.RecordResponseAsync(string exchangeId, ResponseRecord record, CancellationToken cancellationToken) =>
+        RunAsync(ct => RecordResponseAsync(exchangeId, record, ct), cancellationToken);
 
     Task ISessionGrain.CompleteExchangeAsync(string exchangeId, int status, TokenUsage? usage, double durationMs, IReadOnlyList<MaskCount>? masks, double? addedMs, CancellationToken cancellationToken) =>
-        RunAsync(ct => CompleteExchangeAsync(exchangeId, status, usage, durationMs, masks, addedMs, ct), cancellationToken);
+        RunAsync(ct => RecordResponseAsync(exchangeId, new ResponseRecord(null, [], new ExchangeEnd(status, usage, durationMs, masks, addedMs)), ct), cancellationToken);
 
     Task ISessionGrain.AbortExchangeAsync(string exchangeId, string reason, IReadOnlyList<MaskCount>? masks, CancellationToken cancellationToken) =>
         RunAsync(ct => AbortExchangeAsync(exchangeId, reason, masks, ct), cancellationToken);
@@ -338,59 +341,63 @@ public sealed class SessionGrain(GrainDependencies dependencies, IPolicyEngine p
         return new ExchangeDecision(DecisionKind.Allow, Key, exchangeId);
     }
 
-    private async Task<bool> RecordForwardedAsync(string exchangeId, string upstream, CancellationToken cancellationToken)
+    /// <summary>
+    /// Forwarded, chunks and end of one exchange, in one append. Each part is idempotent on its own: a
+    /// gateway that lost a silo's answer sends the same record again (to another silo, after failover),
+    /// and what is recorded already is left out.
+    /// </summary>
+    private async Task<bool> RecordResponseAsync(string exchangeId, ResponseRecord record, CancellationToken cancellationToken)
     {
+        ArgumentNullException.ThrowIfNull(record);
         var exchange = Exchange(exchangeId);
-        if (exchange.Stage == Stage.Forwarded)
-            return true;
-        var mayForward = exchange.Stage == Stage.Allowed
-            || (exchange.Stage == Stage.AwaitingApproval
-                && await GrainFactory.Get<IApprovalGrain>(exchange.ApprovalId!).GetAsync(cancellationToken) is
-                    { Status: ApprovalStatus.Approved or ApprovalStatus.Consumed });
-        if (!mayForward)
-            throw new GrainRefusedException($"Exchange '{exchangeId}' may not be forwarded ({exchange.Stage}).");
-        await RaiseAsync(new ExchangeForwarded(exchangeId, upstream), Meta(), cancellationToken);
-        return true;
-    }
-
-    private async Task<bool> RecordResponseChunksAsync(string exchangeId, IReadOnlyList<ResponseChunk> chunks, CancellationToken cancellationToken)
-    {
-        var exchange = Exchange(exchangeId);
-        if (exchange.Stage != Stage.Forwarded)
-            throw new GrainRefusedException($"Exchange '{exchangeId}' is not streaming a response ({exchange.Stage}).");
-        // A gateway that lost a silo's answer sends the same batch again (to another silo, after
-        // failover): chunks below what is recorded already are that repeat and are left out.
-        if (chunks.Count == 0)
-            return true;
-        var recorded = exchange.ResponseChars;
-        var fresh = chunks[0].Offset >= recorded ? chunks : chunks.Where(c => c.Offset >= recorded).ToArray();
-        if (fresh.Count == 0)
-            return true;
-        if (fresh[0].Offset != recorded)
-            throw new GrainRefusedException(
-                $"Exchange '{exchangeId}': chunks start at offset {fresh[0].Offset}, but {recorded} characters are recorded (a gap).", 409);
-        await RaiseAsync(new ResponseChunksRecorded(exchangeId, fresh), Meta(), cancellationToken);
-        return true;
-    }
-
-    private async Task<bool> CompleteExchangeAsync(string exchangeId, int status, TokenUsage? usage, double durationMs, IReadOnlyList<MaskCount>? masks, double? addedMs, CancellationToken cancellationToken)
-    {
-        var exchange = Exchange(exchangeId);
-        if (exchange.Stage is Stage.Completed)
+        if (record.End is not null && exchange.Stage is Stage.Completed)
         {
-            await RecordUsageAsync(exchangeId, usage, cancellationToken); // a retry after the identity could not count it
+            await RecordUsageAsync(exchangeId, record.End.Usage, cancellationToken); // a retry after the identity could not count it
             return true;
         }
 
-        if (exchange.Stage is Stage.Aborted)
+        if (record.End is not null && exchange.Stage is Stage.Aborted)
             return true;
-        if (exchange.Stage != Stage.Forwarded)
-            throw new GrainRefusedException($"Exchange '{exchangeId}' was never forwarded ({exchange.Stage}).");
         var events = new List<object>();
-        AddMasks(events, exchangeId, masks, "response");
-        events.Add(new ExchangeCompleted(exchangeId, status, usage, durationMs, addedMs is >= 0 ? Math.Round(addedMs.Value, 3) : null));
-        await RaiseAsync(events, Meta(), cancellationToken);
-        await RecordUsageAsync(exchangeId, usage, cancellationToken);
+        var forwarded = exchange.Stage == Stage.Forwarded;
+        if (record.Upstream is { } upstream && !forwarded)
+        {
+            var mayForward = exchange.Stage == Stage.Allowed
+                || (exchange.Stage == Stage.AwaitingApproval
+                    && await GrainFactory.Get<IApprovalGrain>(exchange.ApprovalId!).GetAsync(cancellationToken) is
+                        { Status: ApprovalStatus.Approved or ApprovalStatus.Consumed });
+            if (!mayForward)
+                throw new GrainRefusedException($"Exchange '{exchangeId}' may not be forwarded ({exchange.Stage}).");
+            events.Add(new ExchangeForwarded(exchangeId, upstream));
+            forwarded = true;
+        }
+
+        var chunks = record.Chunks ?? [];
+        if (chunks.Count > 0)
+        {
+            if (!forwarded)
+                throw new GrainRefusedException($"Exchange '{exchangeId}' is not streaming a response ({exchange.Stage}).");
+            var recorded = exchange.ResponseChars;
+            var fresh = chunks[0].Offset >= recorded ? chunks : chunks.Where(c => c.Offset >= recorded).ToArray();
+            if (fresh.Count > 0 && fresh[0].Offset != recorded)
+                throw new GrainRefusedException(
+                    $"Exchange '{exchangeId}': chunks start at offset {fresh[0].Offset}, but {recorded} characters are recorded (a gap).", 409);
+            if (fresh.Count > 0)
+                events.Add(new ResponseChunksRecorded(exchangeId, fresh));
+        }
+
+        if (record.End is { } end)
+        {
+            if (!forwarded)
+                throw new GrainRefusedException($"Exchange '{exchangeId}' was never forwarded ({exchange.Stage}).");
+            AddMasks(events, exchangeId, end.Masks, "response");
+            events.Add(new ExchangeCompleted(exchangeId, end.Status, end.Usage, end.DurationMs, end.AddedMs is >= 0 ? Math.Round(end.AddedMs.Value, 3) : null));
+        }
+
+        if (events.Count > 0)
+            await RaiseAsync(events, Meta(), cancellationToken);
+        if (record.End is not null)
+            await RecordUsageAsync(exchangeId, record.End.Usage, cancellationToken);
         return true;
     }
 

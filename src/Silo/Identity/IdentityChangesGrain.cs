@@ -30,7 +30,7 @@ public sealed partial class IdentityChangesGrain(TimeProvider time, ILogger<Iden
 
     public override Task OnActivateAsync(CancellationToken cancellationToken)
     {
-        LogActivated(logger, _feed);
+        IdentityLog.FeedActivated(logger, _feed);
         return Task.CompletedTask;
     }
 
@@ -43,7 +43,7 @@ public sealed partial class IdentityChangesGrain(TimeProvider time, ILogger<Iden
         var wake = _next;
         _next = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
         wake.TrySetResult();
-        LogPublished(logger, change.Subject, change.Revoked, change.Version, _cursor);
+        IdentityLog.Published(logger, change.Subject, change.Revoked, change.Version, _cursor);
         return Task.CompletedTask;
     }
 
@@ -71,10 +71,4 @@ public sealed partial class IdentityChangesGrain(TimeProvider time, ILogger<Iden
             }
         }
     }
-
-    [LoggerMessage(EventId = 2401, Level = LogLevel.Information, Message = "Identity change feed {Feed} activated: gateways resume from their identities' grains")]
-    private static partial void LogActivated(ILogger logger, string feed);
-
-    [LoggerMessage(EventId = 2402, Level = LogLevel.Information, Message = "Identity {Subject} revoked={Revoked} at version {Version}: gateways told (cursor {Cursor})")]
-    private static partial void LogPublished(ILogger logger, string subject, bool revoked, long version, long cursor);
 }

@@ -2,7 +2,10 @@ using Microsoft.Extensions.Logging;
 
 namespace Hoop.Silo.Policy;
 
-/// <summary>Log messages of the policy area (event ids 3800-3899). Never logs prompt text.</summary>
+/// <summary>
+/// Log messages of policy: loading and rule evaluation. Event ids 3800–3899, this area's range in
+/// docs/OPERATIONS.md (Logs); an id names one message for good. Never prompt text.
+/// </summary>
 internal static partial class PolicyLog
 {
     [LoggerMessage(EventId = 3800, Level = LogLevel.Warning,

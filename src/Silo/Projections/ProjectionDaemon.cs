@@ -125,7 +125,7 @@ public sealed partial class ProjectionDaemon : BackgroundService
                     await Task.Delay(_options.LeaderRetryInterval, _time, stoppingToken);
 
                 state.IsLeader = true;
-                LogLeader(_logger, projection.Name, Owner);
+                ProjectionsLog.Leader(_logger, projection.Name, Owner);
                 await ProjectionProgress.EnsureAsync(connection, projection.Name, "live", stoppingToken);
                 var position = (await ProjectionProgress.ReadAsync(connection, projection.Name, forUpdate: false, stoppingToken))!.Value.Position;
                 await LeadAsync(connection, projection, types, position, state, signal, stoppingToken);
@@ -137,7 +137,7 @@ public sealed partial class ProjectionDaemon : BackgroundService
             catch (Exception e) when (e is NpgsqlException or TimeoutException or InvalidOperationException or IOException
                                           or EventStoreUnavailableException or InvalidDataException)
             {
-                LogFailed(_logger, projection.Name, e);
+                ProjectionsLog.Failed(_logger, projection.Name, e);
                 state.Health.RecordFailure(e, _time.GetUtcNow());
                 await ReleaseAsync(connection, projection, state);
                 connection = null;
@@ -191,7 +191,7 @@ public sealed partial class ProjectionDaemon : BackgroundService
             if (moved is { } actual)
             {
                 // A rebuild swapped in (or another writer moved the checkpoint): go on from there.
-                LogCheckpointMoved(_logger, projection.Name, position.ToString(), actual.ToString());
+                ProjectionsLog.CheckpointMoved(_logger, projection.Name, position.ToString(), actual.ToString());
                 position = actual;
                 continue;
             }
@@ -219,15 +219,11 @@ public sealed partial class ProjectionDaemon : BackgroundService
         {
             try
             {
-                await using var connection = await _dataSource.OpenConnectionAsync(stoppingToken);
-                connection.Notification += (_, _) => Wake();
-                await using (var listen = new NpgsqlCommand($"LISTEN {MartenEventStore.NotificationChannel}", connection))
-                    await listen.ExecuteNonQueryAsync(stoppingToken);
+                await using var listening = await EventsListenConnection.OpenAsync(_dataSource, _ => Wake(), stoppingToken);
                 _listening.TrySetResult();
                 Wake();
                 delay = TimeSpan.FromMilliseconds(100);
-                while (!stoppingToken.IsCancellationRequested)
-                    await connection.WaitAsync(stoppingToken);
+                await listening.ListenAsync(stoppingToken);
             }
             catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
             {
@@ -235,7 +231,7 @@ public sealed partial class ProjectionDaemon : BackgroundService
             }
             catch (Exception e) when (e is NpgsqlException or TimeoutException or IOException or InvalidOperationException)
             {
-                LogListenLost(_logger, e);
+                ProjectionsLog.ListenLost(_logger, e);
                 try
                 {
                     await Task.Delay(delay, _time, stoppingToken);
@@ -256,19 +252,6 @@ public sealed partial class ProjectionDaemon : BackgroundService
         public volatile bool IsLeader;
         public long Applied;
     }
-
-    [LoggerMessage(EventId = 4001, Level = LogLevel.Information, Message = "Projection {Projection}: {Owner} is now the leader")]
-    private static partial void LogLeader(ILogger logger, string projection, string owner);
-
-    [LoggerMessage(EventId = 4002, Level = LogLevel.Warning, Message = "Projection {Projection} failed; retrying")]
-    private static partial void LogFailed(ILogger logger, string projection, Exception exception);
-
-    [LoggerMessage(EventId = 4003, Level = LogLevel.Information,
-        Message = "Projection {Projection}: checkpoint moved from {Expected} to {Actual} (a rebuild swapped in); going on from there")]
-    private static partial void LogCheckpointMoved(ILogger logger, string projection, string expected, string actual);
-
-    [LoggerMessage(EventId = 4004, Level = LogLevel.Warning, Message = "Lost the projections' hoop_events LISTEN connection; polling until it is back")]
-    private static partial void LogListenLost(ILogger logger, Exception exception);
 }
 
 /// <summary>An auto-reset wake-up: <see cref="Set"/> releases the next (or current) <see cref="WaitAsync"/> once.</summary>

@@ -70,7 +70,7 @@ public sealed partial class ProjectionRebuilder(
         if (resumed)
         {
             (position, done) = existing!.Value;
-            LogResumed(logger, name, done);
+            ProjectionsLog.RebuildResumed(logger, name, done);
         }
         else
         {
@@ -80,7 +80,7 @@ public sealed partial class ProjectionRebuilder(
             await ProjectionProgress.EnsureAsync(connection, progressName, "rebuilding", cancellationToken);
             await transaction.CommitAsync(cancellationToken);
             (position, done) = (GlobalPosition.Start, 0);
-            LogStarted(logger, name);
+            ProjectionsLog.RebuildStarted(logger, name);
         }
 
         var startDone = done;
@@ -148,7 +148,7 @@ public sealed partial class ProjectionRebuilder(
         }
 
         progress?.Report(new RebuildProgress(done, done, startDone, true));
-        LogSwapped(logger, name, done, clock.Elapsed.TotalSeconds);
+        ProjectionsLog.RebuildSwapped(logger, name, done, clock.Elapsed.TotalSeconds);
         return new RebuildResult(name, done, done - startDone, position, clock.Elapsed, resumed);
     }
 
@@ -171,15 +171,6 @@ public sealed partial class ProjectionRebuilder(
         await using var command = new NpgsqlCommand(sql, connection);
         await command.ExecuteNonQueryAsync(cancellationToken);
     }
-
-    [LoggerMessage(EventId = 4101, Level = LogLevel.Information, Message = "Rebuild of {Projection} started from event 0 into a shadow table")]
-    private static partial void LogStarted(ILogger logger, string projection);
-
-    [LoggerMessage(EventId = 4102, Level = LogLevel.Information, Message = "Rebuild of {Projection} resumed after {EventsDone} events")]
-    private static partial void LogResumed(ILogger logger, string projection, long eventsDone);
-
-    [LoggerMessage(EventId = 4103, Level = LogLevel.Information, Message = "Rebuild of {Projection} swapped in: {EventsDone} events in {Seconds:F1} s")]
-    private static partial void LogSwapped(ILogger logger, string projection, long eventsDone, double seconds);
 }
 
 /// <summary>A rebuild holding its projection's rebuild lock; dispose to release it.</summary>

@@ -37,13 +37,13 @@ public sealed partial class ProjectionRebuilds(ProjectionRebuilder rebuilder, IL
                 }
                 catch (OperationCanceledException) when (_stopping.IsCancellationRequested)
                 {
-                    LogInterrupted(logger, name);
+                    ProjectionsLog.RebuildInterrupted(logger, name);
                 }
                 catch (Exception e)
                 {
                     // Whatever it was (an outage, or a bug): the rebuild is left interrupted, with
                     // its shadow, for /api/projections to show and a new start to resume.
-                    LogFailed(logger, name, e);
+                    ProjectionsLog.RebuildFailed(logger, name, e);
                 }
             }
         }, CancellationToken.None);
@@ -61,10 +61,4 @@ public sealed partial class ProjectionRebuilds(ProjectionRebuilder rebuilder, IL
 
     /// <summary>Cancels running rebuilds without waiting (a container disposed synchronously).</summary>
     public void Dispose() => _stopping.Cancel();
-
-    [LoggerMessage(EventId = 4201, Level = LogLevel.Warning, Message = "Rebuild of {Projection} stopped with the silo; start it again to resume")]
-    private static partial void LogInterrupted(ILogger logger, string projection);
-
-    [LoggerMessage(EventId = 4202, Level = LogLevel.Error, Message = "Rebuild of {Projection} failed; the live table is unchanged, start it again to resume")]
-    private static partial void LogFailed(ILogger logger, string projection, Exception exception);
 }

@@ -193,11 +193,7 @@ public sealed partial class ContentProtector(DataKeys keys, EventTypeRegistry re
 
     private string Unreadable(RecordedEvent e, string field, string why)
     {
-        LogUnreadable(logger, e.StreamId, e.Version, field, why);
+        RetentionLog.ContentUnreadable(logger, e.StreamId, e.Version, field, why);
         return $"[unreadable: {why}]";
     }
-
-    [LoggerMessage(EventId = 7001, Level = LogLevel.Error,
-        Message = "Content of {StreamId}@{Version} field {Field} cannot be opened: {Why}; it is shown as unreadable")]
-    private static partial void LogUnreadable(ILogger logger, string streamId, long version, string field, string why);
 }

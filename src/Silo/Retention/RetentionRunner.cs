@@ -77,7 +77,7 @@ public sealed partial class RetentionRunner(
                 await keys.DestroyAsync([session.SessionId], "expired", now, cancellationToken);
                 await ForgetInMemoryAsync(facts.Approvals);
                 destroyed = true;
-                LogExpired(logger, session.SessionId, "content");
+                RetentionLog.Expired(logger, session.SessionId, "content");
             }
 
             if (metadataDue)
@@ -85,13 +85,13 @@ public sealed partial class RetentionRunner(
                 if (!facts.MetadataExpiredRecorded)
                     await store.AppendAsync(streamId, ExpectedVersion.Any, [new MetadataExpired(Describe(session.Connection, "metadata", retention.Metadata!.Value), now)], meta, cancellationToken);
                 await keys.MarkMetadataRemovedAsync(session.SessionId, now, cancellationToken);
-                LogExpired(logger, session.SessionId, "metadata");
+                RetentionLog.Expired(logger, session.SessionId, "metadata");
             }
         }
 
         progress?.Report(new RetentionProgress(examined, candidates.Count));
         if (destroyed && !await keys.VacuumAsync(cancellationToken))
-            LogNoVacuum(logger);
+            RetentionLog.NoVacuumAfterSweep(logger);
         return new RetentionRunResult(examined, contentExpired, metadataExpired, held, dryRun);
     }
 
@@ -168,11 +168,4 @@ public sealed partial class RetentionRunner(
             known[identity] = held = await IsHeldAsync("identity-" + identity, cancellationToken);
         return held;
     }
-
-    [LoggerMessage(EventId = 7010, Level = LogLevel.Information, Message = "Retention expired the {What} of session {SessionId}")]
-    private static partial void LogExpired(ILogger logger, string sessionId, string what);
-
-    [LoggerMessage(EventId = 7011, Level = LogLevel.Warning,
-        Message = "Could not VACUUM hoop.content_keys after destroying data keys (the database user may not): deleted key rows stay in the table's pages until autovacuum")]
-    private static partial void LogNoVacuum(ILogger logger);
 }

@@ -40,7 +40,7 @@ public sealed partial class RetentionService(
         var masked = masker.Mask(Checked(reason));
         await store.AppendAsync(streamId, ExpectedVersion.Any,
             [hold ? new LegalHoldPlaced(masked, by) : new LegalHoldReleased(masked, by)], new EventMetadata(Identity: by), cancellationToken);
-        LogHold(logger, streamId, hold, by);
+        RetentionLog.HoldSet(logger, streamId, hold, by);
         return new HoldState(streamId, hold, Changed: true);
     }
 
@@ -72,12 +72,12 @@ public sealed partial class RetentionService(
         foreach (var sessionId in toErase)
             await runner.ForgetInMemoryAsync((await runner.FactsAsync(ContentProtector.SessionPrefix + sessionId, cancellationToken)).Approvals);
         if (toErase.Count > 0 && !await keys.VacuumAsync(cancellationToken))
-            LogNoVacuum(logger);
+            RetentionLog.NoVacuumAfterErasure(logger);
 
         var pseudonym = ContentCipher.Pseudonym(subject, keys.Ring.Current);
         await store.AppendAsync(identityStream, ExpectedVersion.Any, [new IdentityErased(pseudonym, masked, by, toErase.Count)], meta, cancellationToken);
         await keys.PseudonymizeAsync(subject, pseudonym, cancellationToken);
-        LogErased(logger, pseudonym, toErase.Count, by);
+        RetentionLog.Erased(logger, pseudonym, toErase.Count, by);
         return new ErasureResult(pseudonym, toErase.Count, now);
     }
 
@@ -89,14 +89,4 @@ public sealed partial class RetentionService(
             throw new ArgumentException($"The reason must be at most {MaxReasonChars} characters.");
         return reason.Trim();
     }
-
-    [LoggerMessage(EventId = 7020, Level = LogLevel.Information, Message = "Legal hold on {StreamId} set to {Held} by {By}")]
-    private static partial void LogHold(ILogger logger, string streamId, bool held, string by);
-
-    [LoggerMessage(EventId = 7021, Level = LogLevel.Warning, Message = "Identity erased (now {Pseudonym}): data keys of {Sessions} sessions destroyed by {By}")]
-    private static partial void LogErased(ILogger logger, string pseudonym, int sessions, string by);
-
-    [LoggerMessage(EventId = 7022, Level = LogLevel.Warning,
-        Message = "Could not VACUUM hoop.content_keys after an erasure (the database user may not): deleted key rows stay in the table's pages until autovacuum")]
-    private static partial void LogNoVacuum(ILogger logger);
 }

@@ -32,14 +32,14 @@ public sealed partial class RetentionSweeper(
                 if (!_isLeader && await SweepLock.TryAcquireAsync(connection, stoppingToken))
                 {
                     _isLeader = true;
-                    LogLeader(logger);
+                    RetentionLog.SweepLeader(logger);
                 }
 
                 if (_isLeader)
                 {
                     var result = await runner.RunAsync(dryRun: false, progress: null, stoppingToken);
                     if (result.ContentExpired + result.MetadataExpired > 0)
-                        LogSwept(logger, result.Examined, result.ContentExpired, result.MetadataExpired, result.Held);
+                        RetentionLog.Swept(logger, result.Examined, result.ContentExpired, result.MetadataExpired, result.Held);
                 }
 
                 await Task.Delay(options.SweepInterval, Time, stoppingToken);
@@ -56,13 +56,6 @@ public sealed partial class RetentionSweeper(
             _isLeader = false;
         }
     }
-
-    [LoggerMessage(EventId = 7030, Level = LogLevel.Information, Message = "This silo now runs the retention sweep")]
-    private static partial void LogLeader(ILogger logger);
-
-    [LoggerMessage(EventId = 7031, Level = LogLevel.Information,
-        Message = "Retention sweep: {Examined} sessions examined, content of {ExpiredSessions} expired, metadata of {Metadata} expired, {Held} held")]
-    private static partial void LogSwept(ILogger logger, int examined, int expiredSessions, int metadata, int held);
 }
 
 /// <summary>

@@ -45,7 +45,7 @@ public sealed partial class ProjectionLagGauge : BackgroundService
             }
             catch (Exception e) when (e is not OperationCanceledException || !stoppingToken.IsCancellationRequested)
             {
-                LogSampleFailed(_logger, e); // the store is down: the last sample stays, /readyz says why
+                TelemetryLog.LagSampleFailed(_logger, e); // the store is down: the last sample stays, /readyz says why
             }
 
             try
@@ -58,7 +58,4 @@ public sealed partial class ProjectionLagGauge : BackgroundService
             }
         }
     }
-
-    [LoggerMessage(EventId = 9101, Level = LogLevel.Debug, Message = "Could not sample projection lag")]
-    private static partial void LogSampleFailed(ILogger logger, Exception exception);
 }

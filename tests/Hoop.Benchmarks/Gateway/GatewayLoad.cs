@@ -37,12 +37,13 @@ public static class GatewayLoad
 
     private const string Usage = """
         usage: Hoop.Benchmarks gateway --direct URL --gateway URL [--nginx URL] --agent-token JWT --upstream-key KEY
-                 [--seconds N] [--connections 32] [--sequential 300] [--streams 300] [--spread]
+                 [--seconds N] [--warm-up 2] [--connections 32] [--sequential 300] [--streams 300] [--spread]
                  [--cluster CONNECTION-STRING [--cluster-tls DIR]] [--cpu NAME=PID]...
           URLs are API base addresses: POST {URL}/v1/messages (direct: http://127.0.0.1:5601,
           gateway: http://127.0.0.1:5600/claude). --spread adds a gateway run with one session per
           connection (X-Hoop-Session). --cpu (repeatable) reports the CPU time of PID and its
-          descendants per request.
+          descendants per request. --warm-up: seconds of unmeasured load before each target's
+          measured load (a freshly started process compiles its hot paths first).
         """;
 
     private const string ConnectionName = "claude";
@@ -106,7 +107,7 @@ public static class GatewayLoad
 
         var cpu = new CpuWatch(settings.Cpu);
         var results = targets.ToDictionary(t => t.Name, _ => new TargetResult());
-        var warmUp = TimeSpan.FromSeconds(Math.Min(2, settings.Seconds));
+        var warmUp = TimeSpan.FromSeconds(settings.WarmUp);
 
         // 1. Load at N connections.
         foreach (var target in targets)
@@ -357,7 +358,7 @@ public static class GatewayLoad
         Write(output, "silo_path_c1_p50_ms", path.Percentile(0.50), "ms");
         WriteErrors(output, "silo_path_c1", path);
 
-        var warmUp = TimeSpan.FromSeconds(Math.Min(2, settings.Seconds));
+        var warmUp = TimeSpan.FromSeconds(settings.WarmUp);
         var duration = TimeSpan.FromSeconds(settings.Seconds);
         var shared = $"bench-silo-shared-{run}";
         await RunLoadAsync(settings.Connections, warmUp, null, (_, _) => ExchangeThroughSiloAsync(client, shared, null, null));
@@ -663,6 +664,7 @@ public static class GatewayLoad
         int Connections,
         int Sequential,
         int Streams,
+        double WarmUp,
         bool Spread,
         string? Cluster,
         string? ClusterTls,
@@ -673,7 +675,7 @@ public static class GatewayLoad
             var known = new HashSet<string>(StringComparer.Ordinal)
             {
                 "--direct", "--gateway", "--nginx", "--agent-token", "--upstream-key", "--seconds", "--connections",
-                "--sequential", "--streams", "--cluster", "--cluster-tls", "--cpu",
+                "--sequential", "--streams", "--warm-up", "--cluster", "--cluster-tls", "--cpu",
             };
             var values = new List<(string Name, string Value)>();
             var spread = false;
@@ -719,6 +721,7 @@ public static class GatewayLoad
                 (int)Number(One("--connections") ?? "32", "--connections", 1, 1024),
                 (int)Number(One("--sequential") ?? "300", "--sequential", 10, 1_000_000),
                 (int)Number(One("--streams") ?? "300", "--streams", 10, 1_000_000),
+                Number(One("--warm-up") ?? "2", "--warm-up", 0, 600),
                 spread,
                 cluster,
                 clusterTls,

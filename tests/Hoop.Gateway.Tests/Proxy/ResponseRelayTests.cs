@@ -3,6 +3,7 @@ using System.Reflection;
 using System.Text;
 using System.Text.Json;
 using Hoop.Contracts.Events;
+using Hoop.Contracts.Grains;
 using Hoop.Contracts.Policy;
 using Hoop.Gateway.Inspection;
 using Hoop.Gateway.Proxy;
@@ -338,6 +339,10 @@ public class RecordingSilo : DispatchProxy
         {
             case nameof(ISiloClient.RecordChunksAsync):
                 foreach (var chunk in (IReadOnlyList<ResponseChunk>)args![2]!)
+                    Chunks.Enqueue(chunk);
+                return Task.CompletedTask;
+            case nameof(ISiloClient.RecordResponseAsync):
+                foreach (var chunk in ((ResponseRecord)args![2]!).Chunks)
                     Chunks.Enqueue(chunk);
                 return Task.CompletedTask;
             case nameof(ISiloClient.RecordForwardedAsync):

@@ -2,6 +2,7 @@ using System.Reflection;
 using System.Text;
 using System.Text.Json;
 using Hoop.Contracts.Events;
+using Hoop.Contracts.Grains;
 using Hoop.Contracts.Policy;
 using Hoop.Gateway.Proxy;
 using Hoop.Gateway.Recording;
@@ -260,6 +261,8 @@ public class ScriptedSilo : DispatchProxy
         {
             case nameof(ISiloClient.RecordChunksAsync):
                 return RecordAsync((IReadOnlyList<ResponseChunk>)args![2]!);
+            case nameof(ISiloClient.RecordResponseAsync):
+                return ((ResponseRecord)args![2]!).Chunks is { Count: > 0 } chunks ? RecordAsync(chunks) : Task.CompletedTask;
             case nameof(ISiloClient.RecordForwardedAsync):
                 return Task.CompletedTask;
             default:

@@ -35,12 +35,12 @@ public sealed partial class SnapshotWriter(ISnapshotStore store, ILogger<Snapsho
         {
             await store.SaveAsync(snapshot, _stopping.Token);
             written = true;
-            LogWritten(logger, snapshot.StreamId, snapshot.Version, snapshot.State.Length);
+            ActorsLog.SnapshotWritten(logger, snapshot.StreamId, snapshot.Version, snapshot.State.Length);
         }
         catch (Exception e)
         {
             // Whatever went wrong, the snapshot is only a cache: the events are recorded, the next append retries.
-            LogFailed(logger, snapshot.StreamId, snapshot.Version, e);
+            ActorsLog.SnapshotFailed(logger, snapshot.StreamId, snapshot.Version, e);
         }
         finally
         {
@@ -56,10 +56,4 @@ public sealed partial class SnapshotWriter(ISnapshotStore store, ILogger<Snapsho
         await _stopping.CancelAsync();
         _stopping.Dispose();
     }
-
-    [LoggerMessage(EventId = 2010, Level = LogLevel.Debug, Message = "Snapshot of {StreamId} at version {Version} written ({Bytes} bytes)")]
-    private static partial void LogWritten(ILogger logger, string streamId, long version, int bytes);
-
-    [LoggerMessage(EventId = 2011, Level = LogLevel.Warning, Message = "Snapshot of {StreamId} at version {Version} could not be written; the next append tries again")]
-    private static partial void LogFailed(ILogger logger, string streamId, long version, Exception exception);
 }

@@ -24,7 +24,7 @@ internal sealed class SiloAuthorizationResultHandler(ILogger<SiloAuthorizationRe
 
         var missing = authorizeResult.AuthorizationFailure?.FailedRequirements.OfType<SiloRoleRequirement>().Select(r => r.ToString()).ToList() ?? [];
         var required = missing.Count == 0 ? "a permission this endpoint requires" : string.Join(", ", missing);
-        Log.Forbidden(logger, context.Request.Method, Hoop.Hosting.Masking.FreeTextMasker.Default.Mask(context.Request.Path.ToString()), context.TryGetCaller()?.Subject ?? "(unknown)", required);
+        ApiLog.Forbidden(logger, context.Request.Method, Hoop.Hosting.Masking.FreeTextMasker.Default.Mask(context.Request.Path.ToString()), context.TryGetCaller()?.Subject ?? "(unknown)", required);
         await AuthProblems.WriteAsync(context, StatusCodes.Status403Forbidden, AuthProblemTypes.Forbidden, "Forbidden",
             missing.Count == 0 ? "The caller is not allowed to do this." : $"This endpoint requires the role {required}.");
     }

@@ -27,7 +27,7 @@ public sealed partial class SlackBackgroundQueue(
     {
         if (_jobs.Writer.TryWrite(job))
             return true;
-        SlackLog.QueueFull(logger);
+        ApprovalsLog.QueueFull(logger);
         return false;
     }
 
@@ -45,7 +45,7 @@ public sealed partial class SlackBackgroundQueue(
                 }
                 catch (Exception e) when (e is not OperationCanceledException || !stoppingToken.IsCancellationRequested)
                 {
-                    SlackLog.BackgroundFailed(logger, e.GetType().Name, e.Message);
+                    ApprovalsLog.BackgroundFailed(logger, e.GetType().Name, e.Message);
                 }
             }
         }

@@ -139,11 +139,11 @@ public sealed class SlackClient : ISlackClient
             var delay = retryAfter ?? Backoff(attempt);
             if (attempt >= _options.MaxAttempts || delay > _options.MaxRetryDelay)
             {
-                SlackLog.GaveUp(_logger, method, attempt, reason);
+                ApprovalsLog.GaveUp(_logger, method, attempt, reason);
                 throw new SlackUnavailableException($"Slack {method} failed after {attempt} attempt(s): {reason}.", inner);
             }
 
-            SlackLog.Retrying(_logger, method, attempt, reason, (long)delay.TotalMilliseconds);
+            ApprovalsLog.Retrying(_logger, method, attempt, reason, (long)delay.TotalMilliseconds);
             await Task.Delay(delay, _time, cancellationToken);
         }
     }

@@ -51,7 +51,7 @@ public sealed partial class SlackInteractionHandler(
         var verdict = slack.Verifier.Verify(http.Request.Headers["X-Slack-Request-Timestamp"].ToString(), signature, body);
         if (verdict != SlackSignatureResult.Valid)
         {
-            SlackLog.SignatureRefused(logger, verdict.ToString(), http.Connection.RemoteIpAddress?.ToString());
+            ApprovalsLog.SignatureRefused(logger, verdict.ToString(), http.Connection.RemoteIpAddress?.ToString());
             return SiloProblemTypes.Problem(StatusCodes.Status401Unauthorized, InvalidSignatureType, "Invalid Slack signature", verdict switch
             {
                 SlackSignatureResult.MissingHeaders => "X-Slack-Request-Timestamp and X-Slack-Signature are required.",
@@ -107,13 +107,13 @@ public sealed partial class SlackInteractionHandler(
         }
 
         var status = outcome.Approval?.Status.ToString().ToLowerInvariant() ?? "decided";
-        SlackLog.Decided(logger, click.ApprovalId, click.UserId, who.Identity, click.Approve ? "approve" : "deny", status);
+        ApprovalsLog.Decided(logger, click.ApprovalId, click.UserId, who.Identity, click.Approve ? "approve" : "deny", status);
         return Answer(new SlackInteractionResult(status, click.ApprovalId, who.Identity));
     }
 
     private IResult Refuse(SlackClick click, string? identity, string reason)
     {
-        SlackLog.ClickRefused(logger, click.ApprovalId, click.UserId, reason);
+        ApprovalsLog.ClickRefused(logger, click.ApprovalId, click.UserId, reason);
         if (click.Channel is { } channel)
         {
             var text = $"You cannot {(click.Approve ? "approve" : "deny")} this: {reason}. Nothing was changed.";
@@ -146,7 +146,7 @@ public sealed partial class SlackInteractionHandler(
         catch (Exception e) when (e is SlackApiException or SlackUnavailableException or SlackAmbiguousException or ArgumentException ||
             (e is OperationCanceledException && !cancellationToken.IsCancellationRequested))
         {
-            SlackLog.LookupFailed(logger, slackUserId, e.GetType().Name);
+            ApprovalsLog.LookupFailed(logger, slackUserId, e.GetType().Name);
             return null;
         }
     }

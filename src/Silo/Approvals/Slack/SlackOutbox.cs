@@ -104,7 +104,7 @@ public sealed partial class SlackOutbox(
                         {
                             _leaderSince = Time.GetUtcNow();
                             _isLeader = true;
-                            SlackLog.OutboxLeader(logger);
+                            ApprovalsLog.OutboxLeader(logger);
                         }
                     }
                     else
@@ -141,7 +141,7 @@ public sealed partial class SlackOutbox(
             catch (Exception e) when (e is NpgsqlException or TimeoutException or InvalidOperationException or EventStoreUnavailableException
                 or GrainContentionException or IOException)
             {
-                SlackLog.OutboxFailed(logger, e);
+                ApprovalsLog.OutboxFailed(logger, e);
                 Health.RecordFailure(e, Time.GetUtcNow());
                 await ReleaseAsync(connection);
                 connection = null;
@@ -197,7 +197,7 @@ public sealed partial class SlackOutbox(
                     }
                     catch (SlackUnavailableException e)
                     {
-                        SlackLog.SlackUnavailable(logger, recorded.StreamId, e.Message);
+                        ApprovalsLog.SlackUnavailable(logger, recorded.StreamId, e.Message);
                         done = false;
                     }
 
@@ -234,14 +234,14 @@ public sealed partial class SlackOutbox(
         {
             // The bot token, its scopes or the channel are wrong: fixing them (and restarting)
             // must still post what waits, so this is retried like an outage.
-            SlackLog.SlackUnavailable(logger, ApprovalPrefix + approvalId, $"{e.Method}: {e.Error}");
+            ApprovalsLog.SlackUnavailable(logger, ApprovalPrefix + approvalId, $"{e.Method}: {e.Error}");
             return false;
         }
         catch (SlackApiException e)
         {
             // Slack refused this one for good (message_not_found, invalid_blocks...): trying again
             // will not help, and it must not hold up the rest, so it is logged and passed over.
-            SlackLog.SlackRefused(logger, approvalId, e.Method, e.Error);
+            ApprovalsLog.SlackRefused(logger, approvalId, e.Method, e.Error);
             return true;
         }
     }
@@ -293,11 +293,11 @@ public sealed partial class SlackOutbox(
             try
             {
                 posted = await slack.Client.PostMessageAsync(SlackMessages.Request(channel, approval), cancellationToken);
-                SlackLog.Posted(logger, approvalId, posted.Channel, posted.Ts);
+                ApprovalsLog.Posted(logger, approvalId, posted.Channel, posted.Ts);
             }
             catch (SlackAmbiguousException e)
             {
-                SlackLog.PostUncertain(logger, approvalId, e.Message);
+                ApprovalsLog.PostUncertain(logger, approvalId, e.Message);
                 _unrecorded[approvalId] = null;
                 return false;
             }
@@ -307,7 +307,7 @@ public sealed partial class SlackOutbox(
         var after = await grain.RecordSlackMessageAsync(posted.Channel, posted.Ts, cancellationToken);
         _unrecorded.Remove(approvalId);
         if (after is { SlackMessageTs: { } recordedTs } && recordedTs != posted.Ts)
-            SlackLog.Duplicate(logger, approvalId, recordedTs, posted.Ts);
+            ApprovalsLog.Duplicate(logger, approvalId, recordedTs, posted.Ts);
 
         // A decision made meanwhile comes later in the log than this request: it is shown on the
         // message when the outbox reaches it, once.
@@ -350,11 +350,11 @@ public sealed partial class SlackOutbox(
             }
             catch (Exception e) when (e is SlackApiException or SlackAmbiguousException)
             {
-                SlackLog.DirectMessageFailed(logger, approvalId, e.Message);
+                ApprovalsLog.DirectMessageFailed(logger, approvalId, e.Message);
             }
         }
 
-        SlackLog.Updated(logger, approvalId, approval.Status.ToString());
+        ApprovalsLog.Updated(logger, approvalId, approval.Status.ToString());
         return true;
     }
 
@@ -367,7 +367,7 @@ public sealed partial class SlackOutbox(
         catch (SlackAmbiguousException e)
         {
             // Most likely posted; a second reply would be noise.
-            SlackLog.PostUncertain(logger, ts, e.Message);
+            ApprovalsLog.PostUncertain(logger, ts, e.Message);
         }
     }
 

@@ -71,14 +71,14 @@ public sealed partial class SchemaMigrator(NpgsqlDataSource dataSource, ILogger<
             record.Parameters.Add(new NpgsqlParameter<int> { TypedValue = migration.Version });
             record.Parameters.Add(new NpgsqlParameter<string> { TypedValue = migration.Name });
             await record.ExecuteNonQueryAsync(cancellationToken);
-            LogApplied(logger, migration.Version, migration.Name);
+            EventStoreLog.MigrationApplied(logger, migration.Version, migration.Name);
             applied.Add(migration.Version);
         }
 
         // A log from before the move to Marten is carried over in the same transaction.
         var imported = await LegacyEventImport.ImportAsync(connection, transaction, cancellationToken);
         if (imported > 0)
-            LogImported(logger, imported);
+            EventStoreLog.LegacyImported(logger, imported);
 
         await transaction.CommitAsync(cancellationToken);
         return applied;
@@ -105,11 +105,4 @@ public sealed partial class SchemaMigrator(NpgsqlDataSource dataSource, ILogger<
         await using var command = new NpgsqlCommand(sql, connection, transaction);
         await command.ExecuteNonQueryAsync(cancellationToken);
     }
-
-    [LoggerMessage(EventId = 1002, Level = LogLevel.Information,
-        Message = "Imported {Events} events of the pre-Marten log (hoop.events_v1) into hoop_events, chains verified and re-chained")]
-    private static partial void LogImported(ILogger logger, long events);
-
-    [LoggerMessage(EventId = 1001, Level = LogLevel.Information, Message = "Applied schema migration {Version} ({Name})")]
-    private static partial void LogApplied(ILogger logger, int version, string name);
 }

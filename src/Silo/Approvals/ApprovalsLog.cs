@@ -1,9 +1,12 @@
 using Microsoft.Extensions.Logging;
 
-namespace Hoop.Silo.Approvals.Slack;
+namespace Hoop.Silo.Approvals;
 
-/// <summary>Log messages of the Slack integration (event ids 3900-3929). Never a token, secret or signature.</summary>
-internal static partial class SlackLog
+/// <summary>
+/// Log messages of approvals: the Slack outbox, client and interactions (39xx). Event ids 3900–3999, this area's
+/// range in docs/OPERATIONS.md (Logs); an id names one message for good. Never a token, secret or signature.
+/// </summary>
+internal static partial class ApprovalsLog
 {
     [LoggerMessage(EventId = 3900, Level = LogLevel.Information, Message = "Slack {Method}: attempt {Attempt} failed ({Reason}); retrying in {DelayMs} ms")]
     public static partial void Retrying(ILogger logger, string method, int attempt, string reason, long delayMs);

@@ -3,10 +3,10 @@ using Microsoft.Extensions.Logging;
 namespace Hoop.Hosting.Auth;
 
 /// <summary>
-/// Log messages of token validation, shared by the silo and the gateway: event ids 3101, 3102,
-/// 3105 and 3106 (3103 and 3104 are the silo's own, in <c>Hoop.Silo.Api.Auth</c>). Never a token or key.
+/// Log messages of token validation and authorization, shared by the silo and the gateway. Event ids
+/// 3100–3199, this area's range in docs/OPERATIONS.md (Logs); an id names one message for good. Never a token or key.
 /// </summary>
-internal static partial class Log
+internal static partial class AuthLog
 {
     [LoggerMessage(EventId = 3101, Level = LogLevel.Debug,
         Message = "{Method} {Path}: no bearer token; answered 401")]
