@@ -51,15 +51,17 @@ public sealed class OrleansSiloClient(IGrainFactory grains, IClusterClient clien
                 : await identity.AssignSessionAsync(request.Connection, null, cancellationToken);
             try
             {
-                var decision = await Session(session).BeginExchangeAsync(request, cancellationToken);
-                Remember(key, session);
-                return decision;
+                return await BeginIn(session);
             }
             catch (GrainRefusedException e) when (e.StatusCode == 409)
             {
-                session = await identity.AssignSessionAsync(request.Connection, session, cancellationToken);
-                var decision = await Session(session).BeginExchangeAsync(request, cancellationToken);
-                Remember(key, session);
+                return await BeginIn(await identity.AssignSessionAsync(request.Connection, session, cancellationToken));
+            }
+
+            async Task<ExchangeDecision> BeginIn(string current)
+            {
+                var decision = await Session(current).BeginExchangeAsync(request, cancellationToken);
+                Remember(key, current);
                 return decision;
             }
         }, cancellationToken);
