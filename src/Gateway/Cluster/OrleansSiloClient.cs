@@ -28,6 +28,11 @@ public sealed class OrleansSiloClient(IGrainFactory grains, IClusterClient clien
 
     private static readonly TimeSpan FailoverPoll = TimeSpan.FromMilliseconds(250);
 
+    /// <summary>Current sessions by subject and connection, as last assigned (bounded: cleared when full).</summary>
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<string, string> _currentSessions = new(StringComparer.Ordinal);
+
+    private const int MaxCurrentSessions = 50_000;
+
     public Task<ExchangeDecision> BeginExchangeAsync(string sessionId, BeginExchange request, CancellationToken cancellationToken = default) =>
         Call(() => Session(sessionId).BeginExchangeAsync(request.Checked(), cancellationToken), cancellationToken);
 
@@ -37,18 +42,36 @@ public sealed class OrleansSiloClient(IGrainFactory grains, IClusterClient clien
             // The identity's current session on the connection; the next one if it went idle or was closed.
             if (request.Checked().Identity != subject)
                 throw new ArgumentException("identity must be the subject the call is routed by.");
+            // The session last assigned here is asked first: the identity's current one changes only when that
+            // one went idle or was closed, and then the session itself refuses (409) and the identity names the next.
             var identity = grains.Get<IIdentityGrain>(subject);
-            var session = await identity.AssignSessionAsync(request.Connection, null, cancellationToken);
+            var key = subject + "\n" + request.Connection;
+            var session = _currentSessions.TryGetValue(key, out var known)
+                ? known
+                : await identity.AssignSessionAsync(request.Connection, null, cancellationToken);
             try
             {
-                return await Session(session).BeginExchangeAsync(request, cancellationToken);
+                return await BeginIn(session);
             }
             catch (GrainRefusedException e) when (e.StatusCode == 409)
             {
-                session = await identity.AssignSessionAsync(request.Connection, session, cancellationToken);
-                return await Session(session).BeginExchangeAsync(request, cancellationToken);
+                return await BeginIn(await identity.AssignSessionAsync(request.Connection, session, cancellationToken));
+            }
+
+            async Task<ExchangeDecision> BeginIn(string current)
+            {
+                var decision = await Session(current).BeginExchangeAsync(request, cancellationToken);
+                Remember(key, current);
+                return decision;
             }
         }, cancellationToken);
+
+    private void Remember(string key, string session)
+    {
+        if (_currentSessions.Count >= MaxCurrentSessions && !_currentSessions.ContainsKey(key))
+            _currentSessions.Clear();
+        _currentSessions[key] = session;
+    }
 
     public Task RecordForwardedAsync(string sessionId, string exchangeId, string upstream, CancellationToken cancellationToken = default) =>
         Call(() => Session(sessionId).RecordForwardedAsync(Required(exchangeId, "exchangeId"), Required(upstream, "upstream"), cancellationToken), cancellationToken);

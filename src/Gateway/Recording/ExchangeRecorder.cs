@@ -204,14 +204,8 @@ public sealed class ExchangeRecorder : IAsyncDisposable
                     {
                         if (batch.Count > 0 || upstream is not null || ending is not null)
                         {
-                            await _silo.RecordResponseAsync(_sessionId, _exchangeId, new ResponseRecord(upstream, batch.ToArray(), ending?.Value), CancellationToken.None);
+                            first &= !await SendAsync(upstream, batch, ending?.Value);
                             upstream = null;
-                            if (batch.Count > 0)
-                            {
-                                Advance(batch[^1].Offset + batch[^1].Text.Length);
-                                first = false;
-                            }
-
                             if (ending is not null)
                             {
                                 _finished = true;
@@ -247,11 +241,7 @@ public sealed class ExchangeRecorder : IAsyncDisposable
             }
 
             if (batch.Count > 0 || upstream is not null)
-            {
-                await _silo.RecordResponseAsync(_sessionId, _exchangeId, new ResponseRecord(upstream, batch.ToArray()), CancellationToken.None);
-                if (batch.Count > 0)
-                    Advance(batch[^1].Offset + batch[^1].Text.Length);
-            }
+                await SendAsync(upstream, batch, null);
         }
         catch (Exception e)
         {
@@ -270,6 +260,16 @@ public sealed class ExchangeRecorder : IAsyncDisposable
                     end.Done.TrySetException(failed);
             }
         }
+    }
+
+    // One append of what was gathered; true when it carried text (then durable up to its end).
+    private async Task<bool> SendAsync(string? upstream, List<ResponseChunk> batch, ExchangeEnd? end)
+    {
+        await _silo.RecordResponseAsync(_sessionId, _exchangeId, new ResponseRecord(upstream, batch.ToArray(), end), CancellationToken.None);
+        if (batch.Count == 0)
+            return false;
+        Advance(batch[^1].Offset + batch[^1].Text.Length);
+        return true;
     }
 
     private static TimeSpan Earliest(TimeSpan? current, TimeSpan candidate) =>

@@ -88,8 +88,9 @@ public sealed class ProjectionStatusReader(
         NpgsqlConnection connection, GlobalPosition position, CancellationToken cancellationToken)
     {
         await using var command = new NpgsqlCommand("""
-            SELECT (SELECT count(*) FROM (SELECT 1 FROM hoop.events WHERE (tx_id, seq) > ($1::xid8, $2) LIMIT $3) b),
-                   (SELECT at FROM hoop.events WHERE (tx_id, seq) > ($1::xid8, $2) ORDER BY tx_id, seq LIMIT 1)
+            SELECT (SELECT count(*) FROM (SELECT 1 FROM hoop_events.event_chain WHERE (tx_id, seq_id) > ($1::xid8, $2) LIMIT $3) b),
+                   (SELECT e.timestamp FROM hoop_events.event_chain c JOIN hoop_events.mt_events e ON e.seq_id = c.seq_id
+                    WHERE (c.tx_id, c.seq_id) > ($1::xid8, $2) ORDER BY c.tx_id, c.seq_id LIMIT 1)
             """, connection);
         command.Parameters.Add(new NpgsqlParameter { Value = position.TxId, NpgsqlDbType = NpgsqlDbType.Xid8 });
         command.Parameters.Add(new NpgsqlParameter<long> { TypedValue = position.Seq });
