@@ -68,6 +68,17 @@ public sealed class MigrationTests(PostgresFixture db) : IClassFixture<PostgresF
     }
 
     [Fact]
+    public async Task A_fresh_database_holds_only_the_current_schema_not_the_old_event_tables()
+    {
+        await using var own = new IsolatedDatabase(db);
+        await new SchemaMigrator(await own.RawDataSourceAsync(), NullLogger<SchemaMigrator>.Instance).MigrateAsync();
+
+        Assert.Equal(0, await own.ScalarAsync("SELECT count(*) FROM pg_class WHERE relname IN ('events_v1', 'streams_v1')"));
+        Assert.Equal(2, await own.ScalarAsync(
+            "SELECT count(*) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = 'hoop' AND c.relname IN ('events', 'streams') AND c.relkind = 'v'"));
+    }
+
+    [Fact]
     public async Task A_schema_newer_than_this_build_is_refused()
     {
         await using var own = new IsolatedDatabase(db);
@@ -132,6 +143,7 @@ public sealed class MigrationTests(PostgresFixture db) : IClassFixture<PostgresF
             """);
 
         Assert.Equal([8], await migrator.MigrateAsync());
+        Assert.Equal(5, await own.ScalarAsync("SELECT count(*) FROM hoop.events_v1")); // the old log stays as an archive
 
         var store = new MartenEventStore(dataSource, EventTypeRegistry.Default, new EventStoreOptions(), TimeProvider.System, NullLogger<MartenEventStore>.Instance);
         var events = new List<RecordedEvent>();

@@ -25,6 +25,17 @@ internal static class LegacyEventImport
                 return 0;
         }
 
+        // A database created fresh went through the old tables on its way to migration 8 and
+        // has nothing in them: drop them, so a fresh database holds only the current schema.
+        await using (var empty = new NpgsqlCommand("SELECT NOT EXISTS (SELECT 1 FROM hoop.events_v1)", connection, transaction))
+        {
+            if (await empty.ExecuteScalarAsync(cancellationToken) is true)
+            {
+                await Execute(connection, transaction, "DROP TABLE hoop.events_v1, hoop.streams_v1", cancellationToken);
+                return 0;
+            }
+        }
+
         await using (var pending = new NpgsqlCommand("""
             SELECT EXISTS (SELECT 1 FROM hoop.events_v1) AND NOT EXISTS (SELECT 1 FROM hoop_events.mt_events)
             """, connection, transaction))
