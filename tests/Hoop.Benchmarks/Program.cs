@@ -16,6 +16,10 @@ using Hoop.Benchmarks.Silo;
 //                                         gateway RSS with that many slow streams open at once
 //   failover --gateway URL --agent-token JWT --kill-pid PID [--sessions 64] [--limit-s 30]
 //                                         kill -9 of a silo under load: time until every session answers again
+//   rebuild-live --conn CONNSTR --admin-token JWT --gateway URL --agent-token JWT [--api URL] [--events N]
+//                [--projection audit_log] [--connections 8]
+//                                         zero-downtime rebuild on the running stack: queries and gateway
+//                                         traffic throughout, lag back to 0 after the switch
 //   mask [--seconds N]                   masking throughput (MB/s) and added time per streamed chunk, one thread
 //   micro [BenchmarkDotNet args]          BenchmarkDotNet micro-benchmarks
 return args.FirstOrDefault() switch
@@ -27,6 +31,7 @@ return args.FirstOrDefault() switch
     "mask" => await MaskLoad.RunAsync(args[1..], Console.Out),
     "streams" => await StreamsLoad.RunAsync(args[1..], Console.Out),
     "failover" => await FailoverLoad.RunAsync(args[1..], Console.Out),
+    "rebuild-live" => await RebuildLiveLoad.RunAsync(args[1..], Console.Out),
     "micro" => RunMicro(args[1..]),
     _ => Usage(),
 };
@@ -39,6 +44,6 @@ static int RunMicro(string[] args)
 
 static int Usage()
 {
-    Console.Error.WriteLine("usage: Hoop.Benchmarks append --conn CONNSTR [--seconds N] [--group-writers N] | silo --conn CONNSTR --policy FILE | projections --conn CONNSTR [--events N] [--seconds N] | gateway --direct URL --gateway URL [--nginx URL] --agent-token JWT --upstream-key KEY [--seconds N] [--connections 32] (gateway --help for more) | streams --gateway URL --agent-token JWT --pid PID [--streams 1000] | failover --gateway URL --agent-token JWT --kill-pid PID [--sessions 64] | mask [--seconds N] | micro [BenchmarkDotNet args]");
+    Console.Error.WriteLine("usage: Hoop.Benchmarks append --conn CONNSTR [--seconds N] [--group-writers N] | silo --conn CONNSTR --policy FILE | projections --conn CONNSTR [--events N] [--seconds N] | gateway --direct URL --gateway URL [--nginx URL] --agent-token JWT --upstream-key KEY [--seconds N] [--connections 32] (gateway --help for more) | streams --gateway URL --agent-token JWT --pid PID [--streams 1000] | failover --gateway URL --agent-token JWT --kill-pid PID [--sessions 64] | rebuild-live --conn CONNSTR --admin-token JWT --gateway URL --agent-token JWT [--events N] | mask [--seconds N] | micro [BenchmarkDotNet args]");
     return 2;
 }
