@@ -3,6 +3,9 @@ using JasperFx;
 using JasperFx.Events;
 using Marten;
 using Npgsql;
+using System.Text.Json;
+using System.Text.Json.Serialization.Metadata;
+using Weasel.Core;
 
 namespace Hoop.Silo.EventStore;
 
@@ -29,6 +32,14 @@ public static class MartenSchema
         options.Events.StreamIdentity = StreamIdentity.AsString;
         options.Events.MetadataConfig.HeadersEnabled = true;
         options.AutoCreateSchemaObjects = AutoCreate.None;
+        // Marten's own readers (its event API, its command line) deserialize the stored JSON with
+        // the project's settings: camelCase names, enums as camelCase strings.
+        // The project's generated metadata first; reflection for what Marten reads besides events (headers).
+        var json = new JsonSerializerOptions(HoopJsonContext.Stored.Options)
+        {
+            TypeInfoResolver = JsonTypeInfoResolver.Combine(HoopJsonContext.Stored, new DefaultJsonTypeInfoResolver()),
+        };
+        options.UseSystemTextJsonForSerialization(json, EnumStorage.AsString, Casing.CamelCase);
         // Stored type names are the registry's stable names (SessionOpened, ...), so Marten's
         // own readers resolve the same types the project's do.
         foreach (var type in registry.Types)
