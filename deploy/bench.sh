@@ -110,12 +110,16 @@ if wanted append; then
 fi
 
 if wanted silo; then
-    hoop_info "Silo: grain calls from an Orleans client, cross-silo approval release"
+    # activation_100k_ms: median of the activations of a session of >= 100,000 events from its snapshot plus a
+    # short tail (target <= 200 ms); activation_100k_full_fold_ms: its first activation, the whole stream folded.
+    hoop_info "Silo: grain calls from an Orleans client, cross-silo approval release, activation of a 100,000-event session"
     calls=3000
     approvals=40
-    $quick && calls=500 && approvals=10
+    activations=11
+    $quick && calls=500 && approvals=10 && activations=5
     dotnet "$BENCH_DLL" silo --conn "$conn" \
-        --policy "$HOOP_ROOT/deploy/config/policy.json" --calls "$calls" --approvals "$approvals" | tee -a "$log"
+        --policy "$HOOP_ROOT/deploy/config/policy.json" --calls "$calls" --approvals "$approvals" \
+        --activations "$activations" | tee -a "$log"
 fi
 
 if wanted projections; then

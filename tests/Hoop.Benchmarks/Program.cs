@@ -7,7 +7,9 @@ using Hoop.Benchmarks.Silo;
 
 // hoop benchmarks:
 //   append --conn CONNSTR [--seconds N] [--group-writers N]   load figures for the event store (deploy/bench.sh)
-//   silo --conn CONNSTR --policy FILE     grain call round trip and cross-silo approval release
+//   silo --conn CONNSTR --policy FILE [--calls N] [--approvals N] [--activations 11] [--activation-exchanges 25000]
+//                                         grain call round trip, cross-silo approval release, activation of a
+//                                         100,000-event session (full fold, then snapshot + tail; --activations 0: skip)
 //   projections --conn CONNSTR [--events N] [--seconds N] [--writers W]
 //                                         synthetic history, rebuild throughput, daemon lag under load
 //   gateway --direct URL --gateway URL [--nginx URL] --agent-token JWT --upstream-key KEY [--seconds N] [--connections 32]
@@ -44,6 +46,6 @@ static int RunMicro(string[] args)
 
 static int Usage()
 {
-    Console.Error.WriteLine("usage: Hoop.Benchmarks append --conn CONNSTR [--seconds N] [--group-writers N] | silo --conn CONNSTR --policy FILE | projections --conn CONNSTR [--events N] [--seconds N] | gateway --direct URL --gateway URL [--nginx URL] --agent-token JWT --upstream-key KEY [--seconds N] [--connections 32] (gateway --help for more) | streams --gateway URL --agent-token JWT --pid PID [--streams 1000] | failover --gateway URL --agent-token JWT --kill-pid PID [--sessions 64] | rebuild-live --conn CONNSTR --admin-token JWT --gateway URL --agent-token JWT [--events N] | mask [--seconds N] | micro [BenchmarkDotNet args]");
+    Console.Error.WriteLine("usage: Hoop.Benchmarks append --conn CONNSTR [--seconds N] [--group-writers N] | silo --conn CONNSTR --policy FILE [--activations N] | projections --conn CONNSTR [--events N] [--seconds N] | gateway --direct URL --gateway URL [--nginx URL] --agent-token JWT --upstream-key KEY [--seconds N] [--connections 32] (gateway --help for more) | streams --gateway URL --agent-token JWT --pid PID [--streams 1000] | failover --gateway URL --agent-token JWT --kill-pid PID [--sessions 64] | rebuild-live --conn CONNSTR --admin-token JWT --gateway URL --agent-token JWT [--events N] | mask [--seconds N] | micro [BenchmarkDotNet args]");
     return 2;
 }

@@ -9,15 +9,18 @@ using Hoop.Silo.Api;
 using Hoop.Testing;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
+using Orleans;
 
 namespace Hoop.Benchmarks.Silo;
 
 /// <summary>
 /// Two real silos (Kestrel on loopback, in this process) over one database and an Orleans client as a gateway
-/// is one: the round trip of a grain call from the client, and how long a held request takes to be released
+/// is one: the round trip of a grain call from the client, how long a held request takes to be released
 /// after a signed Slack click on Approve reaches silo B (DESIGN §11; the policy's Slack section
-/// is pointed at an in-process fake Slack). Prints <c>NAME VALUE UNIT</c> lines.
+/// is pointed at an in-process fake Slack), and the activation of a session of 100,000 events
+/// (<see cref="ActivationLoad"/>). Prints <c>NAME VALUE UNIT</c> lines.
 /// </summary>
 public static class SiloLoad
 {
@@ -27,6 +30,8 @@ public static class SiloLoad
         var policy = Option(args, "--policy") ?? throw new ArgumentException("--policy is required");
         var calls = int.Parse(Option(args, "--calls") ?? "3000", CultureInfo.InvariantCulture);
         var approvals = int.Parse(Option(args, "--approvals") ?? "40", CultureInfo.InvariantCulture);
+        var activations = int.Parse(Option(args, "--activations") ?? "11", CultureInfo.InvariantCulture);
+        var activationExchanges = int.Parse(Option(args, "--activation-exchanges") ?? "25000", CultureInfo.InvariantCulture);
 
         using var tokens = new TokenFactory();
         using var keys = new TempDirectory();
@@ -50,6 +55,16 @@ public static class SiloLoad
         var releases = await ApprovalReleasesAsync(gateway.Silos, toB, slack, signingSecret, approvals);
         Write(output, "approval_release_p50_ms", Percentile(releases, 0.50), "ms");
         Write(output, "approval_release_p99_ms", Percentile(releases, 0.99), "ms");
+
+        if (activations > 0)
+        {
+            var activation = await ActivationLoad.RunAsync(gateway.Services.GetRequiredService<IClusterClient>(), [siloA, siloB],
+                activationExchanges, activations, CancellationToken.None);
+            Write(output, "activation_100k_ms", Percentile(activation.FromSnapshot.Select(t => t.TotalMilliseconds).ToList(), 0.50), "ms");
+            Write(output, "activation_100k_full_fold_ms", activation.FullFold.TotalMilliseconds, "ms");
+            output.WriteLine(string.Create(CultureInfo.InvariantCulture, $"activation_100k_events {activation.Events} count"));
+        }
+
         return 0;
     }
 
