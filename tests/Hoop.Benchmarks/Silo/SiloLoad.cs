@@ -65,6 +65,11 @@ public static class SiloLoad
             output.WriteLine(string.Create(CultureInfo.InvariantCulture, $"activation_100k_events {activation.Events} count"));
         }
 
+        // A normal stop, one process after the other, as deploy/down.sh does (disposing a running
+        // host skips its graceful shutdown, and the silos then log failures of their own).
+        await gateway.DisposeAsync();
+        await siloB.StopAsync();
+        await siloA.StopAsync();
         return 0;
     }
 
