@@ -98,6 +98,11 @@ public enum AdmissionKind
 /// The identity's verdict: Block names the <see cref="Rule"/> (<c>identity-revoked</c>,
 /// <c>rate-limit</c>, <c>token-budget</c>, <c>risk-*</c>) and, for budgets, when to retry;
 /// RequireApproval comes from a risk response and names its approver group and timeout.
+/// <see cref="Commit"/>: whether the session must call <see cref="IIdentityGrain.CommitAdmissionAsync"/>
+/// once it has recorded the request (false when the commit would record nothing: no budgets or
+/// signals apply and no sighting is due); <see cref="Metered"/>: whether the identity counts the
+/// exchange's tokens (<see cref="IIdentityGrain.RecordUsageAsync"/>). Both default to true, the
+/// safe answer for a caller that does not know.
 /// </summary>
 [GenerateSerializer, Immutable]
 public sealed record Admission(
@@ -106,7 +111,9 @@ public sealed record Admission(
     string? Reason = null,
     TimeSpan? RetryAfter = null,
     string? ApproverGroup = null,
-    TimeSpan? Timeout = null)
+    TimeSpan? Timeout = null,
+    bool Commit = true,
+    bool Metered = true)
 {
     public static Admission Allow { get; } = new(AdmissionKind.Allow);
 }

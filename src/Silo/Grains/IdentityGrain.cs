@@ -253,13 +253,20 @@ public sealed partial class IdentityGrain(GrainDependencies dependencies, Policy
     private Admission Admit(AdmitRequest request)
     {
         var now = Now;
+        var metered = Controls.Any;
         if (State.AdmittedIds.Contains(request.ExchangeId))
-            return Restricted(now) ?? Admission.Allow; // a re-run of a request already let through
+            return (Restricted(now) ?? Admission.Allow) with { Commit = false, Metered = metered }; // a re-run of a request already let through
         foreach (var id in _held.Where(h => now - h.Value.At > HeldAdmissionTimeout).Select(h => h.Key).ToList())
             _held.Remove(id);
         if (!_held.TryGetValue(request.ExchangeId, out var held))
             _held[request.ExchangeId] = held = Decide(request, now);
-        return held.Block ?? Restricted(now) ?? Admission.Allow;
+        // A commit that would record nothing is not asked for (one grain call fewer per exchange):
+        // nothing was admitted or raised and no sighting is due. The requests it counted for the
+        // next sighting stay counted (_unrecordedRequests).
+        var commit = held.Event is not null || held.Raised.Count > 0 || SeenDue(held.Groups, out _, count: false);
+        if (!commit)
+            _held.Remove(request.ExchangeId);
+        return (held.Block ?? Restricted(now) ?? Admission.Allow) with { Commit = commit, Metered = metered };
     }
 
     /// <summary>Budgets, restrictions and the signals <paramref name="request"/> completes, as of <paramref name="now"/>.</summary>

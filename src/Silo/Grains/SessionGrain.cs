@@ -200,7 +200,10 @@ public sealed class SessionGrain(GrainDependencies dependencies, IPolicyEngine p
 
         // Side effects, now that the request is recorded: the admission is counted, the approval opened (its
         // id is derived from the exchange, so a re-run after a failure here opens the same one, see DecisionOfAsync).
-        await identity.CommitAdmissionAsync(admit, cancellationToken);
+        if (admission.Commit)
+            await identity.CommitAdmissionAsync(admit, cancellationToken);
+        if (!admission.Metered && verdict.Action != PolicyAction.Block)
+            _unmetered.Add(request.ExchangeId);
         var expiresAt = openApproval ? (await OpenApprovalAsync(approvalId!, request, verdict, cancellationToken)).ExpiresAt : (DateTimeOffset?)null;
 
         // The same fields a repeated call rebuilds from the events (blocks keep their reason).
@@ -403,6 +406,7 @@ public sealed class SessionGrain(GrainDependencies dependencies, IPolicyEngine p
 
     private async Task<bool> AbortExchangeAsync(string exchangeId, string reason, IReadOnlyList<MaskCount>? masks, CancellationToken cancellationToken)
     {
+        _unmetered.Remove(exchangeId);
         var exchange = Exchange(exchangeId);
         if (exchange.Stage is Stage.Completed or Stage.Aborted or Stage.Blocked)
             return true;
@@ -413,9 +417,15 @@ public sealed class SessionGrain(GrainDependencies dependencies, IPolicyEngine p
         return true;
     }
 
+    /// <summary>
+    /// Exchanges this activation began whose identity said it counts no tokens (no budgets apply):
+    /// their usage is not sent to it. Unknown after a reactivation, and then it is sent.
+    /// </summary>
+    private readonly HashSet<string> _unmetered = new(StringComparer.Ordinal);
+
     /// <summary>Counts the exchange's tokens against the identity's daily budget (idempotent there).</summary>
     private Task RecordUsageAsync(string exchangeId, TokenUsage? usage, CancellationToken cancellationToken) =>
-        usage is null || State.Opened is not { } opened
+        _unmetered.Remove(exchangeId) || usage is null || State.Opened is not { } opened
             ? Task.CompletedTask
             : GrainFactory.Get<IIdentityGrain>(opened.Identity).RecordUsageAsync(exchangeId, usage, cancellationToken);
 

@@ -1,9 +1,12 @@
+using System.Collections.Concurrent;
 using System.Diagnostics;
 using System.Globalization;
 using Hoop.Contracts.Events;
 using Hoop.Contracts.EventStore;
 using Hoop.Contracts.Grains;
 using Hoop.Silo.Tests.EventStore;
+using Microsoft.Extensions.DependencyInjection;
+using Orleans;
 using Xunit;
 using Xunit.Abstractions;
 
@@ -30,6 +33,49 @@ public sealed class GrainExchangeCostTests(EventStoreFixture db, ITestOutputHelp
         // None, unless the notification connection dropped meanwhile (then each grain reads its tail once); a read per call was 20.
         Assert.True(store.Reads - readsBefore <= 2, $"{store.Reads - readsBefore} reads: {string.Join(", ", store.ReadStreams.Skip(readsBefore))}");
         Assert.Equal(21, (await session.GetAsync())!.Exchanges);
+    }
+
+    [Fact]
+    public async Task Without_identity_controls_an_exchange_asks_the_identity_once_and_its_sighting_is_still_recorded()
+    {
+        var calls = new IdentityCalls();
+        await using var silo = await TestSilo.StartAsync(db.ConnectionString, services: s => s.AddSingleton<IIncomingGrainCallFilter>(calls));
+        var sub = "cost-" + NewId()[..8];
+        var session = silo.Grains.Get<ISessionGrain>(NewId());
+        await ExchangeAsync(session, "first", sub); // first sight: the admission is committed, to record IdentitySeen
+        Assert.Equal(1, calls.Count("CommitAdmissionAsync"));
+        calls.Clear();
+
+        for (var i = 0; i < 10; i++)
+            await ExchangeAsync(session, $"x{i}", sub);
+
+        // The policy has no identity controls: the admission records nothing and no tokens are counted,
+        // so only the decision is asked for (three calls per exchange before).
+        Assert.Equal(10, calls.Count("AdmitAsync"));
+        Assert.Equal(0, calls.Count("CommitAdmissionAsync"));
+        Assert.Equal(0, calls.Count("RecordUsageAsync"));
+        var seen = new List<RecordedEvent>();
+        await foreach (var e in silo.Store.ReadStreamAsync($"identity-{sub}"))
+            seen.Add(e);
+        Assert.Single(seen, e => e.Data is IdentitySeen);
+        Assert.Equal(11, (await session.GetAsync())!.Exchanges);
+    }
+
+    /// <summary>Counts calls into identity grains, by method name.</summary>
+    private sealed class IdentityCalls : IIncomingGrainCallFilter
+    {
+        private readonly ConcurrentDictionary<string, int> _counts = new(StringComparer.Ordinal);
+
+        public int Count(string method) => _counts.GetValueOrDefault(method);
+
+        public void Clear() => _counts.Clear();
+
+        public Task Invoke(IIncomingGrainCallContext context)
+        {
+            if (context.InterfaceMethod?.DeclaringType == typeof(IIdentityGrain))
+                _counts.AddOrUpdate(context.InterfaceMethod.Name, 1, (_, n) => n + 1);
+            return context.Invoke();
+        }
     }
 
     [Fact]
