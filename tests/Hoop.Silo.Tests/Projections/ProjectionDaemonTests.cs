@@ -1,5 +1,9 @@
+using Hoop.Contracts.Serialization;
+using Hoop.Silo.EventStore;
 using Hoop.Silo.Projections;
 using Hoop.Testing;
+using Microsoft.Extensions.Logging.Abstractions;
+using Npgsql;
 using Xunit;
 
 namespace Hoop.Silo.Tests.Projections;
@@ -23,6 +27,39 @@ public sealed class ProjectionDaemonTests(ProjectionFixture db) : IClassFixture<
             if (DateTime.UtcNow > deadline)
                 throw new TimeoutException(what);
             await Task.Delay(20);
+        }
+    }
+
+    [Fact]
+    public async Task The_leaders_planning_settings_do_not_stay_on_their_pooled_connections()
+    {
+        var options = ProjectionFixture.Options();
+        // The silo's own pool: connections are not reset when they are reused.
+        await using var dataSource = EventStoreServiceCollectionExtensions.CreateDataSource(db.ConnectionString);
+        using var daemon = new ProjectionDaemon(dataSource, ProjectionFixture.Projections(options), new ProjectionEventReader(EventTypeRegistry.Default),
+            options, TimeProvider.System, NullLogger<ProjectionDaemon>.Instance, "settings");
+        await daemon.StartAsync(CancellationToken.None);
+        await WaitAsync(() => Names.All(daemon.IsLeader), TimeSpan.FromSeconds(30), "the daemon did not lead every projection");
+        await daemon.StopAsync(CancellationToken.None);
+
+        // Every connection the pool holds (the leaders' among them) answers with the server's defaults.
+        var connections = new List<NpgsqlConnection>();
+        try
+        {
+            for (var i = 0; i < Names.Length + 3; i++)
+                connections.Add(await dataSource.OpenConnectionAsync());
+            foreach (var connection in connections)
+            {
+                await using var show = new NpgsqlCommand("SELECT current_setting('plan_cache_mode'), current_setting('max_parallel_workers_per_gather')", connection);
+                await using var reader = await show.ExecuteReaderAsync();
+                await reader.ReadAsync();
+                Assert.Equal(("auto", "2"), (reader.GetString(0), reader.GetString(1)));
+            }
+        }
+        finally
+        {
+            foreach (var connection in connections)
+                await connection.DisposeAsync();
         }
     }
 
