@@ -105,7 +105,8 @@ public static class FailoverLoad
         return 0;
     }
 
-    private static async Task<(HttpStatusCode? Status, string? Error)> SendAsync(HttpClient client, string gateway, string token, string session)
+    /// <summary>One agent request on <paramref name="session"/>: its status (null when no answer came) and, unless 2xx, what went wrong.</summary>
+    internal static async Task<(HttpStatusCode? Status, string? Error)> SendAsync(HttpClient client, string gateway, string token, string session)
     {
         using var request = new HttpRequestMessage(HttpMethod.Post, gateway.TrimEnd('/') + "/v1/messages")
         {

@@ -2,7 +2,6 @@ using System.Diagnostics;
 using System.Globalization;
 using System.Net;
 using System.Net.Http.Headers;
-using System.Text;
 using System.Text.Json.Nodes;
 using Hoop.Benchmarks.Gateway;
 using Hoop.Contracts.Serialization;
@@ -175,27 +174,13 @@ public static class RebuildLiveLoad
     {
         while (!stop.IsCancellationRequested)
         {
-            using var request = Request(HttpMethod.Post, gateway.TrimEnd('/') + "/v1/messages", token);
-            request.Content = new StringContent(
-                "{\"model\":\"claude-bench\",\"max_tokens\":64,\"messages\":[{\"role\":\"user\",\"content\":\"" + GatewayLoad.Prompt + "\"}]}",
-                Encoding.UTF8, "application/json");
-            request.Headers.Add("X-Hoop-Session", session);
-            try
-            {
-                using var response = await client.SendAsync(request, CancellationToken.None);
-                var body = await response.Content.ReadAsStringAsync(CancellationToken.None);
-                if (response.StatusCode == HttpStatusCode.OK)
-                    Interlocked.Increment(ref answers.Ok);
-                else if (response.StatusCode == HttpStatusCode.ServiceUnavailable)
-                    Interlocked.Increment(ref answers.Unavailable);
-                else if (Interlocked.Increment(ref answers.Unclean) == 1)
-                    answers.FirstUnclean = $"HTTP {(int)response.StatusCode}: {body[..Math.Min(body.Length, 300)]}";
-            }
-            catch (Exception e) when (e is HttpRequestException or IOException or TaskCanceledException)
-            {
-                if (Interlocked.Increment(ref answers.Unclean) == 1)
-                    answers.FirstUnclean = $"{e.GetType().Name}: {e.Message}";
-            }
+            var (status, error) = await FailoverLoad.SendAsync(client, gateway, token, session);
+            if (status == HttpStatusCode.OK)
+                Interlocked.Increment(ref answers.Ok);
+            else if (status == HttpStatusCode.ServiceUnavailable)
+                Interlocked.Increment(ref answers.Unavailable);
+            else if (Interlocked.Increment(ref answers.Unclean) == 1)
+                answers.FirstUnclean = error;
         }
     }
 
