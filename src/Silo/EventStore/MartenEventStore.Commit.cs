@@ -49,6 +49,44 @@ public sealed partial class MartenEventStore
         SELECT stream_id, min(seq_id), max(seq_id) FROM ev GROUP BY stream_id
         """;
 
+    // A group of one append (every append when they come one at a time) takes a narrower statement:
+    // the same rows, locks and checks, without unnesting a one-row stream list and joining it back
+    // (about 50 us less per append at one request at a time, measured in BENCHMARKS.md). Its head
+    // moves by UPDATE (an existing stream at the expected version) or by INSERT (a new stream);
+    // a head that moved meanwhile writes nothing, and min/max come back null.
+    private const string SingleAppendEvents = """
+        ev AS MATERIALIZED (
+            SELECT u.*, nextval('hoop_events.mt_events_sequence') AS seq_id
+            FROM (SELECT * FROM unnest($5::bigint[], $6::varchar[], $7::text[], $8::bytea[], $9::uuid[], $10::varchar[])
+                      WITH ORDINALITY AS u(version, type, data, hash, id, dotnet, ord)
+                  WHERE EXISTS (SELECT 1 FROM won)
+                  ORDER BY u.ord) u),
+        events AS (
+            INSERT INTO hoop_events.mt_events (seq_id, id, stream_id, version, data, type, timestamp, tenant_id, mt_dotnet_type, headers, is_archived)
+            SELECT seq_id, id, $1, version, data::jsonb, type, $4, '*DEFAULT*', dotnet, $11::jsonb, false FROM ev),
+        links AS (
+            INSERT INTO hoop_events.event_chain (seq_id, stream_id, version, hash)
+            SELECT seq_id, $1, version, hash FROM ev)
+        SELECT min(seq_id), max(seq_id) FROM ev
+        """;
+
+    private const string SingleAppendMoved = """
+        WITH won AS (
+            UPDATE hoop_events.mt_streams SET version = $3, timestamp = $4
+            WHERE id = $1 AND version = $2
+            RETURNING id),
+
+        """ + SingleAppendEvents;
+
+    private const string SingleAppendCreated = """
+        WITH won AS (
+            INSERT INTO hoop_events.mt_streams (id, type, version, timestamp, created, tenant_id, is_archived)
+            VALUES ($1, $2, $3, $4, $4, '*DEFAULT*', false)
+            ON CONFLICT (id) DO NOTHING
+            RETURNING id),
+
+        """ + SingleAppendEvents;
+
     /// <summary>
     /// Group commit without a committer thread: an appender waits for a writer slot
     /// (<see cref="EventStoreOptions.GroupCommitWriters"/>), then commits whatever is queued, its
@@ -202,6 +240,57 @@ public sealed partial class MartenEventStore
 
     private async Task<Dictionary<string, (long First, long Last)?>> ExecuteGroupAsync(List<PendingAppend> group)
     {
+        // Opened first: a failure to connect sent nothing; a failure once the statement is sent has an unknown outcome.
+        await using var connection = await _dataSource.OpenConnectionAsync();
+        await using var command = group.Count == 1 ? SingleAppendCommand(group[0], connection) : GroupAppendCommand(group, connection);
+        var written = new Dictionary<string, (long First, long Last)?>(StringComparer.Ordinal);
+        try
+        {
+            await using var reader = await command.ExecuteReaderAsync();
+            while (await reader.ReadAsync())
+            {
+                if (group.Count == 1)
+                {
+                    if (!reader.IsDBNull(0))
+                        written[group[0].StreamId] = (reader.GetInt64(0), reader.GetInt64(1));
+                }
+                else
+                {
+                    written[reader.GetString(0)] = (reader.GetInt64(1), reader.GetInt64(2));
+                }
+            }
+        }
+        catch (NpgsqlException e) when (e is not PostgresException && IsUnavailable(e))
+        {
+            // The statement (its own transaction) was sent and no answer came back: it may have committed.
+            throw new GroupOutcomeUnknownException(e);
+        }
+
+        return written;
+    }
+
+    private static NpgsqlCommand SingleAppendCommand(PendingAppend pending, NpgsqlConnection connection)
+    {
+        var created = pending.Expected == 0;
+        var command = new NpgsqlCommand(created ? SingleAppendCreated : SingleAppendMoved, connection);
+        command.Parameters.Add(new NpgsqlParameter<string> { TypedValue = pending.StreamId });
+        command.Parameters.Add(created
+            ? new NpgsqlParameter<string> { TypedValue = pending.StreamType }
+            : new NpgsqlParameter<long> { TypedValue = pending.Expected });
+        command.Parameters.Add(new NpgsqlParameter<long> { TypedValue = pending.Next });
+        command.Parameters.Add(new NpgsqlParameter<DateTimeOffset> { TypedValue = pending.Batch.At, NpgsqlDbType = NpgsqlDbType.TimestampTz });
+        command.Parameters.Add(new NpgsqlParameter<long[]> { TypedValue = Enumerable.Range(1, pending.Count).Select(i => pending.Expected + i).ToArray() });
+        command.Parameters.Add(new NpgsqlParameter<string[]> { TypedValue = pending.Batch.Types });
+        command.Parameters.Add(new NpgsqlParameter<string[]> { TypedValue = pending.Batch.Data, NpgsqlDbType = NpgsqlDbType.Array | NpgsqlDbType.Text });
+        command.Parameters.Add(new NpgsqlParameter<byte[][]> { TypedValue = pending.Hashes, NpgsqlDbType = NpgsqlDbType.Array | NpgsqlDbType.Bytea });
+        command.Parameters.Add(new NpgsqlParameter<Guid[]> { TypedValue = pending.Ids });
+        command.Parameters.Add(new NpgsqlParameter<string[]> { TypedValue = pending.Batch.DotNetTypes });
+        command.Parameters.Add(new NpgsqlParameter<string> { TypedValue = pending.Batch.Headers, NpgsqlDbType = NpgsqlDbType.Text });
+        return command;
+    }
+
+    private static NpgsqlCommand GroupAppendCommand(List<PendingAppend> group, NpgsqlConnection connection)
+    {
         var events = group.Sum(p => p.Count);
         var rId = new string[group.Count];
         var rType = new string[group.Count];
@@ -241,9 +330,7 @@ public sealed partial class MartenEventStore
             }
         }
 
-        // Opened first: a failure to connect sent nothing; a failure once the statement is sent has an unknown outcome.
-        await using var connection = await _dataSource.OpenConnectionAsync();
-        await using var command = new NpgsqlCommand(GroupAppend, connection);
+        var command = new NpgsqlCommand(GroupAppend, connection);
         command.Parameters.Add(new NpgsqlParameter<string[]> { TypedValue = rId });
         command.Parameters.Add(new NpgsqlParameter<string[]> { TypedValue = rType });
         command.Parameters.Add(new NpgsqlParameter<long[]> { TypedValue = rExpected });
@@ -258,21 +345,7 @@ public sealed partial class MartenEventStore
         command.Parameters.Add(new NpgsqlParameter<Guid[]> { TypedValue = eId });
         command.Parameters.Add(new NpgsqlParameter<DateTimeOffset[]> { TypedValue = eAt, NpgsqlDbType = NpgsqlDbType.Array | NpgsqlDbType.TimestampTz });
         command.Parameters.Add(new NpgsqlParameter<string[]> { TypedValue = eDotNet });
-
-        var written = new Dictionary<string, (long First, long Last)?>(StringComparer.Ordinal);
-        try
-        {
-            await using var reader = await command.ExecuteReaderAsync();
-            while (await reader.ReadAsync())
-                written[reader.GetString(0)] = (reader.GetInt64(1), reader.GetInt64(2));
-        }
-        catch (NpgsqlException e) when (e is not PostgresException && IsUnavailable(e))
-        {
-            // The statement (its own transaction) was sent and no answer came back: it may have committed.
-            throw new GroupOutcomeUnknownException(e);
-        }
-
-        return written;
+        return command;
     }
 
     /// <summary>A group's statement was sent and its answer lost: every append in it has an unknown outcome.</summary>

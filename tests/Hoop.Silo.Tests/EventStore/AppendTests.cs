@@ -197,6 +197,42 @@ public sealed class AppendTests(EventStoreFixture db) : IClassFixture<EventStore
     }
 
     [Fact]
+    public async Task A_lone_append_writes_the_same_rows_as_one_in_a_group()
+    {
+        // A group of one takes a narrower statement than a group of many: both must leave the
+        // same stream row, event rows and chain links behind.
+        var store = db.CreateStore(new EventStoreOptions { GroupCommitWindow = TimeSpan.FromMilliseconds(20), GroupCommitWriters = 1 });
+        var lone = NewStream();
+        await store.AppendAsync(lone, 0, [Exchange(0)], Meta);
+        await store.AppendAsync(lone, 1, [Exchange(1), Exchange(2)], Meta);
+        var grouped = Enumerable.Range(0, 20).Select(_ => NewStream()).ToArray();
+        await Task.WhenAll(grouped.Select(s => Task.Run(() => store.AppendAsync(s, 0, [Exchange(0)], Meta))));
+        await Task.WhenAll(grouped.Select(s => Task.Run(() => store.AppendAsync(s, 1, [Exchange(1), Exchange(2)], Meta))));
+        var twoAtOnce = await db.ScalarAsync($"""
+            SELECT count(*) FROM (SELECT tx_id FROM hoop_events.event_chain
+            WHERE stream_id IN ({string.Join(", ", grouped.Select(s => $"'{s}'"))}) GROUP BY tx_id HAVING count(DISTINCT stream_id) > 1) t
+            """);
+        Assert.True(twoAtOnce > 0, "no group of several appends formed");
+
+        // Everything but the ids, sequence numbers, times and hashes, with the stream named by role.
+        string Shape(string stream) => $"""
+            SELECT concat_ws('|', s.type, s.version, s.tenant_id, s.is_archived, s.created <= s.timestamp,
+                   (SELECT string_agg(concat_ws(',', e.version, e.type, e.tenant_id, e.mt_dotnet_type, e.is_archived,
+                                                e.data, e.headers - 'correlationId', c.version, c.stream_id = e.stream_id,
+                                                length(c.hash), e.timestamp = s.timestamp OR e.version = 1), ';' ORDER BY e.version)
+                    FROM hoop_events.mt_events e JOIN hoop_events.event_chain c ON c.seq_id = e.seq_id
+                    WHERE e.stream_id = s.id))
+            FROM hoop_events.mt_streams s WHERE s.id = '{stream}'
+            """;
+        var loneShape = await db.ScalarTextAsync(Shape(lone));
+        Assert.NotNull(loneShape);
+        foreach (var stream in grouped)
+            Assert.Equal(loneShape, await db.ScalarTextAsync(Shape(stream)));
+        Assert.Equal(3, (await ReadAll(store, lone)).Count);
+        Assert.True((await store.VerifyAsync()).IsValid);
+    }
+
+    [Fact]
     public async Task Concurrent_any_version_appends_to_one_stream_all_land_with_contiguous_versions()
     {
         // Two appends for one stream never share a group: the second is carried to the next one

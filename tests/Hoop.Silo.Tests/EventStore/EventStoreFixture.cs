@@ -20,9 +20,13 @@ public sealed class EventStoreFixture : MigratedDatabaseFixture
         await command.ExecuteNonQueryAsync();
     }
 
-    public async Task<byte[]?> ScalarBytesAsync(string sql)
+    public async Task<byte[]?> ScalarBytesAsync(string sql) => await ScalarObjectAsync(sql) as byte[];
+
+    public async Task<string?> ScalarTextAsync(string sql) => await ScalarObjectAsync(sql) as string;
+
+    private async Task<object?> ScalarObjectAsync(string sql)
     {
         await using var command = DataSource.CreateCommand(sql);
-        return await command.ExecuteScalarAsync() as byte[];
+        return await command.ExecuteScalarAsync();
     }
 }
