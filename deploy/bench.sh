@@ -93,6 +93,10 @@ trap cleanup EXIT
 trap 'exit 130' INT TERM
 
 hoop_info "Machine: $(nproc) cores, $(awk '/MemTotal/ { printf "%.0f GiB", $2 / 1048576 }' /proc/meminfo), $(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n 1)"
+# The disk's flush, back to back and about 1 ms apart (the pace of one request at a time): every
+# commit waits for one, and on virtual disks the second is often many times the first. Latency
+# figures below (c=1 above all: two commits per exchange) move with it from run to run.
+dotnet "$BENCH_DLL" disk --dir "$HOOP_ROOT/.data" | tee -a "$log"
 
 if wanted append || wanted silo || wanted projections; then
     hoop_pg_stop "$PG_DIR" >/dev/null

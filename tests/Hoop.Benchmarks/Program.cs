@@ -23,6 +23,7 @@ using Hoop.Benchmarks.Silo;
 //                                         zero-downtime rebuild on the running stack: queries and gateway
 //                                         traffic throughout, lag back to 0 after the switch
 //   mask [--seconds N]                   masking throughput (MB/s) and added time per streamed chunk, one thread
+//   disk --dir DIR [--flushes 1000]      write + fsync of 2 kB, back to back and about 1 ms apart (what a commit waits for)
 //   micro [BenchmarkDotNet args]          BenchmarkDotNet micro-benchmarks
 return args.FirstOrDefault() switch
 {
@@ -31,6 +32,7 @@ return args.FirstOrDefault() switch
     "gateway" => await GatewayLoad.RunAsync(args[1..], Console.Out),
     "projections" => await ProjectionLoad.RunAsync(args[1..], Console.Out),
     "mask" => await MaskLoad.RunAsync(args[1..], Console.Out),
+    "disk" => DiskFlushLoad.Run(args[1..], Console.Out),
     "streams" => await StreamsLoad.RunAsync(args[1..], Console.Out),
     "failover" => await FailoverLoad.RunAsync(args[1..], Console.Out),
     "rebuild-live" => await RebuildLiveLoad.RunAsync(args[1..], Console.Out),
@@ -46,6 +48,6 @@ static int RunMicro(string[] args)
 
 static int Usage()
 {
-    Console.Error.WriteLine("usage: Hoop.Benchmarks append --conn CONNSTR [--seconds N] [--group-writers N] | silo --conn CONNSTR --policy FILE [--activations N] | projections --conn CONNSTR [--events N] [--seconds N] | gateway --direct URL --gateway URL [--nginx URL] --agent-token JWT --upstream-key KEY [--seconds N] [--connections 32] (gateway --help for more) | streams --gateway URL --agent-token JWT --pid PID [--streams 1000] | failover --gateway URL --agent-token JWT --kill-pid PID [--sessions 64] | rebuild-live --conn CONNSTR --admin-token JWT --gateway URL --agent-token JWT [--events N] | mask [--seconds N] | micro [BenchmarkDotNet args]");
+    Console.Error.WriteLine("usage: Hoop.Benchmarks append --conn CONNSTR [--seconds N] [--group-writers N] | silo --conn CONNSTR --policy FILE [--activations N] | projections --conn CONNSTR [--events N] [--seconds N] | gateway --direct URL --gateway URL [--nginx URL] --agent-token JWT --upstream-key KEY [--seconds N] [--connections 32] (gateway --help for more) | streams --gateway URL --agent-token JWT --pid PID [--streams 1000] | failover --gateway URL --agent-token JWT --kill-pid PID [--sessions 64] | rebuild-live --conn CONNSTR --admin-token JWT --gateway URL --agent-token JWT [--events N] | mask [--seconds N] | disk --dir DIR [--flushes N] | micro [BenchmarkDotNet args]");
     return 2;
 }
